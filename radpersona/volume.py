@@ -1,0 +1,98 @@
+"""NIfTI volume I/O: float32 arrays in (slices, rows, cols) order with spacing, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputDataError
+
+Spacing = tuple[float, float, float]
+
+
+def read_volume(path: str | Path, *, case: str | None = None, view: str | None = None) -> tuple[np.ndarray, Spacing]:
+    """Read a volume as float32 (slices, rows, cols) and its spacing in the same axis order (mm).
+
+    Raises:
+        InputDataError: unreadable file, not 3-D, or non-finite voxels.
+    """
+    path = Path(path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise InputDataError(f"cannot read volume: {exc}", case=case, view=view, path=path) from None
+    array = sitk.GetArrayFromImage(image)
+    if array.ndim != 3:
+        raise InputDataError("expected a 3-D volume", case=case, view=view, path=path, value=array.shape)
+    array = array.astype(np.float32, copy=False)
+    check_finite(array, case=case, view=view, path=path)
+    sx, sy, sz = image.GetSpacing()
+    return array, (float(sz), float(sy), float(sx))
+
+
+def read_header(path: str | Path) -> dict[str, str]:
+    """Return the NIfTI header's description and any metadata keys SimpleITK exposes."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return {k: reader.GetMetaData(k) for k in reader.GetMetaDataKeys()}
+
+
+def check_finite(array: np.ndarray, *, case: str | None, view: str | None, path: str | Path | None) -> None:
+    """Raise InputDataError if the array has NaN or Inf voxels, naming how many and where."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputDataError(
+            f"{int(bad.sum())} non-finite voxels, first at index {first}",
+            case=case,
+            view=view,
+            path=path,
+            value=float(array[first]),
+        )
+
+
+def write_volume(
+    path: str | Path,
+    array: np.ndarray,
+    spacing: Spacing = (1.0, 1.0, 1.0),
+    *,
+    description: str | dict[str, Any] | None = None,
+) -> None:
+    """Write ``array`` (slices, rows, cols) as float32 NIfTI atomically (temp file, then rename).
+
+    ``description`` (a string or a small dict, stored as compact JSON) goes into the NIfTI header's
+    ``descrip`` field (80 characters at most there); longer provenance belongs in a JSON sidecar.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.float32))
+    image.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))
+    if description is not None:
+        text = description if isinstance(description, str) else json.dumps(description, separators=(",", ":"))
+        image.SetMetaData("descrip", text[:79])
+    suffix = "".join(path.suffixes) or ".nii.gz"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        sitk.WriteImage(image, tmp, useCompression=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
