@@ -76,7 +76,7 @@ def write_volume(
     image.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))
     if description is not None:
         text = description if isinstance(description, str) else json.dumps(description, separators=(",", ":"))
-        image.SetMetaData("descrip", text[:79])
+        image.SetMetaData("ITK_FileNotes", text[:79])  # becomes the NIfTI header's descrip
     suffix = "".join(path.suffixes) or ".nii.gz"
     fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=suffix, dir=path.parent)
     os.close(fd)

@@ -1,0 +1,35 @@
+# radpersona — two commands on a fresh machine:
+#   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
+#   make test   the same install, then the test suite
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+CORES   ?= all
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint clean
+
+$(STAMP): requirements.txt requirements-niftyreg.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# NiftyReg: prefer a reg_aladin on PATH; otherwise build the `niftyreg` package (~2 min, once)
+	if command -v reg_aladin >/dev/null 2>&1; then echo "using $$(command -v reg_aladin)"; \
+	else CMAKE_POLICY_VERSION_MINIMUM=3.5 $(PY) -m pip install --quiet -r requirements-niftyreg.txt; fi
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/snakemake --lint
+
+clean:
+	rm -rf results .snakemake

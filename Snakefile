@@ -1,0 +1,25 @@
+# radpersona — explainable knee-MRI diagnosis: healthy personas and radiomic fingerprints.
+# Stages and files: docs/architecture.md. Run: snakemake --cores all [--use-conda] [--configfile presets/X.yaml]
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/ingest.smk"
+include: "rules/preprocess.smk"
+include: "rules/register.smk"
+include: "rules/persona.smk"
+include: "rules/features.smk"
+include: "rules/fingerprint.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,18 @@
+# Preprocess: resize each view to preprocess.shape and normalise intensities (per case).
+
+
+rule preprocess:
+    input:
+        raw=expand(R("volumes/raw/{{case}}_{view}.nii.gz"), view=VIEWS),
+    output:
+        vol=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=VIEWS),
+    params:
+        settings=config["preprocess"],
+    log:
+        LOG("preprocess", "{case}"),
+    benchmark:
+        BENCH("preprocess", "{case}")
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../workflow_scripts/preprocess.py"

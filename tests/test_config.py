@@ -1,0 +1,92 @@
+"""Config validation: the schema rejects unknown keys, wrong types and out-of-range values by name."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from radpersona.config import deep_merge, experiment_settings, load_config, settings_hash, validate_config
+from radpersona.errors import ConfigError
+
+
+@pytest.fixture()
+def base(repo):
+    return load_config(repo / "config.yaml")
+
+
+def test_default_config_and_presets_are_valid(repo):
+    load_config(repo / "config.yaml")
+    for preset in sorted((repo / "presets").glob("*.yaml")):
+        load_config(repo / "config.yaml", preset)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "words"),
+    [
+        ({"persona": {"trian": {"steps": 3}}}, "persona.trian", "unknown key"),
+        ({"fingerprint": {"lambda_u": 0.1, "extra_knob": 1}}, "fingerprint.extra_knob", "unknown key"),
+        ({"nonsense": 1}, "nonsense", "unknown key"),
+        ({"persona": {"train": {"steps": "many"}}}, "persona.train.steps", "not of type 'integer'"),
+        ({"persona": {"train": {"steps": 0}}}, "persona.train.steps", "less than the minimum of 1"),
+        ({"fingerprint": {"usage_threshold": 1.5}}, "fingerprint.usage_threshold", "greater than the maximum of 1"),
+        ({"source": {"kind": "dicomweb"}}, "source.kind", "is not one of"),
+        ({"radiomics": {"grids": [4]}}, "radiomics.grids.0", "is not one of"),
+        ({"experiments": {"x": {"grid": 2, "fingerprint": {"epoch": 3}}}}, "experiments.x.fingerprint.epoch", "unknown key"),
+    ],
+)
+def test_bad_values_name_the_key(base, override, key, words):
+    with pytest.raises(ConfigError) as info:
+        validate_config(deep_merge(base, override))
+    message = str(info.value)
+    assert f"'{key}'" in message
+    assert words in message
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"registration": {"levels": 2, "levels_to_perform": 3}}, "registration.levels_to_perform"),
+        ({"persona": {"beta_start": 0.1, "beta_end": 0.01}}, "persona.beta_end"),
+        ({"preprocess": {"shape": [18, 64, 64]}}, "preprocess.shape"),
+        ({"experiments": {"proposed": {"grid": 3}}}, "experiments.proposed.grid"),
+        ({"source": {"kind": "mrnet", "root": None}}, "source.root"),
+    ],
+)
+def test_cross_field_rules_name_the_key(base, override, key):
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        validate_config(deep_merge(base, override))
+
+
+def test_layering_overrides_nested_keys_only(repo, tmp_path):
+    layer = tmp_path / "layer.yaml"
+    layer.write_text(yaml.safe_dump({"persona": {"train": {"steps": 7}}}))
+    config = load_config(repo / "config.yaml", layer)
+    assert config["persona"]["train"]["steps"] == 7
+    assert config["persona"]["train"]["batch_size"] == load_config(repo / "config.yaml")["persona"]["train"]["batch_size"]
+
+
+def test_experiment_settings_merge_fingerprint_overrides(base):
+    config = deep_merge(base, {"experiments": {"nofs": {"fingerprint": {"usage_predictor": False}}}})
+    validate_config(config)
+    resolved = experiment_settings(config, "nofs")
+    assert resolved["fingerprint"]["usage_predictor"] is False
+    assert resolved["fingerprint"]["lambda_u"] == base["fingerprint"]["lambda_u"]
+    assert resolved["reg"] == "reg" and resolved["grid"] == base["radiomics"]["grids"][0]
+    with pytest.raises(ConfigError, match="no such experiment"):
+        experiment_settings(config, "missing")
+
+
+def test_settings_hash_is_stable_and_sensitive():
+    assert settings_hash({"a": 1, "b": [1, 2]}) == settings_hash({"b": [1, 2], "a": 1})
+    assert settings_hash({"a": 1}) != settings_hash({"a": 2})
+
+
+def test_every_config_key_is_commented(repo):
+    """config.yaml documents every key (a comment on the key's line or a section header)."""
+    for number, line in enumerate((repo / "config.yaml").read_text().splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("- "):
+            continue
+        key, _, value = stripped.partition(":")
+        if value.strip() and "#" not in value:
+            pytest.fail(f"config.yaml line {number}: key {key!r} has no comment")

@@ -1,0 +1,57 @@
+"""Preprocessing: resizing keeps the physical extent; normalisation uses only the volume itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from radpersona.errors import InputDataError
+from radpersona.preprocess import normalise, preprocess_volume, resize
+from radpersona.volume import read_header, read_volume, write_volume
+
+
+def test_resize_preserves_extent_and_mean():
+    rng = np.random.default_rng(0)
+    array = rng.normal(100, 5, (24, 40, 40)).astype(np.float32)
+    out, spacing = resize(array, (3.0, 0.5, 0.5), (12, 20, 20))
+    assert out.shape == (12, 20, 20)
+    assert spacing == pytest.approx((6.0, 1.0, 1.0))
+    assert out.mean() == pytest.approx(array.mean(), rel=1e-2)
+
+
+def test_resize_of_a_linear_ramp_is_exact_in_the_interior():
+    ramp = np.broadcast_to(np.arange(16, dtype=np.float32)[None, None, :], (4, 4, 16)).copy()
+    out, _ = resize(ramp, (1, 1, 1), (4, 4, 8), "linear")
+    # new voxel centres at 0.5, 2.5, ... -> linear interpolation of the ramp
+    np.testing.assert_allclose(out[1, 1, 1:-1], np.arange(1, 7) * 2 + 0.5, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile", "zscore", "none"])
+def test_normalise_uses_only_the_volume(method):
+    rng = np.random.default_rng(1)
+    a = rng.gamma(2.0, 30.0, (8, 16, 16)).astype(np.float32)
+    out = normalise(a, method, (1.0, 99.0))
+    if method in ("minmax", "percentile"):
+        assert out.min() == pytest.approx(0.0) and out.max() == pytest.approx(1.0)
+    elif method == "zscore":
+        assert out.mean() == pytest.approx(0.0, abs=1e-5) and out.std() == pytest.approx(1.0, rel=1e-4)
+    else:
+        np.testing.assert_array_equal(out, a)
+    # the same volume inside another cohort normalises identically (no cross-case statistics)
+    np.testing.assert_array_equal(out, normalise(a.copy(), method, (1.0, 99.0)))
+
+
+def test_constant_volume_is_a_named_error():
+    with pytest.raises(InputDataError, match=r"case 'c1', view 'axial'.*constant volume"):
+        normalise(np.ones((4, 4, 4), np.float32), "percentile", case="c1", view="axial")
+
+
+def test_preprocess_volume_records_the_method(tmp_path):
+    rng = np.random.default_rng(2)
+    write_volume(tmp_path / "raw.nii.gz", rng.uniform(0, 255, (10, 32, 32)), (1.0, 1.0, 1.0))
+    record = preprocess_volume(tmp_path / "raw.nii.gz", tmp_path / "pre.nii.gz", shape=(8, 16, 16), interpolation="linear",
+                               normalisation="percentile", percentiles=(0.5, 99.5), case="0001", view="sagittal")
+    arr, spacing = read_volume(tmp_path / "pre.nii.gz")
+    assert arr.shape == (8, 16, 16) and spacing == pytest.approx((1.25, 2.0, 2.0))
+    assert record["original_shape"] == [10, 32, 32]
+    assert "percentile 0.5-99.5" in read_header(tmp_path / "pre.nii.gz")["descrip"]

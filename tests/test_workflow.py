@@ -1,0 +1,118 @@
+"""Whole-DAG tests: the smoke preset end to end, incremental reruns, lint, config errors at parse time."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from radpersona import TASKS
+
+pytestmark = pytest.mark.slow
+
+
+def _snakemake(exe: str, repo: Path, *args: str, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
+    cmd = [exe, "--snakefile", str(repo / "Snakefile"), "--directory", str(repo), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def _job_counts(output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table into {rule: count}."""
+    counts: dict[str, int] = {}
+    if "Job stats" not in output:
+        return counts
+    table = output.split("Job stats:", 1)[1]
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, repo, snakemake_exe):
+    """Run presets/smoke.yaml once into a temporary results folder; yield (configfiles, results)."""
+    root = tmp_path_factory.mktemp("smoke")
+    results = root / "results"
+    layer = root / "where.yaml"
+    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}))
+    configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
+    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs)
+    return configs, results, root, proc
+
+
+def test_smoke_dag_writes_every_contract_output(smoke_run):
+    configs, results, _, proc = smoke_run
+    metrics = pd.read_csv(results / "tables" / "metrics.csv")
+    assert set(metrics["task"]) == set(TASKS)
+    assert {"cv", "valid"} <= set(metrics["split"])
+    for column in ("acc", "sen", "spe", "auc"):
+        assert metrics[column].between(0, 1).all() or metrics[column].isna().any()
+    cohort = pd.read_parquet(results / "cohort.parquet")
+    assert {"case", "source", "split", "abn", "acl", "men", "fold", "patient", "truth_dir"} <= set(cohort.columns)
+    qc = pd.read_parquet(results / "registration" / "qc.parquet")
+    assert len(qc) == 3 * len(cohort)
+    wide = pd.read_parquet(results / "features" / "reg" / "g2" / "table.parquet")
+    assert len(wide) == len(cohort)
+    for task in TASKS:
+        pred = pd.read_parquet(results / "predictions" / f"proposed_{task}.parquet")
+        assert {"case", "task", "fold", "split", "label", "prob", "threshold", "pred", "model"} <= set(pred.columns)
+        fp = pd.read_parquet(results / "fingerprints" / f"proposed_{task}.parquet")
+        assert {"case", "feature", "view", "image", "u", "z", "beta", "r", "contribution", "rank"} <= set(fp.columns)
+    assert "radpersona: done" in proc.stdout + proc.stderr
+    # long steps log progress with an ETA
+    assert "ETA" in (results / "logs" / "train_ddpm" / "reg.log").read_text()
+
+
+def test_complete_run_has_nothing_to_do(smoke_run, repo, snakemake_exe):
+    configs, *_ = smoke_run
+    proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, repo, snakemake_exe):
+    configs, _, root, _ = smoke_run
+    layer = root / "fp_change.yaml"
+    layer.write_text(yaml.safe_dump({"fingerprint": {"lambda_u": 0.01}}))
+    proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs, str(layer))
+    counts = _job_counts(proc.stdout + proc.stderr)
+    assert counts, proc.stdout[-3000:]
+    assert set(counts) - {"all"} == {"train_fingerprint", "predict", "metrics"}, counts
+
+
+def test_persona_change_reruns_persona_and_downstream_only(smoke_run, repo, snakemake_exe):
+    configs, _, root, _ = smoke_run
+    layer = root / "persona_change.yaml"
+    layer.write_text(yaml.safe_dump({"persona": {"sample": {"steps": 5}}}))
+    counts = _job_counts(_snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs, str(layer)).stdout)
+    assert "train_ddpm" not in counts and "register" not in counts and "preprocess" not in counts
+    assert {"persona", "extract_features", "train_fingerprint"} <= set(counts)
+
+
+def test_lint_is_clean(repo, snakemake_exe):
+    proc = _snakemake(snakemake_exe, repo, "--lint", check=False)
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"persona": {"trian": {"steps": 3}}}, "persona.trian"),
+        ({"fingerprint": {"epochs": "ten"}}, "fingerprint.epochs"),
+        ({"fingerprint": {"usage_threshold": 2.0}}, "fingerprint.usage_threshold"),
+    ],
+)
+def test_bad_config_fails_at_parse_time_naming_the_key(repo, snakemake_exe, tmp_path, override, key):
+    layer = tmp_path / "bad.yaml"
+    layer.write_text(yaml.safe_dump(override))
+    proc = _snakemake(snakemake_exe, repo, "-n", "--configfile", str(layer), check=False)
+    assert proc.returncode != 0
+    assert f"'{key}'" in proc.stdout + proc.stderr
