@@ -1,0 +1,275 @@
+"""Tests of the synthetic knee cohort generator (radpersona.synthetic), tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from radpersona import VIEWS
+from radpersona.errors import ConfigError
+from radpersona.synthetic import (
+    LESION_CODES,
+    OTHER_FINDINGS,
+    _upsample,
+    check_prevalence,
+    draw_labels,
+    generate_cohort,
+    other_finding_probability,
+    simulate_case,
+    view_affine,
+)
+
+SMALL = dict(matrix=32, slices=(5, 9))
+LABEL_FILES = ("abnormal", "acl", "meniscus")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every regular file below ``root`` (relative path -> bytes)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("cohort")
+    table = generate_cohort(root / "mrnet", root / "truth", n_train=5, n_valid=3, seed=3, **SMALL)
+    return root / "mrnet", root / "truth", table
+
+
+def test_layout_dtypes_shapes_and_csv(cohort: tuple[Path, Path, pd.DataFrame]) -> None:
+    mrnet, _, table = cohort
+    assert list(table.columns) == ["case", "split", "abn", "acl", "men", "patient"]
+    assert list(table["case"]) == [f"{i:04d}" for i in range(8)]
+    assert list(table["split"]) == ["train"] * 5 + ["valid"] * 3
+    assert table["patient"].map(type).eq(str).all() and table["patient"].is_unique
+    slice_counts = set()
+    for case, split in zip(table["case"], table["split"]):
+        for view in VIEWS:
+            vol = np.load(mrnet / split / view / f"{case}.npy")
+            assert vol.dtype == np.uint8
+            assert vol.ndim == 3 and vol.shape[1:] == (32, 32)
+            assert 5 <= vol.shape[0] <= 9
+            assert vol.max() > 100  # bright tissue (fat/fluid) is present, not an empty volume
+            slice_counts.add(vol.shape[0])
+    assert len(slice_counts) > 1, "slice count must vary between cases and views"
+    for split, ids in (("train", range(5)), ("valid", range(5, 8))):
+        assert sorted(p.stem for p in (mrnet / split / "sagittal").glob("*.npy")) == [f"{i:04d}" for i in ids]
+        for name, task in zip(LABEL_FILES, ("abn", "acl", "men")):
+            lines = (mrnet / f"{split}-{name}.csv").read_text().splitlines()
+            assert all(re.fullmatch(r"\d{4},[01]", line) for line in lines), lines  # no header
+            assert [line.split(",")[0] for line in lines] == [f"{i:04d}" for i in ids]
+            expected = table.set_index("case").loc[[f"{i:04d}" for i in ids], task].tolist()
+            assert [int(line.split(",")[1]) for line in lines] == expected
+
+
+def test_truth_folder_complete(cohort: tuple[Path, Path, pd.DataFrame]) -> None:
+    mrnet, truth, table = cohort
+    for case, split, abn, acl, men in table[["case", "split", "abn", "acl", "men"]].itertuples(index=False):
+        meta = json.loads((truth / f"{case}.json").read_text())
+        assert meta["labels"]["abn"] == abn and meta["labels"]["acl"] == acl and meta["labels"]["men"] == men
+        assert meta["generator_version"] and meta["seed"] == 3
+        assert {"rotation", "translation_mm", "scale"} <= set(meta["pose"])
+        types = {les["type"] for les in meta["lesions"]}
+        assert ("acl_tear" in types) == bool(acl) and ("meniscal_tear" in types) == bool(men)
+        for view in VIEWS:
+            image = np.load(mrnet / split / view / f"{case}.npy")
+            healthy = np.load(truth / f"{case}_{view}_healthy.npy")
+            lesion = np.load(truth / f"{case}_{view}_lesion.npy")
+            assert healthy.shape == image.shape == lesion.shape
+            assert healthy.dtype == np.uint8 and lesion.dtype == np.uint8
+            assert lesion.max() <= max(LESION_CODES.values())
+            assert meta["views"][view]["shape"] == list(image.shape)
+            if not abn:
+                assert not lesion.any()
+                np.testing.assert_array_equal(image, healthy)
+
+
+def test_determinism_and_case_independence(tmp_path: Path) -> None:
+    a = generate_cohort(tmp_path / "a" / "m", tmp_path / "a" / "t", n_train=2, n_valid=1, seed=11, **SMALL)
+    b = generate_cohort(tmp_path / "b" / "m", tmp_path / "b" / "t", n_train=2, n_valid=1, seed=11, **SMALL)
+    pd.testing.assert_frame_equal(a, b)
+    files_a, files_b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert files_a.keys() == files_b.keys() and all(files_a[k] == files_b[k] for k in files_a)
+    # another seed: different images
+    generate_cohort(tmp_path / "c" / "m", tmp_path / "c" / "t", n_train=2, n_valid=1, seed=12, **SMALL)
+    files_c = _files(tmp_path / "c")
+    npy = [k for k in files_a if k.endswith(".npy") and k.startswith("m/")]
+    assert npy and all(files_a[k] != files_c.get(k) for k in npy)
+    # a case depends only on (seed, index): case 0001 of a bigger cohort (and in parallel) is the same
+    generate_cohort(tmp_path / "d" / "m", tmp_path / "d" / "t", n_train=4, n_valid=0, seed=11, workers=2, **SMALL)
+    for view in VIEWS:
+        for rel in (f"m/train/{view}/0001.npy", f"t/0001_{view}_healthy.npy", f"t/0001_{view}_lesion.npy"):
+            assert (tmp_path / "d" / rel).read_bytes() == files_a[rel]
+
+
+def test_idempotent_rerun_shrink_and_foreign_folder(tmp_path: Path) -> None:
+    mrnet, truth = tmp_path / "m", tmp_path / "t"
+    first = generate_cohort(mrnet, truth, n_train=3, n_valid=1, seed=5, **SMALL)
+    before = _files(tmp_path)
+    again = generate_cohort(mrnet, truth, n_train=3, n_valid=1, seed=5, **SMALL)
+    pd.testing.assert_frame_equal(first, again)
+    assert _files(tmp_path) == before
+    # a smaller cohort removes the files of cases that left it
+    generate_cohort(mrnet, truth, n_train=2, n_valid=1, seed=5, **SMALL)
+    assert not (mrnet / "train" / "axial" / "0002.npy").exists()
+    assert not (mrnet / "valid" / "axial" / "0003.npy").exists()
+    assert (mrnet / "valid" / "axial" / "0002.npy").exists()
+    assert not list(truth.glob("0003*"))
+    assert (mrnet / "valid-acl.csv").read_text().splitlines()[0].startswith("0002,")
+    foreign = tmp_path / "real_mrnet"
+    foreign.mkdir()
+    (foreign / "train-acl.csv").write_text("0000,1\n")
+    with pytest.raises(ConfigError, match="not empty"):
+        generate_cohort(foreign, tmp_path / "t2", n_train=1, n_valid=0, seed=0, **SMALL)
+    assert (foreign / "train-acl.csv").read_text() == "0000,1\n"
+
+
+def test_invalid_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="difficulty"):
+        generate_cohort(tmp_path / "m", tmp_path / "t", n_train=1, n_valid=0, seed=0, difficulty=1.5)
+    with pytest.raises(ConfigError, match="slices"):
+        generate_cohort(tmp_path / "m", tmp_path / "t", n_train=1, n_valid=0, seed=0, slices=(9, 3))
+    with pytest.raises(ConfigError, match="abn"):
+        check_prevalence({"abn": 0.2, "acl": 0.3, "men": 0.3})
+    with pytest.raises(ConfigError, match="keys"):
+        check_prevalence({"abn": 0.8, "acl": 0.2})
+
+
+def test_label_logic_and_prevalence() -> None:
+    prevalence = {"abn": 0.808, "acl": 0.184, "men": 0.351}
+    n = 4000
+    draws = [draw_labels(np.random.default_rng([2024, i]), prevalence) for i in range(n)]
+    abn = np.array([d.abn for d in draws])
+    acl = np.array([d.acl for d in draws])
+    men = np.array([d.men for d in draws])
+    other = np.array([bool(d.other) for d in draws])
+    assert np.all(abn[(acl == 1) | (men == 1)] == 1)
+    assert all(d.other for d in draws if d.abn and not (d.acl or d.men))  # abnormal without tear: a finding
+    assert not any(d.other for d in draws if not d.abn)
+    assert all(set(d.other) <= set(OTHER_FINDINGS) for d in draws)
+    for values, p in ((abn, 0.808), (acl, 0.184), (men, 0.351)):
+        tolerance = 4.5 * np.sqrt(p * (1 - p) / n)
+        assert abs(values.mean() - p) < tolerance, (values.mean(), p)
+    # other findings are independent of the tear labels (no shortcut through effusion etc.)
+    q = other_finding_probability(prevalence)
+    assert q == pytest.approx((0.808 - (1 - 0.816 * 0.649)) / (0.816 * 0.649))
+    for mask in (acl == 1, acl == 0, men == 1, men == 0):
+        tolerance = 4.5 * np.sqrt(q * (1 - q) / mask.sum())
+        assert abs(other[mask].mean() - q) < tolerance
+    # the per-case draw is reproducible from its generator
+    assert draw_labels(np.random.default_rng([2024, 7]), prevalence) == draws[7]
+
+
+def test_upsample_is_linear_with_grid_alignment() -> None:
+    factor, n = 2, 8
+    coarse_pos = (np.arange(n) + 0.5) * factor - 0.5  # coarse sample centres in fine-index units
+    coarse = np.broadcast_to((3.0 * coarse_pos[:, None] + 2.0 * coarse_pos[None, :])[None], (2, n, n)).astype(np.float32)
+    fine = _upsample(coarse, factor)
+    pos = np.arange(n * factor)
+    expected = 3.0 * pos[:, None] + 2.0 * pos[None, :]
+    np.testing.assert_allclose(fine[1, 1:-1, 1:-1], expected[1:-1, 1:-1], atol=1e-4)
+
+
+def _segment_plane_distance(p0: np.ndarray, p1: np.ndarray, origin: np.ndarray, normal: np.ndarray) -> float:
+    """Distance between a segment and a plane (0 when the segment crosses it)."""
+    d0, d1 = float((p0 - origin) @ normal), float((p1 - origin) @ normal)
+    return 0.0 if d0 * d1 <= 0 else min(abs(d0), abs(d1))
+
+
+def test_acl_tear_visible_in_every_view_that_crosses_it(tmp_path: Path) -> None:
+    prevalence = {"abn": 1.0, "acl": 1.0, "men": 0.0}
+    table = generate_cohort(tmp_path / "m", tmp_path / "t", n_train=4, n_valid=0, seed=21, prevalence=prevalence, matrix=64)
+    assert table["acl"].eq(1).all()
+    for case in table["case"]:
+        meta = json.loads((tmp_path / "t" / f"{case}.json").read_text())
+        (tear,) = [les for les in meta["lesions"] if les["type"] == "acl_tear"]
+        p0, p1 = np.asarray(tear["gap_start_world"]), np.asarray(tear["gap_end_world"])
+        radius = tear["radius"] * meta["pose"]["scale"]
+        crossed = visible = 0
+        for view in VIEWS:
+            mask = np.load(tmp_path / "t" / f"{case}_{view}_lesion.npy") == LESION_CODES["acl_tear"]
+            image = np.load(tmp_path / "m" / "train" / view / f"{case}.npy")
+            healthy = np.load(tmp_path / "t" / f"{case}_{view}_healthy.npy")
+            affine = view_affine(meta, view)
+            n_slices, matrix, _ = mask.shape
+            normal = affine[:3, 0] / np.linalg.norm(affine[:3, 0])
+            view_crossed = False
+            for s in range(n_slices):
+                origin = affine[:3, :3] @ np.array([s, (matrix - 1) / 2, (matrix - 1) / 2]) + affine[:3, 3]
+                distance = _segment_plane_distance(p0, p1, origin, normal)
+                if distance <= 0.5 * radius:  # the plane cuts the gap through its core
+                    view_crossed = True
+                    assert mask[s].any(), f"case {case} {view} slice {s}: tear crossed but not in the mask"
+                elif distance > radius:  # no voxel centre of this slice lies inside the gap
+                    assert not mask[s].any(), f"case {case} {view} slice {s}: mask outside the tear"
+            crossed += view_crossed
+            if mask.any():
+                visible += 1
+                # the torn ACL gap is fluid-bright in the image, dark ligament in the healthy twin
+                assert float(image[mask].astype(float).mean() - healthy[mask].astype(float).mean()) > 20
+        assert crossed >= 2 and visible >= 2, (case, crossed, visible)
+
+
+def test_lesions_are_local_and_healthy_twin_is_exact() -> None:
+    prevalence = {"abn": 1.0, "acl": 0.5, "men": 0.5}
+    seen = set()
+    for index in range(4):
+        sim = simulate_case(index, seed=8, prevalence=prevalence, matrix=48)
+        assert sim.lesions, "every case is abnormal here"
+        for view, rendered in sim.views.items():
+            image, healthy, mask, influence = rendered
+            # identical wherever no lesion has any occupancy (same pose, acquisition and noise)
+            np.testing.assert_array_equal(image[~influence], healthy[~influence])
+            assert not mask[~influence].any()
+            seen.update(int(c) for c in np.unique(mask[mask > 0]))
+            # the influence is local: a few pixels and one slice around the > 0.5 mask, apart from
+            # partial-volume fringes of lesions too thin to pass 0.5 at a voxel centre
+            near = ndimage.binary_dilation(mask > 0, structure=np.ones((3, 7, 7), bool))
+            assert (influence & ~near).mean() < 0.01, (index, view)
+            if mask.any():
+                assert (image[mask > 0] != healthy[mask > 0]).mean() > 0.5
+    assert len(seen) >= 3  # several lesion types were drawn and survived into the masks
+
+
+def test_simulation_matches_written_files(cohort: tuple[Path, Path, pd.DataFrame]) -> None:
+    mrnet, truth, table = cohort
+    case, split = table["case"].iloc[-1], table["split"].iloc[-1]
+    sim = simulate_case(int(case), seed=3, **SMALL)
+    for view in VIEWS:
+        np.testing.assert_array_equal(np.load(mrnet / split / view / f"{case}.npy"), sim.views[view].image)
+        np.testing.assert_array_equal(np.load(truth / f"{case}_{view}_healthy.npy"), sim.views[view].healthy)
+        np.testing.assert_array_equal(np.load(truth / f"{case}_{view}_lesion.npy"), sim.views[view].mask)
+
+
+def test_difficulty_raises_background_noise(tmp_path: Path) -> None:
+    prevalence = {"abn": 0.0, "acl": 0.0, "men": 0.0}
+    sd = {}
+    for difficulty in (0.0, 1.0):
+        root = tmp_path / str(difficulty)
+        generate_cohort(root / "m", root / "t", n_train=1, n_valid=0, seed=4, difficulty=difficulty, prevalence=prevalence, **SMALL)
+        axial = np.load(root / "m" / "train" / "axial" / "0000.npy").astype(float)
+        sd[difficulty] = axial[:, :3, :3].std()  # corner: air, pure (Rician) noise
+    assert sd[1.0] > 2 * sd[0.0]
+
+
+@pytest.mark.parametrize("matrix, slices", [(48, (20, 32)), (256, (3, 4))])
+def test_culling_and_lesion_crop_are_exact(monkeypatch: pytest.MonkeyPatch, matrix: int, slices: tuple[int, int]) -> None:
+    """Evaluating local shapes in bounding boxes, and redoing the lesioned image only around the
+    lesions (matrix 256: interpolated from a coarse grid), changes no voxel."""
+    from radpersona import synthetic
+
+    prevalence = {"abn": 1.0, "acl": 1.0, "men": 1.0}
+    index = 0  # seed 9, index 0 draws all five lesion types
+    fast = simulate_case(index, seed=9, prevalence=prevalence, matrix=matrix, slices=slices)
+    assert {les["type"] for les in fast.lesions} == set(LESION_CODES)
+    monkeypatch.setattr(synthetic._Grid, "block", lambda self, *spheres: synthetic.FULL)
+    monkeypatch.setattr(synthetic, "_pad_block", lambda lo, hi, pad, shape: tuple(slice(0, n) for n in shape))
+    full = simulate_case(index, seed=9, prevalence=prevalence, matrix=matrix, slices=slices)
+    for view in VIEWS:
+        for got, want in zip(fast.views[view], full.views[view]):
+            np.testing.assert_array_equal(got, want)
