@@ -1,0 +1,211 @@
+"""Sampling healthy personas: inpaint the box of each case with the trained conditional DDPM.
+
+Reverse process: DDIM (Song et al. 2021, eq. 12, deterministic eta = 0, ``steps`` timesteps spaced as
+MONAI's ``DDIMScheduler.set_timesteps``) or DDPM ancestral sampling (Ho et al. 2020, eq. 11; always all
+``num_train_timesteps`` steps: MONAI's ``DDPMScheduler.step`` assumes consecutive timesteps, so DDPM is
+not respaced here — use ``ddim`` for fewer steps).
+
+Inpainting follows RePaint without resampling (Lugmayr et al. 2022, eq. 8): before every model call the
+known region (outside the box) of x_t is replaced by the original forward-noised to t,
+``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``, and at the end the output is ``where(mask, generated, input)``
+on the preprocess scale, so the persona equals the input outside the box bit for bit.
+
+Seeding: case i draws its initial noise, its known-region noise and (DDPM) its per-step noise, in that
+order, from its own ``torch.Generator`` seeded with ``seeds[i]``; the scheduler arithmetic runs on the CPU
+in float32 and only the U-Net runs on ``device``. A case's persona therefore does not depend on the
+batch it is in. On the CPU this holds bit for bit (a batch of one is run as two identical rows, because
+oneDNN's single-row convolution and GEMV paths round differently from the batched ones); on CUDA it
+holds up to floating-point reassociation (cuDNN picks kernels by batch size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.networks.nets import DiffusionModelUNet
+
+from radpersona.errors import ConfigError, InputDataError
+from radpersona.persona.masks import box_mask
+from radpersona.persona.model import (
+    SamplerKind,
+    build_scheduler,
+    build_unet,
+    from_model_scale,
+    model_input,
+    resolve_device,
+    to_model_scale,
+)
+from radpersona.persona.train import CHECKPOINT_FORMAT
+from radpersona.progress import Progress
+
+__all__ = ["derive_case_seed", "load_model", "sample_personas"]
+
+logger = logging.getLogger("radpersona")
+
+
+def derive_case_seed(base_seed: int, case: str) -> int:
+    """A stable per-case seed in [0, 2**63): the first 8 bytes of SHA-256 of ``"{base_seed}:{case}"``.
+
+    Independent of the Python hash seed, the order of cases and the process.
+    """
+    digest = hashlib.sha256(f"{int(base_seed)}:{case}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def load_model(checkpoint: Path, device: str) -> tuple[DiffusionModelUNet, dict[str, Any]]:
+    """Load a final checkpoint written by ``train_ddpm`` (EMA weights), in eval mode on ``device``.
+
+    Loads with ``torch.load(weights_only=True)``: a file holding pickled objects other than tensors
+    and plain containers is refused.
+
+    Returns:
+        The U-Net and the checkpoint's metadata (``settings``, ``in_views``, ``shape``, ``step``,
+        ``seed``, ``summary``, ``versions``; everything but the weights).
+
+    Raises:
+        InputDataError: missing file, a file that is not a weights-only checkpoint of this format.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputDataError("DDPM checkpoint not found", path=path)
+    dev = resolve_device(device)
+    try:
+        state = torch.load(path, map_location=dev, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputDataError(
+            f"refusing to load DDPM checkpoint: it holds objects that torch.load(weights_only=True) rejects ({exc})",
+            path=path,
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise InputDataError(f"not a DDPM checkpoint of format {CHECKPOINT_FORMAT!r}", path=path, value=found)
+    meta = {k: v for k, v in state.items() if k != "state_dict"}
+    model = build_unet(int(state["in_views"]), state["settings"])
+    model.load_state_dict(state["state_dict"])
+    model.to(dev).eval()
+    return model, meta
+
+
+def _check_inputs(volumes: np.ndarray, seeds: Sequence[int], views: int) -> None:
+    if not isinstance(volumes, np.ndarray) or volumes.ndim != 5:
+        raise InputDataError("persona sampling needs volumes (N, C, D, H, W)", value=getattr(volumes, "shape", None))
+    if volumes.shape[1] != views:
+        raise InputDataError(
+            f"the checkpoint was trained on {views} view(s) as channels but the volumes have {volumes.shape[1]}",
+            value=volumes.shape,
+        )
+    if len(seeds) != volumes.shape[0]:
+        raise InputDataError(f"need one seed per case: {volumes.shape[0]} cases, {len(seeds)} seeds")
+    for i, s in enumerate(seeds):
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= int(s) < 2**63:
+            raise InputDataError(f"seed of case index {i} must be an integer in [0, 2**63)", value=s)
+    if not np.all(np.isfinite(volumes)):
+        bad = int(np.argwhere(~np.isfinite(volumes))[0][0])
+        raise InputDataError(f"volume of case index {bad} contains NaN or infinite voxels")
+
+
+def sample_personas(
+    volumes: np.ndarray,
+    *,
+    checkpoint: Path,
+    box: Sequence[float],
+    sampler: str = "ddim",
+    steps: int = 50,
+    seeds: Sequence[int],
+    batch_size: int = 8,
+    device: str = "cpu",
+    origin: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Inpaint the box of every case and return the healthy personas.
+
+    Args:
+        volumes: float32 (N, C, D, H, W) on the preprocess scale (the checkpoint's ``intensity_range``).
+        checkpoint: final checkpoint of ``train_ddpm``.
+        box: fractions of depth, height and width (``persona.box``).
+        sampler: ``ddim`` (eta = 0, ``steps`` steps) or ``ddpm`` (ancestral; ``steps`` must equal the
+            checkpoint's ``num_train_timesteps``).
+        steps: number of reverse steps.
+        seeds: one seed per case (see ``derive_case_seed``).
+        batch_size: cases per U-Net call; does not change the result.
+        device: cpu | cuda | auto (bf16 autocast on CUDA).
+        origin: box origin; ``None`` for the central box.
+
+    Returns:
+        Personas, float32 (N, C, D, H, W) on the preprocess scale; equal to ``volumes`` outside the box.
+
+    Raises:
+        InputDataError: volumes/seeds do not fit the checkpoint. ConfigError: bad sampler or steps.
+    """
+    model, meta = load_model(checkpoint, device)
+    dev = next(model.parameters()).device
+    settings, views = meta["settings"], int(meta["in_views"])
+    _check_inputs(volumes, seeds, views)
+    if sampler not in SamplerKind.__members__.values():
+        raise ConfigError(f"persona.sample.sampler must be one of {[s.value for s in SamplerKind]}, not {sampler!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"persona.sample.batch_size must be a positive integer, not {batch_size!r}")
+    total_t = int(settings["num_train_timesteps"])
+    scheduler = build_scheduler(settings, sampler)
+    if sampler == SamplerKind.DDIM:
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= total_t:
+            raise ConfigError(f"persona.sample.steps must be an integer in [1, {total_t}] for ddim, not {steps!r}")
+        scheduler.set_timesteps(steps)
+        timesteps = [int(t) for t in scheduler.timesteps]
+    else:
+        if steps != total_t:
+            raise ConfigError(
+                f"persona.sample.steps is {steps!r} but ddpm ancestral sampling runs all num_train_timesteps "
+                f"({total_t}) steps; set steps to {total_t} or use sampler ddim"
+            )
+        timesteps = list(range(total_t - 1, -1, -1))
+    intensity = settings.get("intensity_range", [0.0, 1.0])
+    shape = tuple(int(s) for s in volumes.shape[2:])
+    inside = box_mask(shape, box, origin=origin)
+    mask = torch.from_numpy(inside)[None, None].float()
+    alphas = scheduler.alphas_cumprod.float()
+    n = int(volumes.shape[0])
+    use_cuda = dev.type == "cuda"
+    bar = Progress(
+        f"persona sampling ({sampler}, {len(timesteps)} steps, {n} cases, {dev})",
+        total=len(timesteps) * -(-n // batch_size),
+        unit="step",
+    )
+    personas = np.empty(volumes.shape, dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            rows = stop - start
+            x0 = to_model_scale(volumes[start:stop], intensity)
+            context = x0 * (1.0 - mask)
+            gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds[start:stop]]
+            x = torch.stack([torch.randn((views, *shape), generator=g) for g in gens])
+            for t in timesteps:
+                eps = torch.stack([torch.randn((views, *shape), generator=g) for g in gens])
+                known = alphas[t].sqrt() * x0 + (1.0 - alphas[t]).sqrt() * eps
+                x = torch.where(mask.bool(), x, known)
+                inputs = model_input(x, context, mask)
+                if rows == 1:  # see module docstring: keep the CPU result batch-independent
+                    inputs = torch.cat([inputs, inputs])
+                inputs = inputs.to(dev)
+                if use_cuda:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last_3d)
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
+                    out = model(inputs, torch.full((inputs.shape[0],), t, device=dev, dtype=torch.long))
+                out = out[:rows].float().cpu()
+                if sampler == SamplerKind.DDIM:
+                    x, _ = scheduler.step(out, t, x)  # eta = 0: deterministic given x_t
+                else:
+                    x = torch.cat(
+                        [scheduler.step(out[i : i + 1], t, x[i : i + 1], generator=gens[i])[0] for i in range(rows)]
+                    )
+                bar.update(1)
+            generated = from_model_scale(x, intensity)
+            personas[start:stop] = np.where(inside[None, None], generated, volumes[start:stop])
+    return personas

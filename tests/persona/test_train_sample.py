@@ -1,0 +1,252 @@
+"""Training with exact resume, weights-only checkpoints, and seeded box inpainting."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from radpersona.errors import ConfigError, InputDataError
+from radpersona.persona.masks import box_mask
+from radpersona.persona.sample import derive_case_seed, load_model, sample_personas
+from radpersona.persona.train import TrainingStopped, resume_path, train_ddpm
+
+SHAPE = (8, 16, 16)
+BOX = (0.5, 0.3, 0.5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks gain nothing from threads, and on a shared, loaded CPU OpenMP threads spin-wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_settings(**overrides: object) -> dict:
+    settings = {
+        "box": list(BOX),
+        "train_masks": "mixed",
+        "prediction_type": "epsilon",
+        "num_train_timesteps": 20,  # short chain so that full DDPM sampling stays fast in tests
+        "beta_start": 1.0e-4,
+        "beta_end": 2.0e-1,
+        "intensity_range": [0.0, 1.0],
+        "unet": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "norm_num_groups": 4},
+        "train": {
+            "steps": 6, "batch_size": 2, "learning_rate": 1.0e-3, "weight_decay": 0.01, "ema_decay": 0.9,
+            "grad_clip": 1.0, "checkpoint_every": 2, "seed": 1,
+        },
+        "device": "cpu",
+    }
+    settings.update(overrides)
+    return settings
+
+
+def knee_like(n: int, views: int = 3, seed: int = 0) -> np.ndarray:
+    """Smooth volumes in [0, 1]: a blob at a jittered centre over a gradient, different per view."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.meshgrid(*(np.linspace(-1, 1, s) for s in SHAPE), indexing="ij")
+    out = np.empty((n, views, *SHAPE), dtype=np.float32)
+    for i in range(n):
+        for v in range(views):
+            c = rng.normal(0, 0.15, 3)
+            blob = np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / (0.2 + 0.1 * v))
+            out[i, v] = np.clip(0.2 + 0.1 * (x + 1) + 0.6 * blob + rng.normal(0, 0.02, SHAPE), 0, 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    checkpoint = tmp_path_factory.mktemp("ddpm") / "ddpm_reg.pt"
+    train_ddpm(knee_like(4), settings=tiny_settings(), checkpoint=checkpoint)
+    return checkpoint
+
+
+def test_killed_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    volumes, settings = knee_like(3), tiny_settings()
+    straight = train_ddpm(volumes, settings=settings, checkpoint=tmp_path / "straight.pt")
+    killed = tmp_path / "killed.pt"
+    with pytest.raises(TrainingStopped):
+        train_ddpm(volumes, settings=settings, checkpoint=killed, stop_after=3)  # killed after step 3
+    assert not killed.exists()
+    assert torch.load(resume_path(killed), weights_only=True)["step"] == 2  # step 3 is lost, redone on resume
+    resumed = train_ddpm(volumes, settings=settings, checkpoint=killed)
+    assert resumed["resumed_from"] == 2 and resumed["steps"] == straight["steps"] == 6
+    assert not resume_path(killed).exists()
+    a = torch.load(tmp_path / "straight.pt", weights_only=True)
+    b = torch.load(killed, weights_only=True)
+    assert a["losses"] == b["losses"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    # and training did change the weights
+    init_changed = any(not torch.equal(a["state_dict"][k], torch.zeros_like(a["state_dict"][k])) for k in a["state_dict"])
+    assert init_changed and a["summary"]["final_loss"] > 0
+
+
+def test_a_resume_file_of_other_settings_is_not_used(tmp_path: Path) -> None:
+    volumes, checkpoint = knee_like(3), tmp_path / "ddpm.pt"
+    with pytest.raises(TrainingStopped):
+        train_ddpm(volumes, settings=tiny_settings(), checkpoint=checkpoint, stop_after=2)
+    other = tiny_settings()
+    other["train"] = {**other["train"], "learning_rate": 5.0e-4}
+    assert train_ddpm(volumes, settings=other, checkpoint=checkpoint)["resumed_from"] == 0
+    with pytest.raises(TrainingStopped):
+        train_ddpm(volumes, settings=tiny_settings(), checkpoint=checkpoint, stop_after=2)
+    assert train_ddpm(volumes[:2], settings=tiny_settings(), checkpoint=checkpoint)["resumed_from"] == 0  # other data
+    with pytest.raises(TrainingStopped):
+        train_ddpm(volumes, settings=tiny_settings(), checkpoint=checkpoint, stop_after=2)
+    sampling_changed = tiny_settings(sample={"sampler": "ddpm", "steps": 20, "batch_size": 1, "seed": 9})
+    assert train_ddpm(volumes, settings=sampling_changed, checkpoint=checkpoint)["resumed_from"] == 2
+
+
+def test_checkpoint_is_weights_only_and_records_provenance(trained: Path) -> None:
+    state = torch.load(trained, weights_only=True)
+    assert state["step"] == 6 and state["seed"] == 1 and state["in_views"] == 3
+    assert state["settings"]["unet"]["channels"] == [8, 16] and state["shape"] == list(SHAPE)
+    assert state["summary"]["n_volumes"] == 4 and state["summary"]["steps_per_second"] > 0
+    model, meta = load_model(trained, "cpu")
+    assert not model.training and "state_dict" not in meta
+
+
+class _Payload:
+    """A custom class: unpickling it would run arbitrary code paths."""
+
+
+def test_a_checkpoint_with_a_pickled_object_is_refused(tmp_path: Path, trained: Path) -> None:
+    state = torch.load(trained, weights_only=True)
+    state["extra"] = _Payload()
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(bad, weights_only=True)
+    with pytest.raises(InputDataError, match="weights_only"):
+        load_model(bad, "cpu")
+    torch.save({"state_dict": state["state_dict"]}, bad)
+    with pytest.raises(InputDataError, match="format"):
+        load_model(bad, "cpu")
+
+
+def test_trained_unet_depends_on_the_timestep(trained: Path) -> None:
+    model, _ = load_model(trained, "cpu")
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 7, *SHAPE)).astype(np.float32))
+    with torch.no_grad():
+        assert (model(x, torch.tensor([1])) - model(x, torch.tensor([18]))).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize(("sampler", "steps"), [("ddim", 5), ("ddpm", 20)])
+@pytest.mark.parametrize("origin", [None, (4, 0, 8)])
+def test_persona_equals_input_outside_the_box(trained: Path, sampler: str, steps: int, origin: tuple | None) -> None:
+    volumes = knee_like(3, seed=5)
+    personas = sample_personas(
+        volumes, checkpoint=trained, box=BOX, sampler=sampler, steps=steps, seeds=[1, 2, 3], origin=origin
+    )
+    inside = box_mask(SHAPE, BOX, origin=origin)
+    assert personas.dtype == np.float32 and personas.shape == volumes.shape
+    assert np.array_equal(personas[..., ~inside], volumes[..., ~inside])
+    assert not np.allclose(personas[..., inside], volumes[..., inside], atol=1e-3)
+    assert personas.min() >= 0.0 and personas.max() <= 1.0
+
+
+@pytest.mark.parametrize(("sampler", "steps"), [("ddim", 5), ("ddpm", 20)])
+def test_sampling_is_seeded_and_independent_of_the_batch(trained: Path, sampler: str, steps: int) -> None:
+    volumes, seeds = knee_like(3, seed=6), [11, 22, 33]
+    kw = dict(checkpoint=trained, box=BOX, sampler=sampler, steps=steps)
+    together = sample_personas(volumes, seeds=seeds, batch_size=3, **kw)
+    assert np.array_equal(together, sample_personas(volumes, seeds=seeds, batch_size=3, **kw))
+    alone = sample_personas(volumes, seeds=seeds, batch_size=1, **kw)
+    assert np.array_equal(together, alone)
+    order = [2, 0, 1]
+    shuffled = sample_personas(volumes[order], seeds=[seeds[i] for i in order], batch_size=2, **kw)
+    assert np.array_equal(together[order], shuffled)
+    other_seed = sample_personas(volumes[:1], seeds=[12], batch_size=1, **kw)
+    assert not np.array_equal(together[:1], other_seed)
+
+
+def test_single_view_training_and_v_prediction(tmp_path: Path) -> None:
+    settings = tiny_settings(prediction_type="v_prediction", train_masks="central")
+    settings["train"] = {**settings["train"], "steps": 3, "checkpoint_every": 10}
+    volumes = knee_like(2, views=1)
+    summary = train_ddpm(volumes, settings=settings, checkpoint=tmp_path / "one.pt")
+    assert summary["in_views"] == 1 and summary["steps"] == 3
+    personas = sample_personas(volumes, checkpoint=tmp_path / "one.pt", box=BOX, steps=4, seeds=[0, 1])
+    assert np.array_equal(personas[..., ~box_mask(SHAPE, BOX)], volumes[..., ~box_mask(SHAPE, BOX)])
+    with pytest.raises(InputDataError, match="1 view"):
+        sample_personas(knee_like(1), checkpoint=tmp_path / "one.pt", box=BOX, steps=4, seeds=[0])
+
+
+def test_bad_sampling_requests_are_refused(trained: Path) -> None:
+    volumes = knee_like(2)
+    with pytest.raises(ConfigError, match="ddpm ancestral"):
+        sample_personas(volumes, checkpoint=trained, box=BOX, sampler="ddpm", steps=5, seeds=[0, 1])
+    with pytest.raises(ConfigError, match="steps"):
+        sample_personas(volumes, checkpoint=trained, box=BOX, steps=21, seeds=[0, 1])
+    with pytest.raises(InputDataError, match="one seed per case"):
+        sample_personas(volumes, checkpoint=trained, box=BOX, steps=5, seeds=[0])
+    nan = volumes.copy()
+    nan[1, 0, 0, 0, 0] = np.nan
+    with pytest.raises(InputDataError, match="index 1"):
+        sample_personas(nan, checkpoint=trained, box=BOX, steps=5, seeds=[0, 1])
+
+
+def test_training_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InputDataError, match="N, C, D, H, W"):
+        train_ddpm(knee_like(2)[0], settings=tiny_settings(), checkpoint=tmp_path / "x.pt")
+    with pytest.raises(ConfigError, match="persona.train.steps"):
+        bad = tiny_settings()
+        bad["train"] = {**bad["train"], "steps": 0}
+        train_ddpm(knee_like(2), settings=bad, checkpoint=tmp_path / "x.pt")
+
+
+def test_cuda_training_without_cuda_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        train_ddpm(knee_like(2), settings=tiny_settings(device="cuda"), checkpoint=tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_case_seeds_are_stable_and_distinct() -> None:
+    seed = derive_case_seed(2, "0001")
+    assert seed == derive_case_seed(2, "0001") and 0 <= seed < 2**63
+    assert len({derive_case_seed(2, f"{i:04d}") for i in range(500)} | {derive_case_seed(3, "0001")}) == 501
+    assert seed == GOLDEN_SEED_2_0001
+
+
+# recorded once from derive_case_seed(2, "0001"); a change here changes every persona of every run
+GOLDEN_SEED_2_0001 = 4264214108243483928
+
+
+@pytest.mark.gpu
+def test_cuda_training_and_sampling(tmp_path: Path) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA not available")
+    volumes = knee_like(3)
+    summary = train_ddpm(volumes, settings=tiny_settings(device="cuda"), checkpoint=tmp_path / "gpu.pt")
+    assert summary["device"].startswith("cuda") and summary["steps"] == 6
+    personas = sample_personas(volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda")
+    inside = box_mask(SHAPE, BOX)
+    assert np.array_equal(personas[..., ~inside], volumes[..., ~inside])
+    again = sample_personas(volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda")
+    np.testing.assert_allclose(again, personas, atol=1e-2)
+
+
+def test_training_learns_to_inpaint_the_box(tmp_path: Path) -> None:
+    """80 steps on 16 smooth volumes: the persona beats filling the box with the context's mean intensity."""
+    settings = tiny_settings(train_masks="central")
+    settings["train"] = {
+        **settings["train"], "steps": 80, "batch_size": 4, "learning_rate": 3.0e-3, "ema_decay": 0.95,
+        "checkpoint_every": 1000,
+    }
+    summary = train_ddpm(knee_like(16, seed=0), settings=settings, checkpoint=tmp_path / "learn.pt")
+    held_out = knee_like(4, seed=99)
+    personas = sample_personas(held_out, checkpoint=tmp_path / "learn.pt", box=BOX, steps=10, seeds=[1, 2, 3, 4])
+    inside = box_mask(SHAPE, BOX)
+    persona_mse = float(((personas - held_out)[..., inside] ** 2).mean())
+    context_mean = held_out[..., ~inside].mean(axis=-1, keepdims=True)
+    fill_mse = float(((held_out[..., inside] - context_mean) ** 2).mean())
+    assert summary["final_loss"] < 1.0  # epsilon MSE of an untrained net is about 1
+    assert persona_mse < 0.6 * fill_mse, (persona_mse, fill_mse)
