@@ -1,0 +1,192 @@
+"""Feature columns, per-case fingerprints and the population table (docs/architecture.md).
+
+Wide-table columns are named ``{view}.{image}.p{i}{j}{k}.{family}.{feature}``; the fingerprint of
+a case lists its selected features (``z_n = 1``) with their contribution ``beta_n z_n r_n`` to the
+hard-selection logit (Eq. 10), so that ``intercept + sum(contribution) == logit``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from radpersona.errors import ConfigError, InputDataError
+
+if TYPE_CHECKING:
+    from radpersona.fingerprint.train import TrainedFingerprint
+
+IMAGES: tuple[str, ...] = ("original", "persona", "residual")
+
+_COLUMN = re.compile(
+    r"^(?P<view>[^.]+)\.(?P<image>[^.]+)\.p(?P<i>\d)(?P<j>\d)(?P<k>\d)\.(?P<family>[^.]+)\.(?P<name>.+)$"
+)
+
+
+class Representation(StrEnum):
+    """Which wide-table columns form the candidate feature vector ``r`` (paper, Eq. 17)."""
+
+    PATH_PERSONA = "path_persona"  # original and persona images (Eq. 17, left)
+    RESIDUAL = "residual"  # residual image only (Eq. 17, right)
+    ORIGINAL = "original"  # original image only (no persona)
+
+
+_IMAGES_OF: dict[Representation, frozenset[str]] = {
+    Representation.PATH_PERSONA: frozenset({"original", "persona"}),
+    Representation.RESIDUAL: frozenset({"residual"}),
+    Representation.ORIGINAL: frozenset({"original"}),
+}
+
+
+class FeatureKey(NamedTuple):
+    """The identity of a wide-table column."""
+
+    view: str
+    image: str
+    i: int
+    j: int
+    k: int
+    family: str
+    name: str
+
+
+def parse_feature_name(column: str) -> FeatureKey:
+    """Split ``{view}.{image}.p{i}{j}{k}.{family}.{feature}`` into its parts.
+
+    Raises:
+        InputDataError: the name does not follow the pattern or the image is not one of
+            ``original | persona | residual``.
+    """
+    match = _COLUMN.match(column)
+    if match is None:
+        raise InputDataError(
+            "feature column is not '{view}.{image}.p{i}{j}{k}.{family}.{feature}'", value=column
+        )
+    if match["image"] not in IMAGES:
+        raise InputDataError(f"feature column has image {match['image']!r}, not one of {IMAGES}", value=column)
+    return FeatureKey(
+        view=match["view"],
+        image=match["image"],
+        i=int(match["i"]),
+        j=int(match["j"]),
+        k=int(match["k"]),
+        family=match["family"],
+        name=match["name"],
+    )
+
+
+def select_columns(columns: Sequence[str], representation: str) -> list[str]:
+    """Wide-table columns that form ``r`` for ``representation``, in their original order.
+
+    Args:
+        columns: wide-table column names (the ``case`` index excluded).
+        representation: ``path_persona`` (original + persona), ``residual`` or ``original``.
+
+    Raises:
+        ConfigError: unknown representation.
+        InputDataError: a column name is malformed, or nothing is selected.
+    """
+    try:
+        rep = Representation(representation)
+    except ValueError:
+        raise ConfigError(
+            f"fingerprint.representation must be one of {[r.value for r in Representation]}, "
+            f"not {representation!r}"
+        ) from None
+    keep = _IMAGES_OF[rep]
+    selected = [c for c in columns if parse_feature_name(c).image in keep]
+    if not selected:
+        images = sorted({parse_feature_name(c).image for c in columns})
+        raise InputDataError(
+            f"representation {rep.value!r} selects no column (images present: {images}, "
+            f"{len(columns)} columns)"
+        )
+    return selected
+
+
+def _identity_frame(feature_names: Sequence[str]) -> pd.DataFrame:
+    keys = [parse_feature_name(c) for c in feature_names]
+    frame = pd.DataFrame(keys, columns=list(FeatureKey._fields))
+    frame.insert(0, "feature", list(feature_names))
+    return frame
+
+
+FINGERPRINT_COLUMNS: tuple[str, ...] = (
+    "case", "task", "feature", "view", "image", "i", "j", "k", "family", "name",
+    "u", "z", "beta", "r", "contribution", "rank",
+)  # fmt: skip
+
+
+def fingerprint_table(
+    cases: Sequence[str],
+    task: str,
+    pred: Mapping[str, np.ndarray],
+    model: TrainedFingerprint,
+    *,
+    top_k: int | None = None,
+) -> pd.DataFrame:
+    """Per-case radiomic fingerprints: one row per case and selected feature (``z == 1``).
+
+    Args:
+        cases: case identifiers, in the row order of ``pred``.
+        task: task name (e.g. ``acl``), copied into every row.
+        pred: output of :meth:`TrainedFingerprint.predict` (needs ``u``, ``z``, ``r``, ``logit``).
+        model: the trained model (for ``beta``, ``intercept`` and the feature names).
+        top_k: keep only the ``top_k`` selected features of largest ``|contribution|`` per case;
+            ``None`` keeps all selected features (then ``intercept + sum(contribution) == logit``).
+
+    Returns:
+        Columns :data:`FINGERPRINT_COLUMNS`; ``contribution = beta * z * r``; ``rank`` 1 is the
+        largest ``|contribution|`` within the case (ties broken by column order).
+    """
+    u, z, r = (np.asarray(pred[key], dtype=np.float64) for key in ("u", "z", "r"))
+    n_cases, n_features = r.shape
+    if len(cases) != n_cases or u.shape != r.shape or z.shape != r.shape:
+        raise ValueError(
+            f"fingerprint_table: {len(cases)} cases, u {u.shape}, z {z.shape}, r {r.shape} do not agree"
+        )
+    if n_features != len(model.feature_names):
+        raise ValueError(
+            f"fingerprint_table: predictions have {n_features} features, the model {len(model.feature_names)}"
+        )
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 or None, not {top_k}")
+    beta = model.beta
+    contribution = beta[None, :] * z * r
+    identity = _identity_frame(model.feature_names)
+    frames = []
+    for row, case in enumerate(cases):
+        selected = np.flatnonzero(z[row] > 0)
+        order = selected[np.argsort(-np.abs(contribution[row, selected]), kind="stable")]
+        if top_k is not None:
+            order = order[:top_k]
+        frame = identity.iloc[order].reset_index(drop=True)
+        frame.insert(0, "task", task)
+        frame.insert(0, "case", str(case))
+        frame["u"] = u[row, order]
+        frame["z"] = z[row, order].astype(np.int64)
+        frame["beta"] = beta[order]
+        frame["r"] = r[row, order]
+        frame["contribution"] = contribution[row, order]
+        frame["rank"] = np.arange(1, order.size + 1, dtype=np.int64)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(FINGERPRINT_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(FINGERPRINT_COLUMNS)]
+
+
+def population_table(model: TrainedFingerprint) -> pd.DataFrame:
+    """Population-level coefficients: feature identity, ``beta`` and ``rank`` by ``|beta|`` (1 = largest)."""
+    frame = _identity_frame(model.feature_names)
+    beta = model.beta
+    frame["beta"] = beta
+    frame["abs_beta"] = np.abs(beta)
+    order = np.argsort(-np.abs(beta), kind="stable")
+    rank = np.empty(beta.size, dtype=np.int64)
+    rank[order] = np.arange(1, beta.size + 1)
+    frame["rank"] = rank
+    return frame.sort_values("rank", kind="stable").reset_index(drop=True)
