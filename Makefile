@@ -23,7 +23,7 @@ $(STAMP): requirements.txt requirements-niftyreg.txt pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
