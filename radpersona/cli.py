@@ -1,0 +1,72 @@
+"""The ``radpersona`` command line.
+
+Subcommands:
+
+- ``radpersona check-config [FILES...]``: validate config.yaml plus layered presets, print the merged
+  settings' hash, exit non-zero naming the bad key.
+- ``radpersona version``: versions of radpersona and its main dependencies, and the reg_aladin in use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import RadpersonaError
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from .config import load_config, settings_hash
+
+    files = args.files or [Path("config.yaml")]
+    config = load_config(*files)
+    print(f"configuration OK ({', '.join(map(str, files))}); settings hash {settings_hash(config)}")
+    print(f"source: {config['source']['kind']}; experiments: {', '.join(config['experiments'])}")
+    return 0
+
+
+def _version(args: argparse.Namespace) -> int:
+    import importlib.metadata as md
+
+    print(f"radpersona {__version__}")
+    for name in ("torch", "monai", "pyradiomics-bhklab", "SimpleITK", "snakemake", "pandas", "scikit-learn"):
+        try:
+            print(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            print(f"{name} not installed")
+    try:
+        from .registration import find_niftyreg_tool, niftyreg_version
+
+        print(f"reg_aladin {niftyreg_version()} ({find_niftyreg_tool()})")
+    except RadpersonaError as exc:
+        print(f"reg_aladin: {exc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (subcommands register themselves here)."""
+    parser = argparse.ArgumentParser(prog="radpersona", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-config", help="validate configuration files (later files override earlier)")
+    check.add_argument("files", nargs="*", type=Path)
+    check.set_defaults(func=_check_config)
+    version = sub.add_parser("version", help="print versions of radpersona, its dependencies and reg_aladin")
+    version.set_defaults(func=_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``radpersona`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RadpersonaError as exc:
+        print(f"radpersona: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
