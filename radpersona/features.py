@@ -61,6 +61,40 @@ def tissue_threshold(volume: np.ndarray, image: str) -> float:
     return float(threshold_otsu(data))
 
 
+#: bin widths that give 16-128 grey levels for each preprocess normalisation (``radiomics.bin_width: auto``)
+AUTO_BIN_WIDTH = {"percentile": 0.025, "minmax": 0.025, "zscore": 0.15, "none": 5.0}
+GREY_LEVEL_RANGE = (16, 128)
+
+
+def resolve_bin_width(bin_width: float | str, normalisation: str) -> float:
+    """The bin width to use: a number as given, or ``auto`` by the preprocess normalisation."""
+    if bin_width == "auto":
+        return AUTO_BIN_WIDTH[normalisation]
+    return float(bin_width)
+
+
+def grey_levels(volume: np.ndarray, bin_width: float) -> int:
+    """Number of PyRadiomics fixed-bin-width grey levels the intensities span (floor(x / w) bins)."""
+    low, high = float(volume.min()), float(volume.max())
+    return int(np.floor(high / bin_width) - np.floor(low / bin_width)) + 1
+
+
+def check_grey_levels(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], box: tuple[slice, slice, slice],
+                      bin_width: float) -> dict[str, int]:
+    """Log the effective number of grey levels per image type inside the box; warn outside 16-128."""
+    levels: dict[str, int] = {}
+    for image in next(iter(volumes.values())):
+        counts = [grey_levels(volumes[view][image][box], bin_width) for view in volumes]
+        levels[image] = int(np.median(counts))
+        lo, hi = GREY_LEVEL_RANGE
+        if not lo <= levels[image] <= hi:
+            logger.warning("case %s, image %s: %d grey levels in the box with bin width %g (outside %d-%d): "
+                           "texture and entropy features become unstable; adjust radiomics.bin_width",
+                           case, image, levels[image], bin_width, lo, hi)
+    logger.info("case %s: grey levels in the box per image type (bin width %g): %s", case, bin_width, levels)
+    return levels
+
+
 def case_features(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], spacing: Mapping[str, Sequence[float]], *,
                   box: tuple[slice, slice, slice], grid: int, families: Sequence[str], bin_width: float,
                   voxel_array_shift: float = 0.0, device: str = "cpu") -> pd.DataFrame:
@@ -73,6 +107,7 @@ def case_features(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], sp
     from .radiomics import extract_features
 
     intensity_families = tuple(f for f in families if f != "shape")
+    check_grey_levels(case, volumes, box, bin_width)
     frames = []
     for view, images in volumes.items():
         for image, volume in images.items():

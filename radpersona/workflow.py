@@ -148,10 +148,14 @@ def stage_persona(cohort_path: str | Path, volumes: str | Path, checkpoint: str 
 
 
 def stage_extract_features(case: str, volumes: str | Path, persona_dir: str | Path, residual_dir: str | Path, out: str | Path,
-                           grid: int, radiomics: Mapping[str, Any], box: Sequence[float]) -> None:
+                           grid: int, radiomics: Mapping[str, Any], box: Sequence[float], normalisation: str,
+                           threads: int = 1) -> None:
     """Patch-wise features of one case (long table)."""
-    from .features import case_features
+    from .features import case_features, resolve_bin_width
     from .persona.masks import box_slices
+
+    _torch_threads(threads)
+    bin_width = resolve_bin_width(radiomics["bin_width"], normalisation)
 
     folders = {"original": Path(volumes), "persona": Path(persona_dir), "residual": Path(residual_dir)}
     data: dict[str, dict[str, np.ndarray]] = {}
@@ -164,9 +168,9 @@ def stage_extract_features(case: str, volumes: str | Path, persona_dir: str | Pa
             spacing[view] = sp
     shape = next(iter(data[VIEWS[0]].values())).shape
     long = case_features(case, data, spacing, box=box_slices(shape, box), grid=grid, families=radiomics["families"],
-                         bin_width=radiomics["bin_width"], voxel_array_shift=radiomics["voxel_array_shift"],
+                         bin_width=bin_width, voxel_array_shift=radiomics["voxel_array_shift"],
                          device=radiomics["device"])
-    write_parquet(long, out, metadata={"grid": grid, "radiomics": dict(radiomics), "box": list(box)})
+    write_parquet(long, out, metadata={"grid": grid, "radiomics": dict(radiomics), "bin_width": bin_width, "box": list(box)})
     bad = long[long["status"] != "ok"]
     if len(bad):
         logger.warning("case %s: %d feature values not computed (%s)", case, len(bad), bad["status"].value_counts().to_dict())
@@ -227,11 +231,12 @@ def stage_train_fingerprint(cohort_path: str | Path, wide_path: str | Path, volu
 
 
 def stage_predict(cohort_path: str | Path, wide_path: str | Path, volumes: str | Path, models: Mapping[str, str],
-                  predictions_out: str | Path, fingerprints_out: str | Path, experiment: str, task: str,
-                  settings: Mapping[str, Any], threads: int) -> None:
-    """Predict every reported case (held-out CV folds and valid), write predictions and fingerprints."""
+                  predictions_out: str | Path, fingerprints_out: str | Path, population_out: str | Path, experiment: str,
+                  task: str, settings: Mapping[str, Any], threads: int) -> None:
+    """Predict every reported case (held-out CV folds and valid); write predictions, fingerprints and
+    the population table (beta of the model trained on all of train, with each feature's identity)."""
     from .features import read_wide
-    from .fingerprint import TrainedFingerprint, fingerprint_table, youden_threshold
+    from .fingerprint import TrainedFingerprint, fingerprint_table, population_table, youden_threshold
 
     _torch_threads(threads)
     cohort = pd.read_parquet(cohort_path)
@@ -266,6 +271,33 @@ def stage_predict(cohort_path: str | Path, wide_path: str | Path, volumes: str |
     meta = {"experiment": experiment, "task": task, "settings": dict(settings)}
     write_parquet(pd.concat(pred_frames, ignore_index=True), predictions_out, metadata=meta)
     write_parquet(pd.concat(fp_frames, ignore_index=True), fingerprints_out, metadata=meta)
+    final = TrainedFingerprint.load(Path(models["all"]))
+    population = population_table(final)
+    population.insert(0, "task", task)
+    write_parquet(population, population_out, metadata={**meta, "intercept": final.intercept, "threshold": final.threshold})
+
+
+def stage_localisation(cohort_path: str | Path, fingerprints: Mapping[str, str], populations: Mapping[str, str],
+                       out: str | Path, results: str | Path, preprocess: Mapping[str, Any], reg: str,
+                       box: Sequence[float], grid: int, top_k: int = 10) -> None:
+    """Share of each lesion case's top-k fingerprint features in patches that overlap its true lesion."""
+    from .localisation import localisation_table
+
+    cohort = pd.read_parquet(cohort_path)
+    frames = []
+    for task, path in fingerprints.items():
+        fp = pd.read_parquet(path)
+        table = localisation_table(fp, pd.read_parquet(populations[task]), cohort, task=task, results=results,
+                                   preprocess=preprocess, reg=reg, box=box, grid=grid, top_k=top_k)
+        frames.append(table)
+        if len(table):
+            logger.info("localisation %s: %d lesion cases, top-%d share in lesion patches %.3f vs chance %.3f",
+                        task, len(table), top_k, table["top_share"].mean(), table["chance_share"].mean())
+    table = pd.concat(frames, ignore_index=True)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out).with_suffix(".tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(out)
 
 
 def stage_metrics(prediction_paths: Sequence[str], out_csv: str | Path, out_md: str | Path, evaluation: Mapping[str, Any]) -> None:

@@ -70,6 +70,8 @@ def final_outputs():
         outputs.append(R("registration/qc.parquet"))
     for name in EXPERIMENTS:
         outputs += [R(f"fingerprints/{name}_{task}.parquet") for task in TASKS]
+        if config["source"]["kind"] == "synthetic":
+            outputs.append(R(f"tables/localisation_{name}.csv"))
     return outputs
 
 

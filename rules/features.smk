@@ -11,6 +11,8 @@ rule extract_features:
     params:
         radiomics=config["radiomics"],
         box=config["persona"]["box"],
+        normalisation=config["preprocess"]["normalisation"],
+    threads: 1
     log:
         LOG("extract_features", "{reg}_g{grid}_{case}"),
     benchmark:
@@ -27,7 +29,12 @@ rule assemble_features:
     output:
         R("features/{reg}/g{grid}/table.parquet"),
     params:
-        settings=lambda wc: {**config["radiomics"], "grid": int(wc.grid), "box": config["persona"]["box"]},
+        settings=lambda wc: {
+            **config["radiomics"],
+            "grid": int(wc.grid),
+            "box": config["persona"]["box"],
+            "normalisation": config["preprocess"]["normalisation"],
+        },
     log:
         LOG("assemble_features", "{reg}_g{grid}"),
     benchmark:

@@ -33,6 +33,7 @@ rule predict:
     output:
         predictions=R("predictions/{experiment}_{task}.parquet"),
         fingerprints=R("fingerprints/{experiment}_{task}.parquet"),
+        population=R("fingerprints/{experiment}_{task}_population.parquet"),
     params:
         folds=FOLDS,
         settings=lambda wc: EXPERIMENTS[wc.experiment]["fingerprint"],
@@ -45,3 +46,30 @@ rule predict:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/predict.py"
+
+
+rule localisation:
+    input:
+        cohort=R("cohort.parquet"),
+        fingerprints=expand(R("fingerprints/{{experiment}}_{task}.parquet"), task=TASKS),
+        populations=expand(R("fingerprints/{{experiment}}_{task}_population.parquet"), task=TASKS),
+        registration=lambda wc: (
+            expand(R("registration/reference_{view}.nii.gz"), view=VIEWS)
+            if EXPERIMENTS[wc.experiment]["reg"] == "reg"
+            else []
+        ),
+    output:
+        R("tables/localisation_{experiment}.csv"),
+    params:
+        preprocess=config["preprocess"],
+        reg=lambda wc: EXPERIMENTS[wc.experiment]["reg"],
+        grid=lambda wc: EXPERIMENTS[wc.experiment]["grid"],
+        box=config["persona"]["box"],
+    log:
+        LOG("localisation", "{experiment}"),
+    benchmark:
+        BENCH("localisation", "{experiment}")
+    conda:
+        "../envs/registration.yaml"
+    script:
+        "../workflow_scripts/localisation.py"

@@ -8,5 +8,6 @@ from radpersona.workflow import snakemake_entry, stage_predict
 snakemake_entry(snakemake, stage_predict, cohort_path=snakemake.input.cohort, wide_path=snakemake.input.table,
                 volumes=Path(snakemake.input.volumes[0]).parent, models=dict(zip(snakemake.params.folds, snakemake.input.models)),
                 predictions_out=snakemake.output.predictions, fingerprints_out=snakemake.output.fingerprints,
+                population_out=snakemake.output.population,
                 experiment=snakemake.wildcards.experiment, task=snakemake.wildcards.task,
                 settings=snakemake.params.settings, threads=snakemake.threads)
