@@ -1,0 +1,189 @@
+"""Grey Level Size Zone Matrix (GLSZM) features, PyRadiomics 3.1 definitions, batched over ROIs.
+
+P(i, j): number of zones (26-connected groups of ROI voxels with equal grey level i) of size j voxels.
+N_z = sum P (number of zones), N_p = number of ROI voxels, p_g(i) = sum_j P(i, j), p_s(j) =
+sum_i P(i, j), eps = numpy.spacing(1). Zones of the whole batch are labelled in one
+``skimage.measure.label`` call (items separated by a background slice), on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from skimage.measure import label as connected_labels
+
+from radpersona.radiomics._batch import RoiBatch
+
+EPS = float(np.spacing(1))
+
+
+@dataclass
+class GlszmCoefficients:
+    """Size-zone matrices P (B, G, S) with marginals, counts and grey-level/size vectors."""
+
+    P: torch.Tensor  # (B, Gc, Su): compact grey-level ranks x zone sizes occurring in the batch
+    n_zones: torch.Tensor  # (B,)
+    n_voxels: torch.Tensor  # (B,)
+    pg: torch.Tensor  # (B, Gc)
+    ps: torch.Tensor  # (B, Su)
+    i: torch.Tensor  # (B, Gc) grey level of each rank (0 for padding ranks, whose counts are 0)
+    j: torch.Tensor  # (Su,) zone sizes
+
+
+def size_zones(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Size-zone counts (B, Gc, Su) over compact grey-level ranks and the Su zone sizes that occur in the
+    batch, and those sizes (Su,)."""
+    grey = batch.grey.cpu().numpy()
+    nb, nz, ny, nx = grey.shape
+    stacked = np.zeros((nb, nz + 1, ny, nx), dtype=np.int64)
+    stacked[:, :nz] = grey
+    labels = connected_labels(stacked.reshape(nb * (nz + 1), ny, nx), background=0, connectivity=3)
+    flat_labels = labels.reshape(-1)
+    in_roi = flat_labels > 0
+    sizes = np.bincount(flat_labels[in_roi])
+    first = np.zeros(len(sizes), dtype=np.int64)
+    positions = np.nonzero(in_roi)[0]
+    first[flat_labels[positions[::-1]]] = positions[::-1]
+    zone_ids = np.arange(1, len(sizes))
+    zone_item = first[zone_ids] // ((nz + 1) * ny * nx)
+    zone_grey = stacked.reshape(-1)[first[zone_ids]]
+    zone_size = sizes[zone_ids]
+    size_values, size_index = np.unique(zone_size, return_inverse=True)
+    lv = batch.level_values.cpu().numpy()
+    rank_map = np.zeros((nb, batch.max_level + 1), dtype=np.int64)
+    ri, rr = np.nonzero(lv)
+    rank_map[ri, lv[ri, rr]] = rr
+    gc, su = lv.shape[1], len(size_values)
+    flat = (zone_item * gc + rank_map[zone_item, zone_grey]) * su + size_index
+    counts = np.bincount(flat, minlength=nb * gc * su).reshape(nb, gc, su)
+    to = dict(dtype=batch.dtype, device=batch.device)
+    return torch.as_tensor(counts, **to), torch.as_tensor(size_values, **to)
+
+
+def coefficients(batch: RoiBatch) -> GlszmCoefficients:
+    """Size-zone matrices and marginals of the batch."""
+    P, sizes = size_zones(batch)
+    i = batch.level_values.to(P.dtype)
+    return GlszmCoefficients(
+        P=P, n_zones=P.sum((1, 2)), n_voxels=batch.n_voxels.to(P.dtype), pg=P.sum(2), ps=P.sum(1),
+        i=torch.where(i > 0, i, torch.ones_like(i)), j=sizes,
+    )
+
+
+def small_area_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """SmallAreaEmphasis = sum_j p_s(j) / j^2 / N_z."""
+    return (c.ps / c.j**2).sum(1) / c.n_zones
+
+
+def large_area_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """LargeAreaEmphasis = sum_j p_s(j) j^2 / N_z."""
+    return (c.ps * c.j**2).sum(1) / c.n_zones
+
+
+def gray_level_non_uniformity(c: GlszmCoefficients) -> torch.Tensor:
+    """GrayLevelNonUniformity = sum_i p_g(i)^2 / N_z."""
+    return (c.pg**2).sum(1) / c.n_zones
+
+
+def gray_level_non_uniformity_normalized(c: GlszmCoefficients) -> torch.Tensor:
+    """GrayLevelNonUniformityNormalized = sum_i p_g(i)^2 / N_z^2."""
+    return (c.pg**2).sum(1) / c.n_zones**2
+
+
+def size_zone_non_uniformity(c: GlszmCoefficients) -> torch.Tensor:
+    """SizeZoneNonUniformity = sum_j p_s(j)^2 / N_z."""
+    return (c.ps**2).sum(1) / c.n_zones
+
+
+def size_zone_non_uniformity_normalized(c: GlszmCoefficients) -> torch.Tensor:
+    """SizeZoneNonUniformityNormalized = sum_j p_s(j)^2 / N_z^2."""
+    return (c.ps**2).sum(1) / c.n_zones**2
+
+
+def zone_percentage(c: GlszmCoefficients) -> torch.Tensor:
+    """ZonePercentage = N_z / N_p."""
+    return c.n_zones / c.n_voxels
+
+
+def gray_level_variance(c: GlszmCoefficients) -> torch.Tensor:
+    """GrayLevelVariance = sum_i q(i) (i - mu)^2, q = p_g / N_z, mu = sum_i q(i) i."""
+    q = c.pg / c.n_zones[:, None]
+    mu = (q * c.i).sum(1, keepdim=True)
+    return (q * (c.i - mu) ** 2).sum(1)
+
+
+def zone_variance(c: GlszmCoefficients) -> torch.Tensor:
+    """ZoneVariance = sum_j q(j) (j - mu)^2, q = p_s / N_z, mu = sum_j q(j) j."""
+    q = c.ps / c.n_zones[:, None]
+    mu = (q * c.j).sum(1, keepdim=True)
+    return (q * (c.j - mu) ** 2).sum(1)
+
+
+def zone_entropy(c: GlszmCoefficients) -> torch.Tensor:
+    """ZoneEntropy = -sum_{i,j} q(i, j) log2(q(i, j) + eps), q = P / N_z."""
+    q = c.P / c.n_zones[:, None, None]
+    return -(q * torch.log2(q + EPS)).sum((1, 2))
+
+
+def low_gray_level_zone_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """LowGrayLevelZoneEmphasis = sum_i p_g(i) / i^2 / N_z."""
+    return (c.pg / c.i**2).sum(1) / c.n_zones
+
+
+def high_gray_level_zone_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """HighGrayLevelZoneEmphasis = sum_i p_g(i) i^2 / N_z."""
+    return (c.pg * c.i**2).sum(1) / c.n_zones
+
+
+def _weighted(c: GlszmCoefficients, weight: torch.Tensor) -> torch.Tensor:
+    return (c.P * weight).sum((1, 2)) / c.n_zones
+
+
+def small_area_low_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """SmallAreaLowGrayLevelEmphasis = sum_{i,j} P(i, j) / (i^2 j^2) / N_z."""
+    return _weighted(c, 1 / (c.i[:, :, None] ** 2 * c.j[None, None, :] ** 2))
+
+
+def small_area_high_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """SmallAreaHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 / j^2 / N_z."""
+    return _weighted(c, c.i[:, :, None] ** 2 / c.j[None, None, :] ** 2)
+
+
+def large_area_low_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """LargeAreaLowGrayLevelEmphasis = sum_{i,j} P(i, j) j^2 / i^2 / N_z."""
+    return _weighted(c, c.j[None, None, :] ** 2 / c.i[:, :, None] ** 2)
+
+
+def large_area_high_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
+    """LargeAreaHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 j^2 / N_z."""
+    return _weighted(c, c.i[:, :, None] ** 2 * c.j[None, None, :] ** 2)
+
+
+#: PyRadiomics feature name -> function.
+FEATURES: dict[str, Callable[[GlszmCoefficients], torch.Tensor]] = {
+    "GrayLevelNonUniformity": gray_level_non_uniformity,
+    "GrayLevelNonUniformityNormalized": gray_level_non_uniformity_normalized,
+    "GrayLevelVariance": gray_level_variance,
+    "HighGrayLevelZoneEmphasis": high_gray_level_zone_emphasis,
+    "LargeAreaEmphasis": large_area_emphasis,
+    "LargeAreaHighGrayLevelEmphasis": large_area_high_gray_level_emphasis,
+    "LargeAreaLowGrayLevelEmphasis": large_area_low_gray_level_emphasis,
+    "LowGrayLevelZoneEmphasis": low_gray_level_zone_emphasis,
+    "SizeZoneNonUniformity": size_zone_non_uniformity,
+    "SizeZoneNonUniformityNormalized": size_zone_non_uniformity_normalized,
+    "SmallAreaEmphasis": small_area_emphasis,
+    "SmallAreaHighGrayLevelEmphasis": small_area_high_gray_level_emphasis,
+    "SmallAreaLowGrayLevelEmphasis": small_area_low_gray_level_emphasis,
+    "ZoneEntropy": zone_entropy,
+    "ZonePercentage": zone_percentage,
+    "ZoneVariance": zone_variance,
+}
+
+
+def compute(batch: RoiBatch, *, voxel_array_shift: float = 0.0) -> dict[str, torch.Tensor]:
+    """All GLSZM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused)."""
+    c = coefficients(batch)
+    return {name: fn(c) for name, fn in FEATURES.items()}

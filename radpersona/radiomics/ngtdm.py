@@ -1,0 +1,123 @@
+"""Neighbouring Grey Tone Difference Matrix (NGTDM) features, PyRadiomics 3.1 definitions, batched.
+
+For every ROI voxel, A = mean grey level of those of its 26 neighbours (distance 1) that lie in the ROI;
+a voxel without such a neighbour counts with a difference of 0 (as in PyRadiomics' C code).
+n_i = number of ROI voxels with grey level i, s_i = sum over them of |i - A|, N_vp = sum n_i, p_i = n_i / N_vp, N_gp = number of grey levels with p_i > 0. Sums over i, j below run
+over grey levels with p > 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from radpersona.radiomics._batch import DIRECTIONS, RoiBatch, neighbour
+
+NAN_REASON = "undefined for this ROI"
+
+
+@dataclass
+class NgtdmCoefficients:
+    """Per grey level n_i-derived probabilities p (B, G), differences s (B, G) and their companions."""
+
+    p: torch.Tensor
+    s: torch.Tensor
+    present: torch.Tensor  # (B, G) p_i > 0
+    i: torch.Tensor  # (G,)
+    n_vp: torch.Tensor  # (B,)
+    n_gp: torch.Tensor  # (B,)
+
+
+def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
+    """NGTDM columns n_i, s_i of the batch, as p_i, s_i."""
+    dtype = batch.dtype
+    total = torch.zeros(batch.grey.shape, dtype=dtype, device=batch.device)
+    count = torch.zeros_like(total)
+    grey_f = batch.grey.to(dtype)
+    for d in DIRECTIONS:
+        for off in (d, tuple(-k for k in d)):
+            inside = neighbour(batch.mask, off, False)
+            total += torch.where(inside, neighbour(grey_f, off, 0.0), torch.zeros_like(total))
+            count += inside
+    b, z, y, x = torch.nonzero(batch.mask, as_tuple=True)
+    g = batch.max_level
+    level = batch.grey[b, z, y, x] - 1
+    cnt = count[b, z, y, x]
+    mean_nb = total[b, z, y, x] / torch.where(cnt > 0, cnt, torch.ones_like(cnt))
+    diff = torch.where(cnt > 0, (grey_f[b, z, y, x] - mean_nb).abs(), torch.zeros_like(cnt))
+    n = torch.zeros(batch.size * g, dtype=dtype, device=batch.device).index_add_(
+        0, b * g + level, torch.ones_like(diff)
+    ).reshape(batch.size, g)
+    s = torch.zeros(batch.size * g, dtype=dtype, device=batch.device).index_add_(0, b * g + level, diff)
+    n_vp = n.sum(1)
+    present = n > 0
+    return NgtdmCoefficients(
+        p=n / n_vp[:, None], s=s.reshape(batch.size, g), present=present,
+        i=torch.arange(1, g + 1, dtype=dtype, device=batch.device), n_vp=n_vp,
+        n_gp=present.sum(1).to(dtype),
+    )
+
+
+def _pairs(c: NgtdmCoefficients) -> torch.Tensor:
+    return c.present[:, :, None] & c.present[:, None, :]
+
+
+def coarseness(c: NgtdmCoefficients) -> torch.Tensor:
+    """Coarseness = 1 / sum_i p_i s_i; 1e6 where the sum is 0 (a flat ROI)."""
+    total = (c.p * c.s).sum(1)
+    safe = torch.where(total == 0, torch.ones_like(total), total)
+    return torch.where(total == 0, torch.full_like(total, 1e6), 1 / safe)
+
+
+def contrast(c: NgtdmCoefficients) -> torch.Tensor:
+    """Contrast = [1 / (N_gp (N_gp - 1)) sum_{i,j} p_i p_j (i - j)^2] [1 / N_vp sum_i s_i]; 0 if N_gp = 1."""
+    di = (c.i[:, None] - c.i[None, :]) ** 2
+    value = (c.p[:, :, None] * c.p[:, None, :] * di).sum((1, 2)) * c.s.sum(1) / c.n_vp
+    div = c.n_gp * (c.n_gp - 1)
+    return torch.where(div == 0, torch.zeros_like(value), value / torch.where(div == 0, torch.ones_like(div), div))
+
+
+def busyness(c: NgtdmCoefficients) -> torch.Tensor:
+    """Busyness = sum_i p_i s_i / sum_{i,j} |i p_i - j p_j|; 0 where the denominator is 0."""
+    ip = c.i * c.p
+    diff = torch.where(_pairs(c), (ip[:, :, None] - ip[:, None, :]).abs(), torch.zeros((), dtype=ip.dtype))
+    den = diff.sum((1, 2))
+    num = (c.p * c.s).sum(1)
+    return torch.where(den == 0, torch.zeros_like(num), num / torch.where(den == 0, torch.ones_like(den), den))
+
+
+def complexity(c: NgtdmCoefficients) -> torch.Tensor:
+    """Complexity = 1 / N_vp sum_{i,j} |i - j| (p_i s_i + p_j s_j) / (p_i + p_j)."""
+    ps = c.p * c.s
+    num = torch.where(_pairs(c), ps[:, :, None] + ps[:, None, :], torch.zeros((), dtype=ps.dtype))
+    den = c.p[:, :, None] + c.p[:, None, :]
+    den = torch.where(den == 0, torch.ones_like(den), den)
+    di = (c.i[:, None] - c.i[None, :]).abs()
+    return (di * num / den).sum((1, 2)) / c.n_vp
+
+
+def strength(c: NgtdmCoefficients) -> torch.Tensor:
+    """Strength = sum_{i,j} (p_i + p_j)(i - j)^2 / sum_i s_i; 0 where sum_i s_i = 0."""
+    di = (c.i[:, None] - c.i[None, :]) ** 2
+    val = torch.where(_pairs(c), (c.p[:, :, None] + c.p[:, None, :]) * di, torch.zeros((), dtype=c.p.dtype))
+    num = val.sum((1, 2))
+    den = c.s.sum(1)
+    return torch.where(den == 0, torch.zeros_like(num), num / torch.where(den == 0, torch.ones_like(den), den))
+
+
+#: PyRadiomics feature name -> function.
+FEATURES: dict[str, Callable[[NgtdmCoefficients], torch.Tensor]] = {
+    "Busyness": busyness,
+    "Coarseness": coarseness,
+    "Complexity": complexity,
+    "Contrast": contrast,
+    "Strength": strength,
+}
+
+
+def compute(batch: RoiBatch, *, voxel_array_shift: float = 0.0) -> dict[str, torch.Tensor]:
+    """All NGTDM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused)."""
+    c = coefficients(batch)
+    return {name: fn(c) for name, fn in FEATURES.items()}
