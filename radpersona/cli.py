@@ -5,6 +5,8 @@ Subcommands:
 - ``radpersona check-config [FILES...]``: validate config.yaml plus layered presets, print the merged
   settings' hash, exit non-zero naming the bad key.
 - ``radpersona version``: versions of radpersona and its main dependencies, and the reg_aladin in use.
+- ``radpersona explain --case ID --task acl [--experiment proposed] [--results DIR] [--out FILE]
+  [--config FILES...]``: write the case's explanation page (HTML) from an existing results folder.
 """
 
 from __future__ import annotations
@@ -46,6 +48,25 @@ def _version(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from .config import experiment_settings, load_config
+    from .explain import explain_case
+    from .explain.page import ExplainSettings
+
+    config = load_config(*(args.config or [Path("config.yaml")]))
+    exp = experiment_settings(config, args.experiment)
+    report = config["report"]
+    results = Path(args.results if args.results is not None else config["results"])
+    out = args.out or results / "explain" / f"{args.experiment}_{args.task}" / f"{args.case}.html"
+    settings = ExplainSettings(reg=exp["reg"], grid=exp["grid"], box=tuple(config["persona"]["box"]),
+                               top_features=report["top_features"], slices_per_view=report["slices_per_view"],
+                               dpi=report["dpi"])
+    record = explain_case(results, args.case, args.task, args.experiment, settings, out)
+    print(f"case {record['case']} {record['task']}: logit {record['logit']:+.4f}, probability {record['prob']:.4f}, "
+          f"{record['n_used']} features, {record['highlighted']} patches -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands register themselves here)."""
     parser = argparse.ArgumentParser(prog="radpersona", description=__doc__.splitlines()[0])
@@ -55,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check_config)
     version = sub.add_parser("version", help="print versions of radpersona, its dependencies and reg_aladin")
     version.set_defaults(func=_version)
+    explain = sub.add_parser("explain", help="write a case's explanation page (fingerprint, persona, residual) as HTML")
+    explain.add_argument("--case", required=True, help="case id, e.g. 0050")
+    explain.add_argument("--task", required=True, choices=["abn", "acl", "men"])
+    explain.add_argument("--experiment", default="proposed", help="experiment name from the config (default: proposed)")
+    explain.add_argument("--results", type=Path, default=None, help="results folder (default: the config's `results`)")
+    explain.add_argument("--out", type=Path, default=None,
+                         help="output HTML (default: RESULTS/explain/{experiment}_{task}/{case}.html)")
+    explain.add_argument("--config", type=Path, nargs="+", default=None,
+                         help="config files, later ones override (default: config.yaml)")
+    explain.set_defaults(func=_explain)
     return parser
 
 

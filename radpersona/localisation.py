@@ -18,15 +18,12 @@ import pandas as pd
 
 from .features import patch_grid
 from .persona.masks import box_slices
-from .truth import lesion_on_grid
-
-TASK_LABELS: dict[str, tuple[int, ...]] = {"acl": (1,), "men": (2,), "abn": (1, 2, 3, 4, 5)}
+from .truth import TASK_LESION_CODES, lesion_on_grid
 
 
-def lesion_patches(lesion: np.ndarray, box: Sequence[float], grid: int, labels: Sequence[int]) -> set[tuple[int, int, int]]:
-    """Patches (i, j, k) of the box grid that contain at least one voxel of the given lesion labels."""
-    mask = np.isin(lesion, labels)
-    return {ijk for ijk, sl in patch_grid(box_slices(lesion.shape, box), grid) if mask[sl].any()}
+def lesion_patches(lesion: np.ndarray, box: Sequence[float], grid: int) -> set[tuple[int, int, int]]:
+    """Patches (i, j, k) of the box grid that contain at least one lesion voxel (boolean mask)."""
+    return {ijk for ijk, sl in patch_grid(box_slices(lesion.shape, box), grid) if lesion[sl].any()}
 
 
 def localisation_table(fingerprints: pd.DataFrame, population: pd.DataFrame, cohort: pd.DataFrame, *, task: str,
@@ -34,7 +31,7 @@ def localisation_table(fingerprints: pd.DataFrame, population: pd.DataFrame, coh
                        top_k: int = 10) -> pd.DataFrame:
     """One row per lesion case: top-k share in lesion patches and the chance share."""
     rows = []
-    labels = TASK_LABELS[task]
+    codes = TASK_LESION_CODES[task]
     indexed = cohort.set_index("case")
     for case, fp in fingerprints.groupby("case"):
         if indexed.loc[case, task] != 1:
@@ -42,8 +39,8 @@ def localisation_table(fingerprints: pd.DataFrame, population: pd.DataFrame, coh
         truth_dir = indexed.loc[case, "truth_dir"]
         hits: dict[str, set[tuple[int, int, int]]] = {}
         for view in sorted(set(population["view"])):
-            lesion = lesion_on_grid(truth_dir, case, view, results=results, preprocess=preprocess, reg=reg)
-            hits[view] = lesion_patches(lesion, box, grid, labels)
+            lesion = lesion_on_grid(truth_dir, case, view, results=results, preprocess=preprocess, reg=reg, codes=codes)
+            hits[view] = lesion_patches(lesion, box, grid)
         if not any(hits.values()):
             continue  # the lesion is too small to survive resampling onto the grid
         top = fp.sort_values("rank").head(top_k)

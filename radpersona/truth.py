@@ -7,17 +7,23 @@ registered grid (``reg``). This module applies exactly the pipeline's own steps:
 resize (nearest neighbour for labels, the configured interpolation and normalisation for intensities
 — normalised with the *original* case's statistics so intensities stay comparable), then NiftyReg's
 ``reg_resample`` with the case's affine for the ``reg`` branch.
+
+Lesion masks are carried as *lesion fractions*: the binary mask is box-averaged over one output
+voxel's footprint before the resize, so the value is (close to) the fraction of a working-grid voxel
+covered by lesion and a thin lesion does not vanish between sample points; a voxel counts as lesion
+when at least :data:`LESION_FRACTION` of it is covered.
 """
 
 from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 
 from .errors import InputDataError
 from .preprocess import resize
@@ -47,48 +53,110 @@ def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: Mapp
     return ((np.clip(raw, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
-def to_grid(array: np.ndarray, *, case: str, view: str, results: str | Path, preprocess: Mapping[str, Any], reg: str,
-            label: bool, reference_raw: np.ndarray | None = None) -> np.ndarray:
-    """Bring a raw-geometry array onto the ``pre`` (noreg) or ``reg`` grid of ``case``/``view``.
-
-    Labels are resampled with nearest neighbour; intensities with the configured interpolation and
-    the normalisation statistics of ``reference_raw`` (the case's own raw volume).
-    """
-    results = Path(results)
-    interpolation = "nearest" if label else preprocess["interpolation"]
-    resized, spacing = resize(array.astype(np.float32), (1.0, 1.0, 1.0), preprocess["shape"], interpolation)
-    if not label:
-        ref_resized, _ = resize(np.asarray(reference_raw, np.float32), (1.0, 1.0, 1.0), preprocess["shape"],
-                                preprocess["interpolation"])
-        # statistics of the resized original, exactly as preprocess computes them
-        resized = _normalise_like(resized, ref_resized, preprocess)
+def healthy_on_grid(truth_dir: str | Path, raw_volume: np.ndarray, case: str, view: str, *, results: str | Path,
+                    preprocess: Mapping[str, Any], reg: str) -> np.ndarray:
+    """The true healthy counterpart on the grid of the ``reg`` branch, on the original's intensity scale
+    (resized like the original, normalised with the statistics of the case's own resized original)."""
+    healthy = truth_array(truth_dir, case, view, "healthy").astype(np.float32)
+    resized, spacing = resize(healthy, (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"])
+    reference, _ = resize(np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"])
+    resized = _normalise_like(resized, reference, preprocess)
     if reg == "noreg":
         return resized
-    affine = results / "volumes" / "reg" / f"{case}_{view}.aff.txt"
-    reference = results / "registration" / f"reference_{view}.nii.gz"
-    with tempfile.TemporaryDirectory(prefix="truth_") as tmp:
-        flo, out = Path(tmp) / "flo.nii.gz", Path(tmp) / "out.nii.gz"
-        write_volume(flo, resized, spacing)
-        cmd = [str(find_niftyreg_tool("reg_resample")), "-ref", str(reference), "-flo", str(flo), "-trans", str(affine),
-               "-res", str(out), "-inter", "0" if label else "1", "-pad", "0", "-voff"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not out.exists():
-            raise InputDataError(f"reg_resample failed ({proc.returncode}): {proc.stderr.strip()[-300:]}",
-                                 case=case, view=view, path=affine)
-        moved, _ = read_volume(out, case=case, view=view)
-    return np.rint(moved).astype(np.int16) if label else moved
+    results = Path(results)
+    return reg_resample(resized, spacing, results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
+                        results / "volumes" / "reg" / f"{case}_{view}.aff.txt", case=case, view=view, interpolation=1)
 
 
 def lesion_on_grid(truth_dir: str | Path, case: str, view: str, *, results: str | Path, preprocess: Mapping[str, Any],
-                   reg: str) -> np.ndarray:
-    """The lesion label mask (0 none, 1 ACL tear, 2 meniscal tear, 3 effusion, 4 bone bruise,
-    5 cartilage defect) on the grid of the ``reg`` branch."""
-    return to_grid(truth_array(truth_dir, case, view, "lesion"), case=case, view=view, results=results,
-                   preprocess=preprocess, reg=reg, label=True)
+                   reg: str, codes: Sequence[int] = (1, 2, 3, 4, 5)) -> np.ndarray:
+    """Boolean lesion mask (lesion codes ``codes``) on the grid of the ``reg`` branch: voxels covered
+    by at least :data:`LESION_FRACTION` lesion."""
+    results = Path(results)
+    kwargs = {}
+    if reg == "reg":
+        kwargs = {"registered_volume": results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
+                  "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt"}
+    fraction = lesion_fraction(truth_lesion_path(truth_dir, case, view), results / "volumes" / "raw" / f"{case}_{view}.nii.gz",
+                               case=case, view=view, codes=codes, preprocess_shape=preprocess["shape"], **kwargs)
+    return fraction >= LESION_FRACTION
 
 
-def healthy_on_grid(truth_dir: str | Path, raw_volume: np.ndarray, case: str, view: str, *, results: str | Path,
-                    preprocess: Mapping[str, Any], reg: str) -> np.ndarray:
-    """The true healthy counterpart on the grid of the ``reg`` branch, on the original's intensity scale."""
-    return to_grid(truth_array(truth_dir, case, view, "healthy"), case=case, view=view, results=results,
-                   preprocess=preprocess, reg=reg, label=False, reference_raw=raw_volume)
+def truth_lesion_path(truth_dir: str | Path, case: str, view: str) -> Path:
+    """``{truth_dir}/{case}_{view}_lesion.npy``."""
+    return Path(truth_dir) / f"{case}_{view}_lesion.npy"
+
+
+#: A voxel of the working grid is lesion when at least this fraction of it is covered.
+LESION_FRACTION = 0.5
+
+#: Lesion codes (``radpersona.synthetic.LESION_CODES``) that are "the true lesion" of each task.
+TASK_LESION_CODES: dict[str, tuple[int, ...]] = {"acl": (1,), "men": (2,), "abn": (1, 2, 3, 4, 5)}
+
+
+def lesion_fraction(
+    truth_mask: str | Path,
+    raw_volume: str | Path,
+    *,
+    case: str,
+    view: str,
+    codes: Sequence[int],
+    preprocess_shape: Sequence[int],
+    registered_volume: str | Path | None = None,
+    affine: str | Path | None = None,
+) -> np.ndarray:
+    """Fraction of each working-grid voxel covered by a lesion with one of ``codes``.
+
+    Args:
+        truth_mask: the raw-geometry code mask (``.npy``, shape of the raw volume).
+        raw_volume: the ingested raw volume (its spacing defines the raw grid).
+        case, view: named in errors.
+        codes: lesion codes that count (e.g. ``(1,)`` for the ACL tear).
+        preprocess_shape: ``preprocess.shape`` (slices, rows, cols).
+        registered_volume, affine: the registered volume (reference grid) and the case's NiftyReg
+            affine; both ``None`` for the noreg branch (then the preprocessed grid is returned).
+
+    Returns:
+        float32 array on the registered (or preprocessed) grid, values in [0, 1].
+
+    Raises:
+        InputDataError: missing or mismatched files, or ``reg_resample`` failing.
+    """
+    truth_mask, raw_volume = Path(truth_mask), Path(raw_volume)
+    if not truth_mask.exists():
+        raise InputDataError("true lesion mask not found", case=case, view=view, path=truth_mask)
+    codes_mask = np.load(truth_mask, allow_pickle=False)
+    raw, spacing = read_volume(raw_volume, case=case, view=view)
+    if codes_mask.shape != raw.shape:
+        raise InputDataError(f"lesion mask shape {codes_mask.shape} differs from the raw volume's {raw.shape}",
+                             case=case, view=view, path=truth_mask)
+    binary = np.isin(codes_mask, np.asarray(codes, dtype=codes_mask.dtype)).astype(np.float32)
+    footprint = [max(1, int(round(old / new))) for old, new in zip(binary.shape, preprocess_shape)]
+    averaged = uniform_filter(binary, size=footprint, mode="constant") if binary.any() else binary
+    fraction, pre_spacing = resize(averaged, spacing, preprocess_shape, "linear")
+    if (registered_volume is None) != (affine is None):
+        raise ValueError("registered_volume and affine must both be given (reg) or both be None (noreg)")
+    if registered_volume is None:
+        return np.clip(fraction, 0.0, 1.0)
+    return np.clip(reg_resample(fraction, pre_spacing, Path(registered_volume), Path(affine), case=case, view=view), 0.0, 1.0)
+
+
+def reg_resample(array: np.ndarray, spacing: Sequence[float], reference: Path, affine: Path, *, case: str, view: str,
+                 interpolation: int = 1) -> np.ndarray:
+    """Resample ``array`` (preprocessed grid) onto ``reference`` through ``affine`` with NiftyReg's
+    ``reg_resample`` (``interpolation``: 0 nearest, 1 linear, 3 cubic; padding 0)."""
+    for path in (reference, affine):
+        if not path.exists():
+            raise InputDataError("registration output not found", case=case, view=view, path=path)
+    with tempfile.TemporaryDirectory(prefix="lesion_") as tmp:
+        flo, res = Path(tmp) / "lesion_pre.nii.gz", Path(tmp) / "lesion_reg.nii.gz"
+        write_volume(flo, array, spacing)
+        cmd = [str(find_niftyreg_tool("reg_resample")), "-ref", str(reference), "-flo", str(flo),
+               "-trans", str(affine), "-res", str(res), "-inter", str(interpolation), "-pad", "0"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not res.exists():
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            raise InputDataError(f"reg_resample of the lesion mask failed (exit {proc.returncode}): {tail}",
+                                 case=case, view=view, path=affine)
+        out, _ = read_volume(res, case=case, view=view)
+    return out
