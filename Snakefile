@@ -9,6 +9,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/ingest.smk"
 include: "rules/preprocess.smk"
@@ -16,7 +19,9 @@ include: "rules/register.smk"
 include: "rules/persona.smk"
 include: "rules/features.smk"
 include: "rules/fingerprint.smk"
+include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:

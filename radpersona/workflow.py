@@ -218,7 +218,7 @@ def stage_train_fingerprint(cohort_path: str | Path, wide_path: str | Path, volu
     _torch_threads(threads)
     cohort = pd.read_parquet(cohort_path)
     wide, _ = read_wide(wide_path)
-    columns = select_columns(list(wide.columns), settings["representation"])
+    columns = select_columns(list(wide.columns), settings["representation"], settings.get("families"))
     train, _ = _task_data(cohort, task, fold)
     X_train = wide.loc[train["case"], columns].to_numpy(np.float64)
     (X_train,) = _impute_training_means(X_train)

@@ -61,3 +61,127 @@ def test_rank_auc_equals_sklearn_with_ties():
     labels = rng.integers(0, 2, 80)
     scores = rng.integers(0, 5, 80).astype(float)  # many ties
     assert _rank_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+# ------------------------------------------------------------------ DeLong, McNemar, tables, plots
+from radpersona.evaluation import (  # noqa: E402
+    comparisons_table,
+    delong_covariance,
+    delong_test,
+    describe_experiment,
+    mcnemar_test,
+    midranks,
+    paper_table,
+    plot_calibration,
+    plot_roc,
+)
+
+
+def _brute_force_delong(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong et al. (1988) from the definition: psi kernel over all positive-negative pairs, O(m n)."""
+    pos, neg = scores[:, labels == 1], scores[:, labels == 0]
+    m, n = pos.shape[1], neg.shape[1]
+    psi = (pos[:, :, None] > neg[:, None, :]) + 0.5 * (pos[:, :, None] == neg[:, None, :])  # (k, m, n)
+    v10, v01 = psi.mean(axis=2), psi.mean(axis=1)
+    aucs = psi.mean(axis=(1, 2))
+    s10 = np.array([[np.sum((v10[a] - aucs[a]) * (v10[b] - aucs[b])) / (m - 1) for b in range(len(aucs))] for a in range(len(aucs))])
+    s01 = np.array([[np.sum((v01[a] - aucs[a]) * (v01[b] - aucs[b])) / (n - 1) for b in range(len(aucs))] for a in range(len(aucs))])
+    return aucs, s10 / m + s01 / n
+
+
+def test_midranks_equal_scipy_average_ranks():
+    from scipy.stats import rankdata
+
+    x = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 0.5, 1.0])
+    assert np.array_equal(midranks(x), rankdata(x))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_fast_delong_equals_brute_force_on_simulated_scores(ties):
+    rng = np.random.default_rng(11)
+    labels = np.r_[np.ones(37), np.zeros(51)].astype(int)
+    base = labels * 0.8 + rng.normal(0, 1, labels.size)
+    scores = np.vstack([base + rng.normal(0, 0.5, labels.size), labels * 0.3 + rng.normal(0, 1, labels.size), rng.normal(0, 1, labels.size)])
+    if ties:
+        scores = np.round(scores * 2) / 2  # many ties
+    aucs, cov = delong_covariance(labels, scores)
+    ref_aucs, ref_cov = _brute_force_delong(labels, scores)
+    assert np.allclose(aucs, ref_aucs, atol=1e-12)
+    assert np.allclose(cov, ref_cov, atol=1e-12)
+    assert np.allclose(aucs, [roc_auc_score(labels, s) for s in scores], atol=1e-12)
+
+
+def test_delong_test_is_calibrated_under_the_null_and_detects_a_difference():
+    # two equally good, correlated scores: the two-sided 5% test rejects about 5% of the time
+    rejections, trials = 0, 300
+    for seed in range(trials):
+        rng = np.random.default_rng(seed)
+        labels = np.r_[np.ones(40), np.zeros(60)].astype(int)
+        shared = labels + rng.normal(0, 1, 100)
+        a, b = shared + rng.normal(0, 0.7, 100), shared + rng.normal(0, 0.7, 100)
+        rejections += delong_test(labels, a, b)["p"] < 0.05
+    assert 0.02 <= rejections / trials <= 0.09
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.ones(60), np.zeros(60)].astype(int)
+    good, bad = labels * 2.0 + rng.normal(0, 1, 120), labels * 0.2 + rng.normal(0, 1, 120)
+    result = delong_test(labels, good, bad)
+    assert result["p"] < 1e-4 and result["diff"] > 0
+    assert delong_test(labels, good, good * 2 + 1)["p"] == 1.0  # same ranking: no difference, zero variance
+
+
+def test_mcnemar_exact_and_chi_square_branches():
+    from scipy.stats import binomtest, chi2
+
+    labels = np.zeros(40, dtype=int)
+    pred_a = np.zeros(40, dtype=int)
+    pred_b = np.zeros(40, dtype=int)
+    pred_b[:7] = 1  # b = 7 (A right, B wrong)
+    pred_a[7:9] = 1  # c = 2
+    out = mcnemar_test(labels, pred_a, pred_b)
+    assert (out["b"], out["c"], out["method"]) == (7, 2, "exact")
+    assert out["p"] == pytest.approx(binomtest(7, 9, 0.5).pvalue)
+    assert out["p"] == pytest.approx(2 * sum(__import__("math").comb(9, k) for k in range(3)) / 2**9)  # 0.1797
+    out = mcnemar_test(labels, pred_a, pred_b, exact_below=5)
+    assert out["method"] == "chi2_cc" and out["statistic"] == pytest.approx((5 - 1) ** 2 / 9)
+    assert out["p"] == pytest.approx(chi2.sf(16 / 9, 1))
+    assert mcnemar_test(labels, pred_a, pred_a)["p"] == 1.0
+
+
+def _predictions(name, model, seed, strength):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task in ("acl", "men"):
+        for fold, split in [(0, "train"), (1, "train"), (-1, "valid")]:
+            labels = np.random.default_rng(100 + fold + len(task)).integers(0, 2, 30)
+            prob = 1 / (1 + np.exp(-(strength * (labels - 0.5) + rng.normal(0, 1, 30))))
+            rows.append(pd.DataFrame({"case": [f"{fold}_{i}" for i in range(30)], "task": task, "fold": fold, "split": split,
+                                      "label": labels, "prob": prob, "threshold": 0.5, "pred": (prob >= 0.5).astype(int),
+                                      "model": model, "experiment": name, "threshold_from": "inner"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_comparisons_and_paper_table(tmp_path):
+    preds = {"proposed": _predictions("proposed", "fingerprint", 1, 3.0), "lr_l2": _predictions("lr_l2", "lr_l2", 2, 0.5)}
+    comp = comparisons_table(preds, "proposed")
+    assert set(comp["split"]) == {"cv", "valid"} and set(comp["task"]) == {"acl", "men"}
+    row = comp[(comp["task"] == "acl") & (comp["split"] == "cv")].iloc[0]
+    assert row["n"] == 60
+    cv = preds["proposed"][(preds["proposed"]["task"] == "acl") & (preds["proposed"]["split"] == "train")]
+    assert row["auc_reference"] == pytest.approx(roc_auc_score(cv["label"], cv["prob"]))
+    metrics = metrics_table(list(preds.values()), n_boot=50, seed=0)
+    exp = {"reg": "reg", "grid": 2, "fingerprint": {"families": None, "usage_predictor": True, "representation": "path_persona",
+                                                    "usage_threshold": 0.4}}
+    desc = {"proposed": describe_experiment(exp, ["firstorder"]), "lr_l2": dict.fromkeys(["N", "2nd RF", "UP", "Persona", "T", "Reg"], "-")}
+    assert desc["proposed"] == {"N": "2*2*2", "2nd RF": "✗", "UP": "✓", "Persona": "✓", "T": "0.4", "Reg": "✓"}
+    table = paper_table(metrics, ["proposed", "lr_l2"], desc, ["acl", "men"])
+    assert list(table["Method"]) == ["proposed", "proposed", "lr_l2", "lr_l2"]
+    fold_acc = metrics[(metrics["experiment"] == "proposed") & (metrics["task"] == "acl") & (metrics["split"] == "cv")]["acc"]
+    assert table.iloc[0]["Acc"] == f"{fold_acc.mean():.2f}±{fold_acc.std(ddof=1):.2f}"
+    assert table.iloc[0]["cv_acc_mean"] == pytest.approx(fold_acc.mean())
+    assert "[" in table.iloc[0]["valid AUC"]
+    with pytest.raises(ValueError, match="no metrics"):
+        paper_table(metrics, ["missing"], desc, ["acl"])
+    plot_roc(preds, "acl", tmp_path / "roc_acl.png")
+    plot_calibration(preds, ["acl", "men"], tmp_path / "calibration.png")
+    for name in ("roc_acl.png", "calibration.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

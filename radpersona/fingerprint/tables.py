@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 IMAGES: tuple[str, ...] = ("original", "persona", "residual")
 
+RADIOMIC_FAMILIES: tuple[str, ...] = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+"""Feature families that ``fingerprint.families`` may name (PyRadiomics' classes)."""
+
+LOCATION_FAMILY = "location"
+"""The family of the patch indices ``i, j, k``; always kept (paper, Sec. 5.2.2: 35 + 3 per patch)."""
+
 _COLUMN = re.compile(
     r"^(?P<view>[^.]+)\.(?P<image>[^.]+)\.p(?P<i>\d)(?P<j>\d)(?P<k>\d)\.(?P<family>[^.]+)\.(?P<name>.+)$"
 )
@@ -79,16 +85,21 @@ def parse_feature_name(column: str) -> FeatureKey:
     )
 
 
-def select_columns(columns: Sequence[str], representation: str) -> list[str]:
+def select_columns(
+    columns: Sequence[str], representation: str, families: Sequence[str] | None = None
+) -> list[str]:
     """Wide-table columns that form ``r`` for ``representation``, in their original order.
 
     Args:
         columns: wide-table column names (the ``case`` index excluded).
         representation: ``path_persona`` (original + persona), ``residual`` or ``original``.
+        families: radiomic families to keep (``fingerprint.families``; the ``location`` indices are
+            always kept); ``None`` keeps every family of the table (the "all RF" rows of table 8).
 
     Raises:
-        ConfigError: unknown representation.
-        InputDataError: a column name is malformed, or nothing is selected.
+        ConfigError: unknown representation, or a family that is not a radiomic family.
+        InputDataError: a column name is malformed, a requested family has no column, or nothing
+            is selected.
     """
     try:
         rep = Representation(representation)
@@ -99,6 +110,19 @@ def select_columns(columns: Sequence[str], representation: str) -> list[str]:
         ) from None
     keep = _IMAGES_OF[rep]
     selected = [c for c in columns if parse_feature_name(c).image in keep]
+    if families is not None:
+        unknown = [f for f in families if f not in RADIOMIC_FAMILIES]
+        if unknown:
+            raise ConfigError(f"fingerprint.families: {unknown} not among {list(RADIOMIC_FAMILIES)}")
+        present = {parse_feature_name(c).family for c in selected}
+        absent = [f for f in families if f not in present]
+        if absent:
+            raise InputDataError(
+                f"fingerprint.families asks for {absent} but the wide table has no such column for representation "
+                f"{rep.value!r} (families present: {sorted(present)}); add them to radiomics.families"
+            )
+        wanted = set(families) | {LOCATION_FAMILY}
+        selected = [c for c in selected if parse_feature_name(c).family in wanted]
     if not selected:
         images = sorted({parse_feature_name(c).image for c in columns})
         raise InputDataError(

@@ -99,6 +99,10 @@ class FingerprintSettings:
     threshold_protocol: ThresholdProtocol
     seed: int
     device: DeviceChoice
+    families: tuple[str, ...] | None = None
+    """Radiomic families whose columns form ``r`` (location indices always kept); ``None`` = all
+    families of the wide table. Optional in the mapping (absent = ``None``), for models saved before
+    the key existed."""
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> FingerprintSettings:
@@ -110,7 +114,8 @@ class FingerprintSettings:
         if isinstance(settings, FingerprintSettings):
             return settings
         names = [f.name for f in cls.__dataclass_fields__.values()]
-        missing = [k for k in names if k not in settings]
+        optional = {"families"}
+        missing = [k for k in names if k not in settings and k not in optional]
         unknown = [k for k in settings if k not in names]
         if missing or unknown:
             raise ConfigError(f"fingerprint settings: missing keys {missing}, unknown keys {unknown}")
@@ -150,6 +155,17 @@ class FingerprintSettings:
         init_weights = settings["init_weights"]
         if init_weights is not None and not isinstance(init_weights, (str, os.PathLike)):
             raise bad("init_weights", "must be null or a local file path")
+        families = settings.get("families")
+        if families is not None:
+            from radpersona.fingerprint.tables import RADIOMIC_FAMILIES
+
+            if (
+                not isinstance(families, (list, tuple))
+                or not families
+                or not all(isinstance(f, str) and f in RADIOMIC_FAMILIES for f in families)
+                or len(set(families)) != len(families)
+            ):
+                raise bad("families", f"must be null or a non-empty list of distinct families from {list(RADIOMIC_FAMILIES)}")
         return cls(
             representation=enum("representation", Representation),
             usage_predictor=settings["usage_predictor"],
@@ -169,6 +185,7 @@ class FingerprintSettings:
             threshold_protocol=enum("threshold_protocol", ThresholdProtocol),
             seed=integer("seed", 0),
             device=enum("device", DeviceChoice),
+            families=None if families is None else tuple(str(f) for f in families),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -178,6 +195,7 @@ class FingerprintSettings:
             if isinstance(value, StrEnum):
                 out[key] = value.value
         out["resnet_widths"] = list(self.resnet_widths)
+        out["families"] = None if self.families is None else list(self.families)
         return out
 
 
@@ -555,6 +573,16 @@ def fit_fingerprint(
     dev = resolve_device(device if device is not None else cfg.device)
     images, X = _check_inputs(images, X, feature_names, need_images=cfg.usage_predictor)
     y = _check_labels(y, X.shape[0])
+    if cfg.families is not None:
+        from radpersona.fingerprint.tables import LOCATION_FAMILY, parse_feature_name
+
+        allowed = set(cfg.families) | {LOCATION_FAMILY}
+        stray = sorted({parse_feature_name(c).family for c in feature_names} - allowed)
+        if stray:
+            raise ConfigError(
+                f"fingerprint.families is {list(cfg.families)} but the feature columns include families {stray}: "
+                "select the columns with select_columns(..., families=settings['families'])"
+            )
     if optimizer not in ("adam", "lbfgs"):
         raise ConfigError(f"optimizer must be 'adam' or 'lbfgs', not {optimizer!r}")
     n_cases, n_features = X.shape

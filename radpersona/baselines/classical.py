@@ -1,0 +1,105 @@
+"""Classical radiomics baselines (paper, Sec. 3.1) with scikit-learn.
+
+Pipeline per training fold: ``SimpleImputer(mean)`` (the training fold's column means, as the
+fingerprint does) -> ``VarianceThreshold`` -> ``StandardScaler`` -> classifier; the classifier's
+hyperparameters are chosen by ``GridSearchCV`` (ROC AUC, ``StratifiedKFold`` shuffled with the
+baseline seed) on the inner-training cases. The decision threshold is Youden's J on the held-out
+inner validation cases, exactly as the fingerprint chooses its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_selection import VarianceThreshold
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from radpersona.errors import ConfigError, InputDataError
+from radpersona.fingerprint import inner_validation_split, youden_threshold
+
+CLASSICAL_KINDS: tuple[str, ...] = ("lr_l1", "lr_l2", "svm", "rf")
+"""Classical baselines: L1 / L2 logistic regression, linear SVM, random forest."""
+
+
+def _inner_cv(y: np.ndarray, folds: int, seed: int, what: str) -> StratifiedKFold:
+    smallest = int(min((y == 0).sum(), (y == 1).sum()))
+    if smallest < 2:
+        raise InputDataError(f"{what}: the grid search needs >= 2 cases of each class, the smallest class has {smallest}")
+    return StratifiedKFold(n_splits=min(folds, smallest), shuffle=True, random_state=seed)
+
+
+def build_search(kind: str, settings: Mapping[str, Any], y: np.ndarray, seed: int, what: str = "classical baseline") -> GridSearchCV:
+    """The grid-searched pipeline of ``kind`` (one of :data:`CLASSICAL_KINDS`).
+
+    Args:
+        kind: ``lr_l1``, ``lr_l2``, ``svm`` or ``rf``.
+        settings: ``baselines.classical`` (``variance_threshold``, ``inner_folds``, ``C``,
+            ``rf_trees``, ``rf_max_depth``, ``rf_min_samples_leaf``).
+        y: labels of the cases the search will be fitted on (to size the inner folds).
+        seed: seeds the inner folds, the SVM's calibration folds and the forest.
+        what: prefix of error messages (e.g. ``"lr_l2 acl fold 0"``).
+    """
+    cv = _inner_cv(y, int(settings["inner_folds"]), seed, what)
+    steps: list[tuple[str, Any]] = [
+        ("impute", SimpleImputer(strategy="mean")),
+        ("variance", VarianceThreshold(threshold=float(settings["variance_threshold"]))),
+        ("scale", StandardScaler()),
+    ]
+    C = [float(c) for c in settings["C"]]
+    if kind in ("lr_l1", "lr_l2"):
+        clf = LogisticRegression(l1_ratio=1.0 if kind == "lr_l1" else 0.0, solver="liblinear", class_weight="balanced",
+                                 max_iter=5000, random_state=seed)
+        grid = {"clf__C": C}
+    elif kind == "svm":
+        calib = StratifiedKFold(n_splits=min(3, cv.n_splits), shuffle=True, random_state=seed)
+        clf = CalibratedClassifierCV(LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed),
+                                     method="sigmoid", cv=calib)
+        grid = {"clf__estimator__C": C}
+    elif kind == "rf":
+        clf = RandomForestClassifier(n_estimators=int(settings["rf_trees"]), class_weight="balanced", random_state=seed, n_jobs=1)
+        grid = {"clf__max_depth": list(settings["rf_max_depth"]), "clf__min_samples_leaf": [int(v) for v in settings["rf_min_samples_leaf"]]}
+    else:
+        raise ConfigError(f"classical baseline must be one of {list(CLASSICAL_KINDS)}, not {kind!r}")
+    steps.append(("clf", clf))
+    return GridSearchCV(Pipeline(steps), grid, scoring="roc_auc", cv=cv, refit=True, n_jobs=1, error_score="raise")
+
+
+def fit_classical(kind: str, X_train: np.ndarray, y_train: np.ndarray, X_reported: np.ndarray, *,
+                  settings: Mapping[str, Any], inner_validation: float, seed: int, what: str) -> dict[str, Any]:
+    """Fit a classical baseline on one training fold and score the reported cases.
+
+    The fold is split (stratified, seeded, :func:`inner_validation_split`) into inner-training cases,
+    on which the grid search runs, and inner-validation cases, on which Youden's threshold is chosen.
+
+    Returns:
+        ``prob`` (reported cases, ``(n,)``), ``threshold``, ``best_params``, ``inner_cv_auc`` (the
+        grid search's best mean AUC), ``n_features_kept`` (after the variance filter; all-missing
+        columns are dropped by the imputer), ``n_inner_train``, ``n_inner_validation``.
+    """
+    X_train = np.asarray(X_train, dtype=np.float64)
+    X_reported = np.asarray(X_reported, dtype=np.float64)
+    y_train = np.asarray(y_train).astype(int)
+    tr, val = inner_validation_split(y_train, inner_validation, seed)
+    search = build_search(kind, settings, y_train[tr], seed, what)
+    search.fit(X_train[tr], y_train[tr])
+    threshold = youden_threshold(y_train[val], search.predict_proba(X_train[val])[:, 1])
+    pipe = search.best_estimator_
+    kept = int(pipe.named_steps["variance"].get_support().sum())
+    return {
+        "prob": search.predict_proba(X_reported)[:, 1],
+        "threshold": float(threshold),
+        "best_params": {k: (None if v is None else v) for k, v in search.best_params_.items()},
+        "inner_cv_auc": float(search.best_score_),
+        "n_features_kept": kept,
+        "n_inner_train": int(tr.size),
+        "n_inner_validation": int(val.size),
+    }
