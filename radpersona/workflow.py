@@ -65,55 +65,18 @@ def stage_synthesize(settings: Mapping[str, Any], mrnet_root: str | Path, truth_
                 time.perf_counter() - start, settings["seed"])
 
 
-def stage_preprocess(case: str, raw: Sequence[str], out: Sequence[str], settings: Mapping[str, Any]) -> None:
-    """Resize and normalise the three views of one case."""
+def stage_preprocess(case: str, raw: Sequence[str], out: Sequence[str], settings: Mapping[str, Any],
+                     views: Sequence[str] = VIEWS) -> None:
+    """Resize and normalise the views of one case."""
     from .preprocess import preprocess_volume
 
-    for view, src, dst in zip(VIEWS, raw, out):
+    for view, src, dst in zip(views, raw, out, strict=True):
         preprocess_volume(src, dst, shape=settings["shape"], interpolation=settings["interpolation"],
                           normalisation=settings["normalisation"], percentiles=settings["percentiles"], case=case, view=view)
 
 
-def reference_case(cohort: pd.DataFrame, configured: str | None) -> str:
-    """The reference case: the configured one, else the first healthy training case."""
-    if configured is not None:
-        if configured not in set(cohort["case"]):
-            raise RadpersonaError(f"config key 'registration.reference_case': case {configured!r} is not in the cohort")
-        return configured
-    healthy = cohort[(cohort["split"] == "train") & (cohort["abn"] == 0)]
-    pool = healthy if len(healthy) else cohort[cohort["split"] == "train"]
-    return str(pool["case"].iloc[0])
-
-
-def stage_reference(cohort_path: str | Path, pre_dir: str | Path, view: str, out: str | Path, configured: str | None) -> None:
-    """Copy the reference case's preprocessed view as the registration reference of ``view``."""
-    cohort = pd.read_parquet(cohort_path)
-    case = reference_case(cohort, configured)
-    array, spacing = read_volume(Path(pre_dir) / f"{case}_{view}.nii.gz", case=case, view=view)
-    write_volume(out, array, spacing, description=f"radpersona reference {view} case {case}")
-    logger.info("reference for %s: case %s", view, case)
-
-
-def stage_register(case: str, pre: Sequence[str], references: Sequence[str], out: Sequence[str], affines: Sequence[str],
-                   qc_out: str | Path, settings: Mapping[str, Any], threads: int) -> None:
-    """Register the three views of one case to their references; write a QC table for the case."""
-    from .registration import register_volume
-
-    records = [register_volume(ref, flo, res, aff, settings=settings, case=case, view=view, threads=threads)
-               for view, flo, ref, res, aff in zip(VIEWS, pre, references, out, affines)]
-    write_parquet(pd.DataFrame(records), qc_out)
-
-
-def stage_registration_qc(parts: Sequence[str], out: str | Path) -> None:
-    """Concatenate per-case QC rows into ``qc.parquet`` and log the mean NCC before/after per view."""
-    qc = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    write_parquet(qc, out)
-    for view, grp in qc.groupby("view"):
-        logger.info("registration %s: mean NCC %.3f -> %.3f, %d flagged", view, grp["ncc_before"].mean(),
-                    grp["ncc_after"].mean(), int((~grp["status"].str.startswith("ok")).sum()))
-
-
-def stage_train_ddpm(cohort_path: str | Path, volumes: str | Path, checkpoint: str | Path, settings: Mapping[str, Any], threads: int) -> None:
+def stage_train_ddpm(cohort_path: str | Path, volumes: str | Path, checkpoint: str | Path, settings: Mapping[str, Any], threads: int,
+                     views: Sequence[str] = VIEWS) -> None:
     """Train the persona DDPM on healthy training cases (abn = 0, split = train)."""
     from .persona.train import train_ddpm
 
@@ -122,26 +85,26 @@ def stage_train_ddpm(cohort_path: str | Path, volumes: str | Path, checkpoint: s
     healthy = cohort[(cohort["split"] == "train") & (cohort["abn"] == 0)]["case"].tolist()
     if len(healthy) < 2:
         raise RadpersonaError(f"the persona DDPM needs at least 2 healthy training cases (abn = 0), found {len(healthy)}")
-    stack, _ = load_stack(volumes, healthy)
+    stack, _ = load_stack(volumes, healthy, views)
     logger.info("train_ddpm: %d healthy training cases, volumes %s", len(healthy), stack.shape)
     summary = train_ddpm(stack, settings=settings, checkpoint=Path(checkpoint), device=settings["device"])
     logger.info("train_ddpm: %s", summary)
 
 
 def stage_persona(cohort_path: str | Path, volumes: str | Path, checkpoint: str | Path, persona_dir: str | Path,
-                  residual_dir: str | Path, settings: Mapping[str, Any], threads: int) -> None:
+                  residual_dir: str | Path, settings: Mapping[str, Any], threads: int, views: Sequence[str] = VIEWS) -> None:
     """Inpaint a healthy persona for every case; write persona and residual volumes per view."""
     from .persona.sample import derive_case_seed, sample_personas
 
     _torch_threads(threads)
     cases = pd.read_parquet(cohort_path)["case"].tolist()
-    stack, spacings = load_stack(volumes, cases)
+    stack, spacings = load_stack(volumes, cases, views)
     sample = settings["sample"]
     seeds = [derive_case_seed(sample["seed"], c) for c in cases]
     personas = sample_personas(stack, checkpoint=Path(checkpoint), box=settings["box"], sampler=sample["sampler"],
                                steps=sample["steps"], seeds=seeds, batch_size=sample["batch_size"], device=settings["device"])
     for n, case in enumerate(cases):
-        for v, view in enumerate(VIEWS):
+        for v, view in enumerate(views):
             tag = {"sampler": sample["sampler"], "steps": sample["steps"], "seed": seeds[n]}
             write_volume(Path(persona_dir) / f"{case}_{view}.nii.gz", personas[n, v], spacings[n], description=tag)
             write_volume(Path(residual_dir) / f"{case}_{view}.nii.gz", stack[n, v] - personas[n, v], spacings[n], description=tag)
@@ -149,7 +112,7 @@ def stage_persona(cohort_path: str | Path, volumes: str | Path, checkpoint: str 
 
 def stage_extract_features(case: str, volumes: str | Path, persona_dir: str | Path, residual_dir: str | Path, out: str | Path,
                            grid: int, radiomics: Mapping[str, Any], box: Sequence[float], normalisation: str,
-                           threads: int = 1) -> None:
+                           threads: int = 1, views: Sequence[str] = VIEWS) -> None:
     """Patch-wise features of one case (long table)."""
     from .features import case_features, resolve_bin_width
     from .persona.masks import box_slices
@@ -160,13 +123,13 @@ def stage_extract_features(case: str, volumes: str | Path, persona_dir: str | Pa
     folders = {"original": Path(volumes), "persona": Path(persona_dir), "residual": Path(residual_dir)}
     data: dict[str, dict[str, np.ndarray]] = {}
     spacing: dict[str, tuple[float, float, float]] = {}
-    for view in VIEWS:
+    for view in views:
         data[view] = {}
         for image in radiomics["images"]:
             arr, sp = read_volume(folders[image] / f"{case}_{view}.nii.gz", case=case, view=view)
             data[view][image] = arr
             spacing[view] = sp
-    shape = next(iter(data[VIEWS[0]].values())).shape
+    shape = next(iter(data[views[0]].values())).shape
     long = case_features(case, data, spacing, box=box_slices(shape, box), grid=grid, families=radiomics["families"],
                          bin_width=bin_width, voxel_array_shift=radiomics["voxel_array_shift"],
                          device=radiomics["device"])
@@ -210,7 +173,8 @@ def _task_data(cohort: pd.DataFrame, task: str, fold: str) -> tuple[pd.DataFrame
 
 
 def stage_train_fingerprint(cohort_path: str | Path, wide_path: str | Path, volumes: str | Path, out: str | Path,
-                            task: str, fold: str, settings: Mapping[str, Any], threads: int) -> None:
+                            task: str, fold: str, settings: Mapping[str, Any], threads: int,
+                            views: Sequence[str] = VIEWS) -> None:
     """Train the usage predictor and logistic regression of one task and fold."""
     from .features import read_wide
     from .fingerprint import fit_fingerprint, select_columns
@@ -222,7 +186,7 @@ def stage_train_fingerprint(cohort_path: str | Path, wide_path: str | Path, volu
     train, _ = _task_data(cohort, task, fold)
     X_train = wide.loc[train["case"], columns].to_numpy(np.float64)
     (X_train,) = _impute_training_means(X_train)
-    images, _ = load_stack(volumes, train["case"].tolist())
+    images, _ = load_stack(volumes, train["case"].tolist(), views)
     y = train[task].to_numpy().astype(int)
     logger.info("train_fingerprint %s fold %s: %d cases (%d positive), %d features", task, fold, len(y), int(y.sum()), len(columns))
     model = fit_fingerprint(images, X_train, y, feature_names=columns, settings=settings, seed=settings["seed"],
@@ -232,7 +196,7 @@ def stage_train_fingerprint(cohort_path: str | Path, wide_path: str | Path, volu
 
 def stage_predict(cohort_path: str | Path, wide_path: str | Path, volumes: str | Path, models: Mapping[str, str],
                   predictions_out: str | Path, fingerprints_out: str | Path, population_out: str | Path, experiment: str,
-                  task: str, settings: Mapping[str, Any], threads: int) -> None:
+                  task: str, settings: Mapping[str, Any], threads: int, views: Sequence[str] = VIEWS) -> None:
     """Predict every reported case (held-out CV folds and valid); write predictions, fingerprints and
     the population table (beta of the model trained on all of train, with each feature's identity)."""
     from .features import read_wide
@@ -251,7 +215,7 @@ def stage_predict(cohort_path: str | Path, wide_path: str | Path, volumes: str |
         X_train = wide.loc[train["case"], columns].to_numpy(np.float64)
         X_rep = wide.loc[reported["case"], columns].to_numpy(np.float64)
         _, X_rep = _impute_training_means(X_train, X_rep)
-        images, _ = load_stack(volumes, reported["case"].tolist())
+        images, _ = load_stack(volumes, reported["case"].tolist(), views)
         pred = model.predict(images, X_rep)
         labels = reported[task].to_numpy().astype(int)
         threshold, source = float(model.threshold), "inner"

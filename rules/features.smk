@@ -3,15 +3,16 @@
 
 rule extract_features:
     input:
-        volumes=lambda wc: expand(f"{volumes_of(wc.reg)}/{wc.case}_{{view}}.nii.gz", view=VIEWS),
-        persona=expand(R("volumes/persona_{{reg}}/{{case}}_{view}.nii.gz"), view=VIEWS),
-        residual=expand(R("volumes/residual_{{reg}}/{{case}}_{view}.nii.gz"), view=VIEWS),
+        volumes=lambda wc: expand(f"{volumes_of(wc.reg)}/{wc.case}_{{view}}.nii.gz", view=SOURCE_VIEWS),
+        persona=expand(R("volumes/persona_{{reg}}/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        residual=expand(R("volumes/residual_{{reg}}/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
     output:
         R("features/{reg}/g{grid}/{case}.parquet"),
     params:
         radiomics=config["radiomics"],
         box=config["persona"]["box"],
         normalisation=config["preprocess"]["normalisation"],
+        views=SOURCE_VIEWS,
     threads: 1
     log:
         LOG("extract_features", "{reg}_g{grid}_{case}"),

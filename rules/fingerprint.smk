@@ -11,6 +11,7 @@ rule train_fingerprint:
         R("models/fingerprint/{experiment}_{task}_fold{fold}.pt"),
     params:
         settings=lambda wc: EXPERIMENTS[wc.experiment]["fingerprint"],
+        views=SOURCE_VIEWS,
     threads: THREADS
     resources:
         gpu=lambda wc: int(EXPERIMENTS[wc.experiment]["fingerprint"]["device"] == "cuda"),
@@ -37,6 +38,7 @@ rule predict:
     params:
         folds=FOLDS,
         settings=lambda wc: EXPERIMENTS[wc.experiment]["fingerprint"],
+        views=SOURCE_VIEWS,
     threads: THREADS
     log:
         LOG("predict", "{experiment}_{task}"),
@@ -54,7 +56,7 @@ rule localisation:
         fingerprints=expand(R("fingerprints/{{experiment}}_{task}.parquet"), task=TASKS),
         populations=expand(R("fingerprints/{{experiment}}_{task}_population.parquet"), task=TASKS),
         registration=lambda wc: (
-            expand(R("registration/reference_{view}.nii.gz"), view=VIEWS)
+            expand(R("registration/reference_{view}.nii.gz"), view=SOURCE_VIEWS)
             if EXPERIMENTS[wc.experiment]["reg"] == "reg"
             else []
         ),

@@ -1,4 +1,6 @@
-# Ingest: the synthetic cohort (synthetic source only) and the cohort table with raw volumes.
+# Ingest: the synthetic cohort (synthetic source only), raw volumes per case, and the cohort table.
+# One ingest_case job per case, so `snakemake --keep-going` finishes the other cases when one case's
+# files are bad; the `ingest` rule gathers the per-case records into cohort.parquet (with folds).
 
 
 if config["source"]["kind"] == "synthetic":
@@ -19,12 +21,29 @@ if config["source"]["kind"] == "synthetic":
             "../workflow_scripts/synthesize.py"
 
 
+rule ingest_case:
+    input:
+        source=source_input,
+    output:
+        raw=expand(R("volumes/raw/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        record=R("ingest/{case}.parquet"),
+    params:
+        config={k: config[k] for k in ("source", "fingerprint")},
+    log:
+        LOG("ingest_case", "{case}"),
+    benchmark:
+        BENCH("ingest_case", "{case}")
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../workflow_scripts/ingest.py"
+
+
 rule ingest:
     input:
-        source=config["source"]["root"] if config["source"]["kind"] == "synthetic" else [],
+        records=expand(R("ingest/{case}.parquet"), case=CASES),
     output:
         cohort=R("cohort.parquet"),
-        raw=case_volumes(R("volumes/raw")),
     params:
         config={k: config[k] for k in ("source", "fingerprint")},
         truth=R("synthetic/truth") if config["source"]["kind"] == "synthetic" else None,

@@ -1,4 +1,16 @@
-# Healthy persona: train the conditional 3D DDPM on healthy training cases, inpaint every case.
+# Healthy persona: train the conditional 3D DDPM on healthy training cases, inpaint every case;
+# reconstruction studies (paper tables 2-3): DDPM vs a 3D GAN and a ViT3D autoencoder per configuration.
+# (no radpersona.persona import here: it loads torch, which parsing the DAG does not need)
+RECON = config["persona"]["reconstruction"]
+RECON_DEFAULT_REG = REG_VARIANTS[0]
+RECON_REG = {name: over.get("reg", RECON_DEFAULT_REG) for name, over in RECON["configs"].items()}
+RECON_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()  # held-out and lesion cases
+SYNTHETIC = config["source"]["kind"] == "synthetic"
+
+
+wildcard_constraints:
+    rconfig="|".join(RECON["configs"]),
+    rmodel="ddpm|gan|vit_ae",
 
 
 rule train_ddpm:
@@ -8,7 +20,7 @@ rule train_ddpm:
     output:
         R("models/ddpm_{reg}.pt"),
     params:
-        settings={k: v for k, v in config["persona"].items() if k != "sample"},
+        settings={k: v for k, v in config["persona"].items() if k not in ("sample", "reconstruction")},
     threads: THREADS
     resources:
         gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
@@ -43,3 +55,100 @@ rule persona:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/persona.py"
+
+
+def recon_model(name, model):
+    """Checkpoint of one model of a reconstruction configuration (the pipeline's DDPM where it is the same)."""
+    over = RECON["configs"][name]
+    same_box = [float(b) for b in over.get("box", config["persona"]["box"])] == [float(b) for b in config["persona"]["box"]]
+    if model == "ddpm" and same_box and over.get("views", "all") == "all":  # = reconstruction.reuses_pipeline_ddpm
+        return R(f"models/ddpm_{RECON_REG[name]}.pt")
+    return R(f"models/reconstruction/{name}_{model}.pt")
+
+
+def recon_persona(name, models, sample=True):
+    """The persona settings one configuration needs (so that a change elsewhere reruns nothing here)."""
+    persona = {k: v for k, v in config["persona"].items() if k != "reconstruction" and (sample or k != "sample")}
+    persona["reconstruction"] = {"models": list(models), "configs": {name: RECON["configs"][name]},
+                                 "location_seed": RECON["location_seed"]}
+    persona["reconstruction"].update({m: RECON[m] for m in ("gan", "vit_ae")})
+    return persona
+
+
+rule train_reconstruction_model:
+    input:
+        cohort=R("cohort.parquet"),
+        volumes=lambda wc: case_volumes(volumes_of(RECON_REG[wc.rconfig]), TRAIN_CASES),
+    output:
+        R("models/reconstruction/{rconfig}_{rmodel}.pt"),
+    params:
+        persona=lambda wc: recon_persona(wc.rconfig, [wc.rmodel], sample=False),
+        default_reg=RECON_DEFAULT_REG,
+    threads: THREADS
+    resources:
+        gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
+    log:
+        LOG("train_reconstruction_model", "{rconfig}_{rmodel}"),
+    benchmark:
+        BENCH("train_reconstruction_model", "{rconfig}_{rmodel}")
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/train_reconstruction_model.py"
+
+
+def recon_registration_inputs(wc):
+    if RECON_REG[wc.rconfig] != "reg" or not SYNTHETIC:
+        return []
+    return (expand(R("registration/reference_{view}.nii.gz"), view=VIEWS)
+            + [R(f"volumes/reg/{c}_{v}.aff.txt") for c in RECON_CASES for v in VIEWS]
+            + [R(f"registration/qc/{c}.parquet") for c in RECON_CASES])
+
+
+rule evaluate_reconstruction_config:
+    input:
+        cohort=R("cohort.parquet"),
+        models=lambda wc: [recon_model(wc.rconfig, m) for m in RECON["models"]],
+        volumes=lambda wc: case_volumes(volumes_of(RECON_REG[wc.rconfig]), RECON_CASES),
+        truth=R("synthetic/truth") if SYNTHETIC else [],
+        raw=case_volumes(R("volumes/raw"), RECON_CASES) if SYNTHETIC else [],
+        pre=case_volumes(R("volumes/pre"), RECON_CASES) if SYNTHETIC else [],
+        registration=recon_registration_inputs,
+    output:
+        table=R("tables/reconstruction/{rconfig}.csv"),
+        figure=R("plots/reconstruction_{rconfig}.png"),
+    params:
+        persona=lambda wc: recon_persona(wc.rconfig, RECON["models"]),
+        preprocess=config["preprocess"],
+        default_reg=RECON_DEFAULT_REG,
+        models=RECON["models"],
+        reference_dir=R("registration"),
+        qc_dir=R("registration/qc"),
+    threads: THREADS
+    resources:
+        gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
+    log:
+        LOG("evaluate_reconstruction_config", "{rconfig}"),
+    benchmark:
+        BENCH("evaluate_reconstruction_config", "{rconfig}")
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/evaluate_reconstruction_config.py"
+
+
+rule evaluate_reconstruction:
+    input:
+        expand(R("tables/reconstruction/{rconfig}.csv"), rconfig=list(RECON["configs"])),
+    output:
+        table=R("tables/reconstruction.csv"),
+        summary=R("tables/reconstruction_summary.csv"),
+        md=R("tables/reconstruction_summary.md"),
+    log:
+        LOG("evaluate_reconstruction"),
+    benchmark:
+        BENCH("evaluate_reconstruction")
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/evaluate_reconstruction.py"

@@ -3,11 +3,12 @@
 
 rule preprocess:
     input:
-        raw=expand(R("volumes/raw/{{case}}_{view}.nii.gz"), view=VIEWS),
+        raw=expand(R("volumes/raw/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
     output:
-        vol=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=VIEWS),
+        vol=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
     params:
         settings=config["preprocess"],
+        views=SOURCE_VIEWS,
     log:
         LOG("preprocess", "{case}"),
     benchmark:

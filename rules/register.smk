@@ -1,34 +1,38 @@
-# Register: NiftyReg reg_aladin of every view to a per-view reference, with QC.
+# Register: NiftyReg reg_aladin of every view to a per-view reference (one case's views, or a
+# group-wise template of healthy training cases), with QC. {reg}=noreg reads volumes/pre instead.
 
 
 rule reference:
     input:
         cohort=R("cohort.parquet"),
-        pre=case_volumes(R("volumes/pre")),
+        pre=expand(R("volumes/pre/{case}_{view}.nii.gz"), case=reference_candidates(), view="{view}"),
     output:
-        R("registration/reference_{view}.nii.gz"),
+        volume=R("registration/reference_{view}.nii.gz"),
+        sidecar=R("registration/reference_{view}.json"),
     params:
-        reference_case=config["registration"]["reference_case"],
+        settings=config["registration"],
+    threads: 1
     log:
         LOG("reference", "{view}"),
     benchmark:
         BENCH("reference", "{view}")
     conda:
-        "../envs/core.yaml"
+        "../envs/registration.yaml"
     script:
         "../workflow_scripts/reference.py"
 
 
 rule register:
     input:
-        pre=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=VIEWS),
-        references=expand(R("registration/reference_{view}.nii.gz"), view=VIEWS),
+        pre=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        references=expand(R("registration/reference_{view}.nii.gz"), view=SOURCE_VIEWS),
     output:
-        vol=expand(R("volumes/reg/{{case}}_{view}.nii.gz"), view=VIEWS),
-        aff=expand(R("volumes/reg/{{case}}_{view}.aff.txt"), view=VIEWS),
+        vol=expand(R("volumes/reg/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        aff=expand(R("volumes/reg/{{case}}_{view}.aff.txt"), view=SOURCE_VIEWS),
         qc=R("registration/qc/{case}.parquet"),
     params:
         settings=config["registration"],
+        views=SOURCE_VIEWS,
     threads: 1
     log:
         LOG("register", "{case}"),

@@ -10,4 +10,5 @@ snakemake_entry(snakemake, stage_predict, cohort_path=snakemake.input.cohort, wi
                 predictions_out=snakemake.output.predictions, fingerprints_out=snakemake.output.fingerprints,
                 population_out=snakemake.output.population,
                 experiment=snakemake.wildcards.experiment, task=snakemake.wildcards.task,
-                settings=snakemake.params.settings, threads=snakemake.threads)
+                settings=snakemake.params.settings, threads=snakemake.threads,
+                views=snakemake.params.views)

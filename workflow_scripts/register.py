@@ -3,9 +3,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_register
+from radpersona.registration import stage_register
+from radpersona.workflow import snakemake_entry
 
-snakemake_entry(snakemake, stage_register, case=snakemake.wildcards.case, pre=list(snakemake.input.pre),
-                references=list(snakemake.input.references), out=list(snakemake.output.vol),
-                affines=list(snakemake.output.aff), qc_out=snakemake.output.qc,
-                settings=snakemake.params.settings, threads=snakemake.threads)
+snakemake_entry(snakemake, stage_register, case=snakemake.wildcards.case, views=list(snakemake.params.views),
+                pre=list(snakemake.input.pre), references=list(snakemake.input.references), out=list(snakemake.output.vol),
+                affines=list(snakemake.output.aff), qc_out=snakemake.output.qc, settings=snakemake.params.settings,
+                threads=snakemake.threads)

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_registration_qc
+from radpersona.registration import stage_registration_qc
+from radpersona.workflow import snakemake_entry
 
 snakemake_entry(snakemake, stage_registration_qc, parts=list(snakemake.input), out=snakemake.output[0])

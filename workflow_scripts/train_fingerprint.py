@@ -7,4 +7,5 @@ from radpersona.workflow import snakemake_entry, stage_train_fingerprint
 
 snakemake_entry(snakemake, stage_train_fingerprint, cohort_path=snakemake.input.cohort, wide_path=snakemake.input.table,
                 volumes=Path(snakemake.input.volumes[0]).parent, out=snakemake.output[0], task=snakemake.wildcards.task,
-                fold=snakemake.wildcards.fold, settings=snakemake.params.settings, threads=snakemake.threads)
+                fold=snakemake.wildcards.fold, settings=snakemake.params.settings, threads=snakemake.threads,
+                views=snakemake.params.views)
