@@ -11,6 +11,23 @@ records NCC and MSE to the reference before and after, the runtime and the statu
 With ``registration.on_failure = keep_unregistered`` a failed or worse registration keeps the
 preprocessed (unregistered) volume, resampled onto nothing (it is already on a grid of the same
 shape); with ``error`` the rule stops with a message naming the case and view.
+
+Per-view reference (``registration.reference``):
+
+- ``case``: the preprocessed view of ``registration.reference_case`` (or, when null, of the first
+  healthy training case in case order);
+- ``template``: a group-wise mean of healthy training cases (at most ``registration.template_cases``,
+  drawn with ``registration.seed``), built by iterating ``registration.template_iterations`` times:
+  ``reg_aladin`` of every member to the current template, the voxel-wise mean of the registered
+  volumes, then de-biasing: the mean is resampled with the inverse of the members' log-Euclidean
+  mean affine (``reg_average -avg`` of the affines, ``reg_transform -invAff``, ``reg_resample``), so
+  the template sits in the group's mean pose rather than the initial reference's. (The voxel mean is
+  computed with numpy: ``reg_average -avg`` of images, NiftyReg 1.5.70, did not return the voxel mean
+  of same-grid inputs in our check.) The template stays
+  on the initial reference's grid. The members, seed and per-iteration mean NCC are written to a
+  JSON sidecar beside the reference (``reference_{view}.json``).
+
+"Healthy" is ``abn == 0``; for a source without ``abn`` (KneeMRI) it is every known label == 0.
 """
 
 from __future__ import annotations
@@ -21,15 +38,18 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputDataError, ToolNotFoundError
-from .volume import read_volume, write_volume
+import pandas as pd
+
+from .errors import ConfigError, InputDataError, RadpersonaError, ToolNotFoundError
+from .parquet import write_parquet
+from .volume import read_volume, write_json_atomic, write_volume
 
 logger = logging.getLogger("radpersona")
 
@@ -109,13 +129,17 @@ def register_volume(reference: str | Path, floating: str | Path, out: str | Path
     with tempfile.TemporaryDirectory(prefix="reg_", dir=out.parent) as tmp:
         res_tmp, aff_tmp = Path(tmp) / "res.nii.gz", Path(tmp) / "aff.txt"
         cmd = reg_aladin_command(Path(reference), Path(floating), res_tmp, aff_tmp, settings, threads)
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            returncode, text = proc.returncode, (proc.stderr or proc.stdout)
+        except OSError as exc:  # the executable vanished or cannot run
+            returncode, text = -1, f"cannot run {cmd[0]}: {exc}"
         record["seconds"] = time.perf_counter() - start
-        record["exit_status"] = proc.returncode
+        record["exit_status"] = returncode
         status = "ok"
-        if proc.returncode != 0 or not res_tmp.exists() or not aff_tmp.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            status = f"failed: reg_aladin exit {proc.returncode}: {' | '.join(tail)}"
+        if returncode != 0 or not res_tmp.exists() or not aff_tmp.exists():
+            tail = text.strip().splitlines()[-3:]
+            status = f"failed: reg_aladin exit {returncode}: {' | '.join(tail)}"
             result = None
         else:
             result, _ = read_volume(res_tmp, case=case, view=view)
@@ -132,6 +156,7 @@ def register_volume(reference: str | Path, floating: str | Path, out: str | Path
             np.savetxt(aff_tmp, np.eye(4), fmt="%.8f")
             status += " (kept unregistered)"
         record["status"] = status
+        record["flagged"] = not status.startswith("ok")
         write_volume(out, result, ref_spacing, description=f"radpersona reg {view} {status.split(':')[0]}")
         os.replace(aff_tmp, affine_out)
     return record
@@ -143,3 +168,177 @@ def read_affine(path: str | Path) -> np.ndarray:
     if matrix.shape != (4, 4):
         raise InputDataError("affine file must hold a 4x4 matrix", path=path, value=matrix.shape)
     return matrix
+
+
+# ---------------------------------------------------------------------------------- references
+def healthy_training_cases(cohort: pd.DataFrame) -> list[str]:
+    """Healthy training cases in case order: ``abn == 0``, or every known label 0 where abn is absent."""
+    train = cohort[cohort["split"] == "train"]
+    if train["abn"].notna().any():
+        healthy = train[train["abn"] == 0]
+    else:
+        labels = train[["acl", "men"]]
+        healthy = train[labels.notna().any(axis=1) & (labels.fillna(0) == 0).all(axis=1)]
+    return sorted(healthy["case"].astype(str).tolist())
+
+
+def reference_case(cohort: pd.DataFrame, configured: str | None) -> str:
+    """The reference case: the configured one, else the first healthy training case (else the first training case)."""
+    if configured is not None:
+        if configured not in set(cohort["case"]):
+            raise ConfigError(f"config key 'registration.reference_case': case {configured!r} is not in the cohort")
+        return configured
+    healthy = healthy_training_cases(cohort)
+    if healthy:
+        return healthy[0]
+    train = sorted(cohort.loc[cohort["split"] == "train", "case"].astype(str))
+    if not train:
+        raise RadpersonaError("the cohort has no training case to take as registration reference")
+    return train[0]
+
+
+def _run_tool(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise RadpersonaError(f"{what}: {Path(cmd[0]).name} exited {proc.returncode}: {tail}")
+
+
+def build_template(initial: str | Path, members: dict[str, Path], out: str | Path, *, settings: Mapping[str, Any],
+                   view: str, iterations: int, threads: int = 1) -> dict[str, Any]:
+    """Group-wise mean template of ``members`` (case -> preprocessed volume) starting from ``initial``.
+
+    Each iteration registers every member to the current template with reg_aladin (the
+    ``registration`` flags), averages the registered volumes voxel-wise and de-biases the mean with the inverse mean affine (see the module docstring). A member whose
+    registration fails (non-zero exit, no output) or lowers its NCC to the template by more than
+    ``ncc_margin`` is left out of that iteration's mean and listed in the returned provenance.
+
+    Returns:
+        provenance: members, per-iteration mean NCC of the members to the template before and
+        after registration, members left out per iteration.
+
+    Raises:
+        RadpersonaError: fewer than two usable members, or a NiftyReg tool failing on the mean.
+        ToolNotFoundError: reg_aladin, reg_average, reg_transform or reg_resample is missing.
+    """
+    if len(members) < 2:
+        raise RadpersonaError(f"registration template for view {view!r} needs at least 2 members, got {len(members)}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ref_arr, ref_spacing = read_volume(initial, view=view)
+    history: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix=f"template_{view}_", dir=out.parent) as tmp_name:
+        tmp = Path(tmp_name)
+        current = tmp / "template_0.nii.gz"
+        write_volume(current, ref_arr, ref_spacing, description=f"radpersona template {view} iteration 0")
+        for it in range(1, iterations + 1):
+            results, affines, left_out, before, after = [], [], [], [], []
+            template_arr, _ = read_volume(current, view=view)
+            for case, path in members.items():
+                res, aff = tmp / f"res_{it}_{case}.nii.gz", tmp / f"aff_{it}_{case}.txt"
+                cmd = reg_aladin_command(current, Path(path), res, aff, settings, threads)
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if proc.returncode != 0 or not res.exists() or not aff.exists():
+                    left_out.append({"case": case, "why": f"reg_aladin exit {proc.returncode}"})
+                    continue
+                flo_arr, _ = read_volume(path, case=case, view=view)
+                res_arr, _ = read_volume(res, case=case, view=view)
+                if flo_arr.shape != template_arr.shape:
+                    raise InputDataError(f"shape {flo_arr.shape} differs from the template shape {template_arr.shape}",
+                                         case=case, view=view, path=path)
+                n0, n1 = ncc(flo_arr, template_arr), ncc(res_arr, template_arr)
+                if n1 < n0 - settings["ncc_margin"]:
+                    left_out.append({"case": case, "why": f"NCC {n0:.3f} -> {n1:.3f}"})
+                    continue
+                before.append(n0)
+                after.append(n1)
+                results.append(res)
+                affines.append(aff)
+            if len(results) < 2:
+                raise RadpersonaError(f"registration template for view {view!r}, iteration {it}: only {len(results)} "
+                                      f"members registered ({left_out})")
+            mean_img, mean_aff, inv_aff = tmp / f"mean_{it}.nii.gz", tmp / f"mean_{it}.txt", tmp / f"inv_{it}.txt"
+            nxt = tmp / f"template_{it}.nii.gz"
+            # voxel-wise mean of the registered members (all on the template grid); computed here because
+            # reg_average -avg of images (NiftyReg 1.5.70) did not return the voxel mean of same-grid inputs
+            stack = np.mean([read_volume(r, view=view)[0] for r in results], axis=0)
+            write_volume(mean_img, stack, ref_spacing, description=f"radpersona template mean {view} it {it}")
+            _run_tool([str(find_niftyreg_tool("reg_average")), str(mean_aff), "-avg", *map(str, affines)], "averaging affines")
+            _run_tool([str(find_niftyreg_tool("reg_transform")), "-ref", str(mean_img), "-invAff", str(mean_aff), str(inv_aff)],
+                      "inverting the mean affine")
+            _run_tool([str(find_niftyreg_tool("reg_resample")), "-ref", str(mean_img), "-flo", str(mean_img), "-trans", str(inv_aff),
+                       "-res", str(nxt), "-inter", "1", "-pad", "0", "-voff"], "de-biasing the template")
+            history.append({"iteration": it, "members_used": len(results), "mean_ncc_before": float(np.mean(before)),
+                            "mean_ncc_after": float(np.mean(after)), "left_out": left_out,
+                            "mean_affine": np.loadtxt(mean_aff).tolist()})
+            logger.info("template %s iteration %d: %d members, mean NCC to template %.3f -> %.3f", view, it,
+                        len(results), np.mean(before), np.mean(after))
+            current = nxt
+        final, _ = read_volume(current, view=view)
+        write_volume(out, final, ref_spacing, description=f"radpersona template {view} {iterations} it")
+    return {"iterations": history}
+
+
+def stage_reference(cohort_path: str | Path, pre_dir: str | Path, view: str, out: str | Path, sidecar: str | Path,
+                    settings: Mapping[str, Any], threads: int = 1) -> None:
+    """Rule ``reference``: write the registration reference of ``view`` and its JSON provenance sidecar."""
+    cohort = pd.read_parquet(cohort_path)
+    start = reference_case(cohort, settings["reference_case"])
+    initial = Path(pre_dir) / f"{start}_{view}.nii.gz"
+    provenance: dict[str, Any] = {"view": view, "kind": settings["reference"], "initial_case": start}
+    if settings["reference"] == "case":
+        array, spacing = read_volume(initial, case=start, view=view)
+        write_volume(out, array, spacing, description=f"radpersona reference {view} case {start}")
+        logger.info("reference for %s: case %s", view, start)
+    elif settings["reference"] == "template":
+        healthy = healthy_training_cases(cohort)
+        if len(healthy) < 2:
+            raise RadpersonaError(f"registration.reference 'template' needs at least 2 healthy training cases, found {len(healthy)}")
+        rng = np.random.default_rng(settings["seed"])
+        n = min(settings["template_cases"], len(healthy))
+        chosen = sorted(np.array(healthy)[rng.choice(len(healthy), size=n, replace=False)].tolist())
+        members = {c: Path(pre_dir) / f"{c}_{view}.nii.gz" for c in chosen}
+        provenance.update({"members": chosen, "seed": settings["seed"], "template_cases": settings["template_cases"],
+                           "template_iterations": settings["template_iterations"]})
+        provenance.update(build_template(initial, members, out, settings=settings, view=view,
+                                         iterations=settings["template_iterations"], threads=threads))
+    else:
+        raise ConfigError(f"config key 'registration.reference': {settings['reference']!r} is not case or template")
+    provenance["reg_aladin"] = niftyreg_version("reg_aladin")
+    write_json_atomic(sidecar, provenance)
+
+
+def stage_register(case: str, views: Sequence[str], pre: Sequence[str], references: Sequence[str], out: Sequence[str],
+                   affines: Sequence[str], qc_out: str | Path, settings: Mapping[str, Any], threads: int = 1) -> None:
+    """Rule ``register``: register each view of one case to its reference; write the case's QC rows."""
+    if not (len(views) == len(pre) == len(references) == len(out) == len(affines)):
+        raise ConfigError(f"rule register for case {case!r}: {len(views)} views but {len(pre)} inputs, "
+                          f"{len(references)} references, {len(out)} outputs, {len(affines)} affines")
+    records = []
+    written: list[Path] = []
+    try:
+        for view, flo, ref, res, aff in zip(views, pre, references, out, affines):
+            record = register_volume(ref, flo, res, aff, settings=settings, case=case, view=view, threads=threads)
+            written += [Path(res), Path(aff)]
+            record["reference"] = str(ref)
+            records.append(record)
+        write_parquet(pd.DataFrame(records), qc_out, metadata={"settings": dict(settings), "reg_aladin": niftyreg_version()})
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+QC_COLUMNS = ["case", "view", "ncc_before", "ncc_after", "mse_before", "mse_after", "seconds", "status", "exit_status", "flagged"]
+
+
+def stage_registration_qc(parts: Sequence[str], out: str | Path) -> pd.DataFrame:
+    """Rule ``registration_qc``: gather per-case QC rows into ``qc.parquet``; log mean NCC before/after per view."""
+    qc = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    extra = [c for c in qc.columns if c not in QC_COLUMNS]
+    qc = qc[QC_COLUMNS + extra].sort_values(["case", "view"], kind="stable").reset_index(drop=True)
+    write_parquet(qc, out)
+    for view, grp in qc.groupby("view"):
+        logger.info("registration %s: mean NCC %.3f -> %.3f, %d of %d flagged", view, grp["ncc_before"].mean(),
+                    grp["ncc_after"].mean(), int(grp["flagged"].sum()), len(grp))
+    return qc

@@ -1,4 +1,4 @@
-"""MRNet-layout ingest: a tiny cohort made on the fly, and each kind of bad input named clearly."""
+"""MRNet-layout ingest: a tiny cohort made on the fly, each kind of bad input named clearly, per-case jobs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from radpersona import VIEWS
-from radpersona.errors import InputDataError
-from radpersona.ingest import assign_folds, ingest, read_mrnet_labels
+from radpersona.errors import ConfigError, InputDataError
+from radpersona.ingest import (assign_folds, ingest, list_cases, read_mrnet_labels, source_views, stage_cohort,
+                               stage_ingest_case)
+from radpersona.parquet import read_parquet_metadata
 from radpersona.volume import read_volume
 
 
@@ -118,3 +120,68 @@ def test_label_reader_rejects_header_line(tmp_path):
     (root / "valid-abnormal.csv").write_text("id,label\n" + text)
     with pytest.raises(InputDataError, match="is there a header line"):
         read_mrnet_labels(root)
+
+
+def test_source_views_and_list_cases(tmp_path):
+    root = tmp_path / "mrnet"
+    make_mrnet(root)
+    cfg = config_for(root)
+    assert source_views(cfg) == list(VIEWS)
+    assert list_cases(cfg)["case"].tolist() == [f"{i:04d}" for i in range(9)]
+    cfg["source"]["exclude"] = ["0004"]
+    assert "0004" not in list_cases(cfg)["case"].tolist()
+    synthetic = {"source": {"kind": "synthetic", "root": str(root), "exclude": ["0001"]}, "synthetic": {"n_train": 3, "n_valid": 2}}
+    assert list_cases(synthetic)["case"].tolist() == ["0000", "0002", "0003", "0004"]
+    with pytest.raises(ConfigError, match="source.kind"):
+        source_views({"source": {"kind": "dicomweb"}})
+
+
+def test_per_case_ingest_isolates_a_bad_case(tmp_path):
+    """What `snakemake --keep-going` relies on: one ingest_case job per case; a bad case fails alone, leaving nothing."""
+    root = tmp_path / "mrnet"
+    make_mrnet(root)
+    (root / "train" / "axial" / "0001.npy").write_bytes(b"truncated")
+    cfg = config_for(root)
+    raw, rec = tmp_path / "results" / "raw", tmp_path / "results" / "ingest"
+    records = []
+    for case in list_cases(cfg)["case"]:
+        paths = [str(raw / f"{case}_{v}.nii.gz") for v in VIEWS]
+        if case == "0001":
+            with pytest.raises(InputDataError, match=r"case '0001', view 'axial', file '.*0001.npy': cannot read .npy"):
+                stage_ingest_case(cfg, case, paths, rec / f"{case}.parquet")
+            continue
+        stage_ingest_case(cfg, case, paths, rec / f"{case}.parquet")
+        records.append(str(rec / f"{case}.parquet"))
+    # sagittal and coronal of 0001 were written before axial failed: removed again
+    assert not list(raw.glob("0001_*")) and not (rec / "0001.parquet").exists()
+    assert len(list(raw.glob("*.nii.gz"))) == 8 * 3
+    # the bad exam is then left out by name; the cohort is built from the other cases
+    cfg["source"]["exclude"] = ["0001"]
+    stage_cohort(cfg, records, tmp_path / "results" / "cohort.parquet")
+    cohort = pd.read_parquet(tmp_path / "results" / "cohort.parquet")
+    assert "0001" not in set(cohort["case"]) and len(cohort) == 8
+    assert read_parquet_metadata(tmp_path / "results" / "cohort.parquet")["exclude"] == ["0001"]
+    assert cohort["spacing_axial"].eq("1x1x1").all()
+    # ingest of everything with the exclusion succeeds too
+    ingest(cfg, cohort_path=tmp_path / "all" / "cohort.parquet", raw_dir=tmp_path / "all" / "raw")
+    with pytest.raises(ConfigError, match=r"source.exclude.*'0999'"):
+        ingest({**cfg, "source": {**cfg["source"], "exclude": ["0999"]}}, cohort_path=tmp_path / "x.parquet", raw_dir=tmp_path / "x")
+
+
+def test_failed_ingest_leaves_no_raw_volumes(tmp_path):
+    root = tmp_path / "mrnet"
+    make_mrnet(root)
+    (root / "valid" / "sagittal" / "0008.npy").write_bytes(b"bad")  # the last case: all others were written first
+    with pytest.raises(InputDataError, match="case '0008'"):
+        ingest(config_for(root), cohort_path=tmp_path / "out" / "cohort.parquet", raw_dir=tmp_path / "out" / "raw")
+    assert not list((tmp_path / "out" / "raw").iterdir())
+
+
+def test_synthetic_cohort_ingests_through_the_mrnet_reader(tmp_path):
+    from radpersona.synthetic import generate_cohort
+
+    generate_cohort(tmp_path / "mrnet", tmp_path / "truth", n_train=4, n_valid=2, seed=3, matrix=32, slices=(4, 6))
+    cfg = {"source": {"kind": "synthetic", "root": str(tmp_path / "mrnet")}, "fingerprint": {"folds": 2, "seed": 0}}
+    cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth")
+    assert len(cohort) == 6 and set(cohort["source"]) == {"synthetic"} and cohort["truth_dir"].eq(str(tmp_path / "truth")).all()
+    assert len(list((tmp_path / "raw").glob("*.nii.gz"))) == 18

@@ -1,13 +1,17 @@
-"""NiftyReg registration: tool lookup, QC records, and recovery of a known affine."""
+"""NiftyReg registration: tool lookup, QC records and flags, recovery of a known affine, templates, stages."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radpersona.errors import InputDataError
-from radpersona.registration import find_niftyreg_tool, ncc, read_affine, register_volume
+from radpersona.errors import InputDataError, ToolNotFoundError
+from radpersona.registration import (find_niftyreg_tool, healthy_training_cases, ncc, niftyreg_version, read_affine,
+                                     register_volume, stage_reference, stage_register, stage_registration_qc)
 from radpersona.volume import read_volume, write_volume
 
 SETTINGS = {"levels": 3, "levels_to_perform": 3, "max_iterations": 10, "rigid_only": False, "ncc_margin": 0.05,
@@ -86,3 +90,153 @@ def test_shape_mismatch_is_named(tmp_path):
     with pytest.raises(InputDataError, match=r"case '0001', view 'coronal'.*differs from the reference"):
         register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "r.nii.gz", tmp_path / "a.txt",
                         settings=SETTINGS, case="0001", view="coronal")
+
+
+def _posed(ref: np.ndarray, angle_deg: float, shift: tuple[float, float, float], scale: float = 1.0) -> np.ndarray:
+    """``ref`` moved by a rotation about z, a scale and a shift (about the volume centre)."""
+    image = sitk.GetImageFromArray(ref)
+    t = sitk.AffineTransform(3)
+    a = np.deg2rad(angle_deg)
+    t.SetMatrix((np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]) * scale).ravel().tolist())
+    t.SetCenter(tuple((np.array(ref.shape[::-1]) - 1) / 2.0))
+    t.SetTranslation(shift)
+    return sitk.GetArrayFromImage(sitk.Resample(image, image, t, sitk.sitkLinear, 0.0))
+
+
+def test_worse_registration_is_flagged(tmp_path, monkeypatch):
+    """A 'registration' whose result correlates worse than the input by more than the margin is flagged."""
+    import radpersona.registration as registration
+
+    ref = phantom((16, 24, 24))
+    write_volume(tmp_path / "ref.nii.gz", ref)
+    write_volume(tmp_path / "flo.nii.gz", np.roll(ref, 1, axis=2))
+    write_volume(tmp_path / "bad.nii.gz", np.roll(ref, 9, axis=1))
+    np.savetxt(tmp_path / "eye.txt", np.eye(4))
+    monkeypatch.setattr(registration, "reg_aladin_command",
+                        lambda ref, flo, res, aff, settings, threads=1: ["sh", "-c", f"cp {tmp_path}/bad.nii.gz {res} && cp {tmp_path}/eye.txt {aff}"])
+    record = register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "out.nii.gz", tmp_path / "out.txt",
+                             settings={**SETTINGS, "on_failure": "keep_unregistered"}, case="0003", view="coronal")
+    assert record["status"].startswith("worse: NCC") and record["flagged"] and record["exit_status"] == 0
+    np.testing.assert_allclose(read_volume(tmp_path / "out.nii.gz")[0], np.roll(ref, 1, axis=2), atol=1e-5)
+    with pytest.raises(InputDataError, match=r"case '0003', view 'coronal'.*registration worse: NCC"):
+        register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "o.nii.gz", tmp_path / "o.txt",
+                        settings=SETTINGS, case="0003", view="coronal")
+
+
+def test_missing_tool_is_a_clear_error(monkeypatch):
+    import builtins
+    import shutil
+
+    import radpersona.registration as registration
+
+    real_import = builtins.__import__
+
+    def no_niftyreg(name, *args, **kwargs):
+        if name == "niftyreg":
+            raise ImportError("no niftyreg")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(builtins, "__import__", no_niftyreg)
+    registration.find_niftyreg_tool.cache_clear()
+    try:
+        with pytest.raises(ToolNotFoundError, match=r"NiftyReg's reg_average was not found on PATH nor in the 'niftyreg'.*pip install niftyreg"):
+            registration.find_niftyreg_tool("reg_average")
+    finally:
+        registration.find_niftyreg_tool.cache_clear()
+
+
+def test_niftyreg_version():
+    assert niftyreg_version("reg_aladin").strip()[0].isdigit()
+
+
+def test_group_template_and_stages(tmp_path):
+    """Template of posed copies: members correlate better with it after registration; stages write contract files."""
+    base = phantom((16, 32, 32))
+    poses = {"0000": (0.0, (0.0, 0.0, 0.0)), "0001": (5.0, (2.0, -1.0, 0.0)), "0002": (-4.0, (-1.5, 2.0, 1.0)),
+             "0003": (3.0, (1.0, 1.0, -1.0))}
+    pre = tmp_path / "pre"
+    for case, (angle, shift) in poses.items():
+        for view in ("sagittal", "axial"):
+            write_volume(pre / f"{case}_{view}.nii.gz", _posed(base, angle, shift))
+    cohort = pd.DataFrame({"case": list(poses), "split": ["train", "train", "train", "valid"], "abn": [0, 0, 1, 0],
+                           "acl": [0, 0, 1, 0], "men": [0, 0, 0, 0]}).astype({"abn": "Int64", "acl": "Int64", "men": "Int64"})
+    cohort.to_parquet(tmp_path / "cohort.parquet")
+    assert healthy_training_cases(cohort) == ["0000", "0001"]
+    settings = {**SETTINGS, "reference": "template", "reference_case": None, "template_cases": 8, "template_iterations": 2,
+                "seed": 4, "on_failure": "keep_unregistered"}
+    ref_dir = tmp_path / "registration"
+    stage_reference(tmp_path / "cohort.parquet", pre, "sagittal", ref_dir / "reference_sagittal.nii.gz",
+                    ref_dir / "reference_sagittal.json", settings)
+    meta = json.loads((ref_dir / "reference_sagittal.json").read_text())
+    assert meta["kind"] == "template" and meta["members"] == ["0000", "0001"] and meta["seed"] == 4
+    assert len(meta["iterations"]) == 2
+    first = meta["iterations"][0]
+    assert first["members_used"] == 2 and first["mean_ncc_after"] > first["mean_ncc_before"]
+    template, _ = read_volume(ref_dir / "reference_sagittal.nii.gz")
+    # de-biased: the template sits in the members' mean pose (half of 0001's), not in the start case's
+    halfway = _posed(base, 2.5, (1.0, -0.5, 0.0))
+    assert template.shape == base.shape and ncc(template, halfway) > 0.98 and ncc(template, halfway) > ncc(template, base)
+    last = np.array(meta["iterations"][-1]["mean_affine"])
+    assert np.abs(last[:3, :3] - np.eye(3)).max() < 0.05 and np.abs(last[:3, 3]).max() < 0.5
+    # a case reference copies one case's volume
+    stage_reference(tmp_path / "cohort.parquet", pre, "axial", ref_dir / "reference_axial.nii.gz", ref_dir / "reference_axial.json",
+                    {**settings, "reference": "case", "reference_case": "0001"})
+    np.testing.assert_array_equal(read_volume(ref_dir / "reference_axial.nii.gz")[0], read_volume(pre / "0001_axial.nii.gz")[0])
+    # register one case's two views, then gather QC
+    views = ["sagittal", "axial"]
+    stage_register("0002", views, [str(pre / f"0002_{v}.nii.gz") for v in views], [str(ref_dir / f"reference_{v}.nii.gz") for v in views],
+                   [str(tmp_path / "reg" / f"0002_{v}.nii.gz") for v in views], [str(tmp_path / "reg" / f"0002_{v}.aff.txt") for v in views],
+                   tmp_path / "qc" / "0002.parquet", settings)
+    qc = stage_registration_qc([tmp_path / "qc" / "0002.parquet"], tmp_path / "qc.parquet")
+    assert list(qc.columns[:10]) == ["case", "view", "ncc_before", "ncc_after", "mse_before", "mse_after", "seconds", "status",
+                                     "exit_status", "flagged"]
+    assert (qc["ncc_after"] > qc["ncc_before"]).all() and not qc["flagged"].any()
+    assert read_affine(tmp_path / "reg" / "0002_axial.aff.txt").shape == (4, 4)
+
+
+def test_register_stage_removes_earlier_views_on_error(tmp_path):
+    ref = phantom((16, 24, 24))
+    write_volume(tmp_path / "ref.nii.gz", ref)
+    write_volume(tmp_path / "a.nii.gz", np.roll(ref, 1, axis=2))
+    write_volume(tmp_path / "b.nii.gz", np.zeros((16, 24, 20)))  # wrong shape: second view fails
+    out = tmp_path / "reg"
+    with pytest.raises(InputDataError, match=r"case '0005', view 'axial'.*differs from the reference"):
+        stage_register("0005", ["sagittal", "axial"], [str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii.gz")],
+                       [str(tmp_path / "ref.nii.gz")] * 2, [str(out / "s.nii.gz"), str(out / "x.nii.gz")],
+                       [str(out / "s.txt"), str(out / "x.txt")], tmp_path / "qc.parquet", SETTINGS)
+    assert not list(out.iterdir()) and not (tmp_path / "qc.parquet").exists()
+
+
+@pytest.mark.slow
+def test_registration_raises_ncc_on_synthetic_knees(tmp_path):
+    """Synthetic knees (own pose per case): registering to a healthy case raises the mean NCC for every view."""
+    from radpersona import VIEWS
+    from radpersona.ingest import ingest
+    from radpersona.preprocess import preprocess_volume
+    from radpersona.synthetic import generate_cohort
+
+    generate_cohort(tmp_path / "mrnet", tmp_path / "truth", n_train=3, n_valid=1, seed=7, matrix=64, slices=(10, 12),
+                    prevalence={"abn": 0.5, "acl": 0.2, "men": 0.3})
+    cfg = {"source": {"kind": "synthetic", "root": str(tmp_path / "mrnet")}, "fingerprint": {"folds": 2, "seed": 0}}
+    cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
+    for case in cohort["case"]:
+        for v in VIEWS:
+            preprocess_volume(tmp_path / "raw" / f"{case}_{v}.nii.gz", tmp_path / "pre" / f"{case}_{v}.nii.gz", shape=(16, 32, 32),
+                              interpolation="linear", normalisation="percentile", percentiles=(0.5, 99.5), case=case, view=v)
+    settings = {**SETTINGS, "reference": "case", "reference_case": None, "template_cases": 4, "template_iterations": 1, "seed": 1,
+                "levels_to_perform": 2, "max_iterations": 5, "on_failure": "keep_unregistered"}
+    for v in VIEWS:
+        stage_reference(tmp_path / "cohort.parquet", tmp_path / "pre", v, tmp_path / f"ref_{v}.nii.gz", tmp_path / f"ref_{v}.json", settings)
+    start = json.loads((tmp_path / "ref_sagittal.json").read_text())["initial_case"]
+    parts = []
+    for case in cohort["case"]:
+        if case == start:
+            continue
+        stage_register(case, list(VIEWS), [str(tmp_path / "pre" / f"{case}_{v}.nii.gz") for v in VIEWS],
+                       [str(tmp_path / f"ref_{v}.nii.gz") for v in VIEWS], [str(tmp_path / "reg" / f"{case}_{v}.nii.gz") for v in VIEWS],
+                       [str(tmp_path / "reg" / f"{case}_{v}.aff.txt") for v in VIEWS], tmp_path / "qc" / f"{case}.parquet", settings)
+        parts.append(tmp_path / "qc" / f"{case}.parquet")
+    qc = stage_registration_qc(parts, tmp_path / "qc.parquet")
+    means = qc.groupby("view")[["ncc_before", "ncc_after"]].mean()
+    assert (means["ncc_after"] > means["ncc_before"] + 0.05).all(), means
