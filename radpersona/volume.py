@@ -69,10 +69,16 @@ def write_volume(
 
     ``description`` (a string or a small dict, stored as compact JSON) goes into the NIfTI header's
     ``descrip`` field (80 characters at most there); longer provenance belongs in a JSON sidecar.
+
+    Raises:
+        InputDataError: the array has NaN or Inf voxels (NIfTI readers would turn them into 0).
     """
     path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    # SimpleITK's NIfTI reader turns NaN into 0 silently: refuse to write non-finite voxels at all
+    check_finite(array, case=None, view=None, path=path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array, dtype=np.float32))
+    image = sitk.GetImageFromArray(array)
     image.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))
     if description is not None:
         text = description if isinstance(description, str) else json.dumps(description, separators=(",", ":"))
