@@ -178,20 +178,21 @@ def extract_features(
         else:
             computable.append(k)
     col_index = {col: c for c, col in enumerate(columns)}
-    prepared = {k: prepare_item(imgs[k], msks[k], bin_width) for k in computable}
+    with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
+    prepared = {k: prepare_item(imgs[k], msks[k], bin_width, with_levels) for k in computable}
     for chunk in _chunks(prepared, computable):
         batch = build_batch_from_items([prepared[k] for k in chunk], spacing=spacing_t, dtype=torch_dtype, device=dev)
+        rows = np.asarray(chunk)
         for fam in families:
             module = FAMILY_MODULES[fam]
             result = module.compute(batch, voxel_array_shift=voxel_array_shift)
             reason = getattr(module, "NAN_REASON", "undefined")
-            for name, tensor in result.items():
-                col = col_index[f"{fam}_{name}"]
-                arr = tensor.detach().to("cpu", torch.float64).numpy()
-                values[chunk, col] = arr
-                bad = ~np.isfinite(arr)
-                if bad.any():
-                    status[np.asarray(chunk)[bad], col] = reason
+            cols = [col_index[f"{fam}_{name}"] for name in result]
+            arr = torch.stack([t.detach() for t in result.values()], dim=1).to("cpu", torch.float64).numpy()
+            values[rows[:, None], cols] = arr
+            bad_rows, bad_cols = np.nonzero(~np.isfinite(arr))
+            if len(bad_rows):
+                status[rows[bad_rows], np.asarray(cols)[bad_cols]] = reason
     return _frame(values, status, columns)
 
 

@@ -54,7 +54,8 @@ class RoiBatch:
 
     Attributes:
         values: (B, N) intensities of the ROI voxels, NaN beyond each item's voxel count.
-        levels: (B, N) discretised grey levels (1..Ng) of the ROI voxels, 0 beyond the count.
+        levels: (B, N) discretised grey levels (1..Ng) of the ROI voxels, 0 beyond the count (all 1 when the
+            items were prepared without levels, see :func:`prepare_item`).
         valid: (B, N) True for real ROI voxels.
         n_voxels: (B,) number of ROI voxels per item.
         grey: (B, Z, Y, X) grey levels in the common box, 0 outside the ROI.
@@ -122,32 +123,58 @@ class RoiBatch:
         return int((offset[0] * yp + offset[1]) * xp + offset[2])
 
     def neighbour_values(self, kind: str) -> torch.Tensor:
-        """(26, Nroi) int32 grey level (``kind="grey"``) or compact rank + 1 (``kind="rank"``) of every ROI
-        voxel's neighbour at the offsets ``DIRECTIONS`` (rows 0..12) and their opposites (rows 13..25); 0 where
-        the neighbour lies outside the ROI. Computed once per batch and kind (a numpy gather on the CPU)."""
+        """(13, Nroi) int32 grey level (``kind="grey"``) or compact rank + 1 (``kind="rank"``) of every ROI
+        voxel's neighbour at the offsets ``DIRECTIONS``; 0 where the neighbour lies outside the ROI. Computed
+        once per batch and kind (a numpy gather on the CPU)."""
         key = "nb_" + kind
         if key not in self._cache:
             steps = [self.flat_offset(d) for d in DIRECTIONS]
-            steps += [-k for k in steps]
             source = self.grey_flat if kind == "grey" else self.rank_flat
             if self.device.type == "cpu":
-                if "nb_index" not in self._cache:
-                    self._cache["nb_index"] = self.roi_index.numpy()[None, :] + np.array(steps)[:, None]
                 src = source.numpy().astype(np.int32)
-                self._cache[key] = torch.from_numpy(src.take(self._cache["nb_index"]))
+                roi = self.roi_index.numpy()
+                out = np.empty((len(steps), roi.shape[0]), dtype=np.int32)
+                for row, step in zip(out, steps):
+                    np.take(src[step:], roi, out=row)  # src[f + step] for every ROI voxel f
+                self._cache[key] = torch.from_numpy(out)
             else:
                 shift = torch.tensor(steps, dtype=torch.int64, device=self.device)
                 self._cache[key] = source.to(torch.int32)[self.roi_index[None, :] + shift[:, None]]
         return self._cache[key]
 
 
+    def equal_neighbour_pairs(self) -> list[torch.Tensor]:
+        """Per direction of ``DIRECTIONS``, a boolean tensor over flat padded positions f < len - step (step the
+        direction's :meth:`flat_offset`): True where f and f + step are both ROI voxels of one grey level.
+        Computed once per batch (slices of ``rank_flat``; a ROI voxel's flat successor is its true neighbour)."""
+        if "equal_pairs" not in self._cache:
+            ranks = self.rank_flat.to(torch.int16 if self.n_compact < 32767 else torch.int32)
+            inside = ranks != 0
+            pairs = []
+            for d in DIRECTIONS:
+                step = self.flat_offset(d)
+                pairs.append((ranks[:-step] == ranks[step:]) & inside[:-step])
+            self._cache["equal_pairs"] = pairs
+        return self._cache["equal_pairs"]
+
+
+def box_sum_3x3x3(volume: torch.Tensor) -> torch.Tensor:
+    """(B, Z-2, Y-2, X-2) sums of every interior voxel's 3x3x3 neighbourhood (itself included) of a (B, Z, Y, X)
+    tensor, as three separable 3-tap sums."""
+    s = volume[..., :-2] + volume[..., 1:-1] + volume[..., 2:]
+    s = s[:, :, :-2] + s[:, :, 1:-1] + s[:, :, 2:]
+    return s[:, :-2] + s[:, 1:-1] + s[:, 2:]
+
+
 def crop_to_roi(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Crop ``image`` and boolean ``mask`` to the bounding box of the mask (which must be non-empty)."""
-    coords = np.nonzero(mask)
-    lo = [int(c.min()) for c in coords]
-    hi = [int(c.max()) + 1 for c in coords]
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    return image[box], mask[box]
+    if mask.all():
+        return image, mask
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return image[tuple(box)], mask[tuple(box)]
 
 
 @dataclass
@@ -164,11 +191,16 @@ class PreparedItem:
         return int(self.levels.max())
 
 
-def prepare_item(image: np.ndarray, mask: np.ndarray, bin_width: float) -> PreparedItem:
-    """Crop a (non-empty) ROI to its bounding box and discretise its intensities."""
+def prepare_item(image: np.ndarray, mask: np.ndarray, bin_width: float, with_levels: bool = True) -> PreparedItem:
+    """Crop a (non-empty) ROI to its bounding box and discretise its intensities.
+
+    With ``with_levels=False`` (for families that ignore intensities, i.e. shape) every ROI voxel gets grey
+    level 1 instead of its discretised level.
+    """
     img_c, mask_c = crop_to_roi(np.asarray(image, dtype=np.float64), np.asarray(mask) > 0)
-    v = img_c[mask_c]
-    return PreparedItem(mask=mask_c, values=v, levels=discretise(v, bin_width))
+    v = img_c.reshape(-1) if mask_c.all() else img_c[mask_c]
+    levels = discretise(v, bin_width) if with_levels else np.ones(v.shape, dtype=np.int64)
+    return PreparedItem(mask=mask_c, values=v, levels=levels)
 
 
 def build_batch(
@@ -205,11 +237,12 @@ def build_batch_from_items(
     roi_item = np.repeat(np.arange(n_items), counts)
     max_level = int(all_levels.max())
     # compact ranks: position of each grey level among the levels present in its ROI
+    item_level = roi_item * (max_level + 1) + all_levels
     present = np.zeros((n_items, max_level + 1), dtype=bool)
-    present[roi_item, all_levels] = True
+    present.reshape(-1)[item_level] = True
     n_present = present.sum(1)
     rank_map = np.cumsum(present, axis=1) - 1
-    roi_rank = rank_map[roi_item, all_levels]
+    roi_rank = rank_map.reshape(-1)[item_level]
     n_compact = int(n_present.max())
     level_values = np.zeros((n_items, n_compact), dtype=np.int64)
     pi, pl = np.nonzero(present)
@@ -219,12 +252,17 @@ def build_batch_from_items(
     rank_flat = np.zeros(mask_pad.size, dtype=np.int64)
     rank_flat[roi_index] = roi_rank + 1
     # dense (B, N) voxel lists
-    pos = np.arange(len(all_levels)) - np.repeat(np.cumsum(counts) - counts, counts)
-    values = np.full((n_items, n_max), np.nan)
-    values[roi_item, pos] = all_values
-    levels = np.zeros((n_items, n_max), dtype=np.int64)
-    levels[roi_item, pos] = all_levels
-    n_levels = np.array([it.n_levels for it in items], dtype=np.int64)
+    if np.all(counts == n_max):
+        values = all_values.reshape(n_items, n_max)
+        levels = all_levels.reshape(n_items, n_max)
+    else:
+        starts = np.cumsum(counts) - counts
+        slot = np.arange(len(all_levels)) - np.repeat(starts - np.arange(n_items) * n_max, counts)  # b * n_max + pos
+        values = np.full((n_items, n_max), np.nan)
+        values.reshape(-1)[slot] = all_values
+        levels = np.zeros((n_items, n_max), dtype=np.int64)
+        levels.reshape(-1)[slot] = all_levels
+    n_levels = np.maximum.reduceat(all_levels, np.cumsum(counts) - counts)  # Ng of each item
     to = dict(device=device)
     grey_pad_t = torch.as_tensor(grey_flat.reshape(mask_pad.shape), **to)
     mask_pad_t = torch.as_tensor(mask_pad, **to)

@@ -45,8 +45,15 @@ def coefficients(batch: RoiBatch, voxel_array_shift: float) -> FirstOrderCoeffic
     return FirstOrderCoefficients(
         x=x, x0=x0, valid=valid, n=n, mean=x0.sum(1) / n, p=p, shift=float(voxel_array_shift),
         voxel_volume=float(np.prod(batch.spacing)),
-        sorted_x=torch.where(valid, x, torch.full_like(x, float("inf"))).sort(dim=1).values,
+        sorted_x=_sorted(torch.where(valid, x, torch.full_like(x, float("inf")))),
     )
+
+
+def _sorted(x: torch.Tensor) -> torch.Tensor:
+    """``x`` sorted ascending along dim 1 (numpy's vectorised sort on the CPU, torch's elsewhere)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.numpy(), axis=1))
+    return x.sort(dim=1).values
 
 
 def _masked_mean(c: FirstOrderCoefficients, values: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,8 @@ class GlcmCoefficients:
     k_sum: torch.Tensor
     k_diff: torch.Tensor
     hxy: torch.Tensor  # (B, A)
+    pxy: torch.Tensor  # (B, A, Gc, Gc) p_x(i) p_y(j)
+    log_pxy: torch.Tensor  # log2(p_x(i) p_y(j) + eps)
     n_levels: torch.Tensor  # (B,) Ng
     n_present: np.ndarray  # (B,) number of distinct grey levels in the ROI
 
@@ -74,6 +76,7 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
     lvf = lv.to(batch.dtype)
     i, j = lvf[:, None, :, None], lvf[:, None, None, :]
     px, py = p.sum(3), p.sum(2)
+    pxy = px[:, :, :, None] * py[:, :, None, :]
     sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, gc * gc).expand(nb, na, gc * gc)
     diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, gc * gc).expand(nb, na, gc * gc)
     flat = p.reshape(nb, na, gc * gc)
@@ -85,7 +88,7 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
         p_sum=p_sum, p_diff=p_diff,
         k_sum=torch.arange(0, 2 * g + 1, dtype=p.dtype, device=p.device),
         k_diff=torch.arange(0, g + 1, dtype=p.dtype, device=p.device),
-        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)), n_levels=batch.n_levels,
+        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)), pxy=pxy, log_pxy=torch.log2(pxy + EPS), n_levels=batch.n_levels,
         n_present=batch.n_present,
     )
 
@@ -179,8 +182,7 @@ def _hx_hy(c: GlcmCoefficients) -> tuple[torch.Tensor, torch.Tensor]:
 def imc1(c: GlcmCoefficients) -> torch.Tensor:
     """Imc1 = (HXY - HXY1) / max(HX, HY), HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps); 0 if max(HX, HY) = 0."""
     hx, hy = _hx_hy(c)
-    pxy = c.px[:, :, :, None] * c.py[:, :, None, :]
-    hxy1 = -(c.p * torch.log2(pxy + EPS)).sum((2, 3))
+    hxy1 = -(c.p * c.log_pxy).sum((2, 3))
     div = torch.maximum(hx, hy)
     value = (c.hxy - hxy1) / torch.where(div == 0, torch.ones_like(div), div)
     return _mean(c, torch.where(div == 0, torch.zeros_like(value), value))
@@ -188,8 +190,7 @@ def imc1(c: GlcmCoefficients) -> torch.Tensor:
 
 def imc2(c: GlcmCoefficients) -> torch.Tensor:
     """Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))), HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps); 0 if HXY2 = HXY."""
-    pxy = c.px[:, :, :, None] * c.py[:, :, None, :]
-    hxy2 = -(pxy * torch.log2(pxy + EPS)).sum((2, 3))
+    hxy2 = -(c.pxy * c.log_pxy).sum((2, 3))
     value = (1 - torch.exp(-2 * (hxy2 - c.hxy))) ** 0.5
     return _mean(c, torch.where(hxy2 == c.hxy, torch.zeros_like(value), value))
 

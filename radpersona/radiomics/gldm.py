@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from radpersona.radiomics._batch import DIRECTIONS, RoiBatch, neighbour
+from radpersona.radiomics._batch import DIRECTIONS, RoiBatch
 
 EPS = float(np.spacing(1))
 
@@ -32,14 +32,15 @@ class GldmCoefficients:
 
 
 def dependence(batch: RoiBatch) -> torch.Tensor:
-    """Dependence counts (B, G, 27)."""
-    count = torch.zeros_like(batch.grey)
-    for d in DIRECTIONS:
-        for off in (d, tuple(-k for k in d)):
-            count += neighbour(batch.mask, off, False) & (neighbour(batch.grey, off, 0) == batch.grey)
+    """Dependence counts (B, G, 27), from the batch's equal-neighbour pairs along the 13 directions (each pair
+    adds one dependent neighbour to both of its voxels)."""
+    count = torch.zeros(batch.rank_flat.shape, dtype=torch.uint8, device=batch.device)
+    for d, pair in zip(DIRECTIONS, batch.equal_neighbour_pairs()):
+        step = batch.flat_offset(d)
+        count[:-step] += pair
+        count[step:] += pair
     g = batch.max_level
-    b, z, y, x = torch.nonzero(batch.mask, as_tuple=True)
-    flat = (b * g + batch.grey[b, z, y, x] - 1) * 27 + count[b, z, y, x]
+    flat = (batch.roi_item * g + batch.roi_grey - 1) * 27 + count[batch.roi_index].to(torch.int64)
     return torch.bincount(flat, minlength=batch.size * g * 27).reshape(batch.size, g, 27).to(batch.dtype)
 
 

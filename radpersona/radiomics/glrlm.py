@@ -32,40 +32,66 @@ class GlrlmCoefficients:
     pr: torch.Tensor  # (B, A, R)
     i: torch.Tensor  # (B, 1, Gc) grey level of each rank (1 for padding ranks, whose counts are 0)
     j: torch.Tensor  # (R,)
+    pj: torch.Tensor  # (B, A, Gc, 2): sum_j P(i, j) / j^2 and sum_j P(i, j) j^2
 
 
 def run_lengths(batch: RoiBatch) -> torch.Tensor:
-    """Run-length counts (B, 13, Gc, R) over compact grey-level ranks, R the largest bounding-box side."""
+    """Run-length counts (B, 13, Gc, R) over compact grey-level ranks, R the longest run in the batch.
+
+    Counted on the host from the batch's equal-neighbour pairs (f, f + s), s the direction's flat step in the
+    padded layout: a run of two or more voxels starts at a pair (f, f + s) not preceded by the pair
+    (f - s, f), and is followed one step at a time (a ROI voxel's flat successor is its true neighbour, so
+    runs never wrap) until its chain of pairs ends. Runs of length 1 are the remaining voxels:
+    P(i, 1) = N_i - sum_{j >= 2} j P(i, j). The matrices then move to the batch's device.
+    """
     g = batch.n_compact
-    r = int(batch.box_sizes.max())
-    grey = batch.rank.contiguous()  # rank + 1, 0 outside the ROI: equal ranks <=> equal grey levels
-    item = torch.arange(batch.size, device=batch.device)[:, None, None, None]
-    dump = batch.size * g * r
-    mats = []
-    for d in DIRECTIONS:
-        back = tuple(-k for k in d)
-        start = batch.mask & (neighbour(grey, back, 0) != grey)
-        link = batch.mask & (neighbour(grey, d, 0) == grey)
-        length = start.to(torch.int64)
-        cont = start & link
-        step = 1
-        while bool(cont.any()):
-            length += cont
-            step += 1
-            cont = cont & neighbour(link, tuple(step * k - k for k in d), False)
-        flat = (item * g + grey - 1) * r + length - 1
-        flat = torch.where(start, flat, torch.full_like(flat, dump))  # non-starts go to a dropped bin
-        mats.append(torch.bincount(flat.reshape(-1), minlength=dump + 1)[:dump].reshape(batch.size, g, r))
-    return torch.stack(mats, dim=1).to(batch.dtype)
+    n_dir = len(DIRECTIONS)
+    nb = batch.size
+    width = int(batch.box_sizes.max())  # no run is longer than the largest bounding-box side
+    ranks = batch.rank_flat.cpu().numpy()  # rank + 1, 0 outside the ROI: equal ranks <=> equal grey levels
+    box = ranks.shape[0] // nb
+    pairs = batch.equal_neighbour_pairs()
+    keys = []  # (item, direction, rank) cell * width + length - 1 of every run of length >= 2
+    r = 1  # longest run in the batch
+    for a, d in enumerate(DIRECTIONS):
+        step = batch.flat_offset(d)
+        same = pairs[a].cpu().numpy()  # f and f + step: ROI voxels of one rank
+        start = same.copy()
+        start[step:] &= ~same[:-step]
+        pos = np.flatnonzero(start)
+        cell = (((pos // box) * n_dir + a) * g + ranks[pos] - 1) * width
+        k = 2  # every run in pos holds at least k voxels
+        while pos.size:
+            hold = same[pos + (k - 1) * step]
+            keys.append(cell[~hold] + (k - 1))
+            pos, cell = pos[hold], cell[hold]
+            r = max(r, k)
+            k += 1
+    n_cells = nb * n_dir * g
+    if keys:
+        counts = np.bincount(np.concatenate(keys), minlength=n_cells * width)
+    else:
+        counts = np.zeros(n_cells * width, dtype=np.int64)
+    counts = counts.reshape(nb, n_dir, g, width)[..., :r].copy()
+    items = batch.roi_item.cpu().numpy()
+    n_i = np.bincount(items * g + batch.roi_rank.cpu().numpy(), minlength=nb * g).reshape(nb, 1, g)
+    counts[..., 0] = n_i - (counts[..., 1:] * np.arange(2, r + 1)).sum(-1)
+    return torch.as_tensor(counts, dtype=batch.dtype, device=batch.device)
 
 
 def multi_element_directions(batch: RoiBatch) -> torch.Tensor:
     """(B, 13) True where some line along the direction holds two or more ROI voxels."""
     r = int(batch.box_sizes.max())
     out = torch.zeros(batch.size, len(DIRECTIONS), dtype=torch.bool, device=batch.device)
+    inside = batch.rank_flat != 0
+    pad = torch.zeros(max(batch.flat_offset(d) for d in DIRECTIONS), dtype=torch.bool, device=batch.device)
     for a, d in enumerate(DIRECTIONS):
-        todo = torch.arange(batch.size, device=batch.device)
-        for k in range(1, r):
+        # two neighbouring ROI voxels (flat layout, a ROI voxel's successor is its true neighbour) settle most items
+        step = batch.flat_offset(d)
+        adjacent = torch.cat([inside[:-step] & inside[step:], pad[:step]]).reshape(batch.size, -1).any(1)
+        out[:, a] = adjacent
+        todo = torch.nonzero(~adjacent).flatten()
+        for k in range(2, r):
             if len(todo) == 0:
                 break
             m = batch.mask[todo]
@@ -81,12 +107,14 @@ def coefficients(batch: RoiBatch) -> GlrlmCoefficients:
     lv = batch.level_values.to(P.dtype)
     allowed = direction_allowed(batch.box_sizes, batch.device) & multi_element_directions(batch)
     P = P * allowed[:, :, None, None].to(P.dtype)
-    n_runs = P.sum((2, 3))
+    pg = P.sum(3)
+    n_runs = pg.sum(2)
     used = n_runs > 0
+    j = torch.arange(1, P.shape[3] + 1, dtype=P.dtype, device=P.device)
     return GlrlmCoefficients(
-        P=P, used=used, n_runs=n_runs, pg=P.sum(3), pr=P.sum(2),
-        i=torch.where(lv > 0, lv, torch.ones_like(lv))[:, None, :],
-        j=torch.arange(1, P.shape[3] + 1, dtype=P.dtype, device=P.device),
+        P=P, used=used, n_runs=n_runs, pg=pg, pr=P.sum(2),
+        i=torch.where(lv > 0, lv, torch.ones_like(lv))[:, None, :], j=j,
+        pj=P @ torch.stack([1 / j**2, j**2], dim=1),
     )
 
 
@@ -145,8 +173,12 @@ def run_variance(c: GlrlmCoefficients) -> torch.Tensor:
 
 def run_entropy(c: GlrlmCoefficients) -> torch.Tensor:
     """RunEntropy = -sum_{i,j} q(i, j) log2(q(i, j) + eps), q = P / N_r."""
-    q = c.P / c.n_runs[:, :, None, None]
-    return _mean(c, -(q * torch.log2(q + EPS)).sum((2, 3)))
+    nb, na = c.n_runs.shape
+    flat = c.P.reshape(nb * na, -1)
+    rows, cols = torch.nonzero(flat, as_tuple=True)  # empty cells (q = 0) contribute nothing
+    q = flat[rows, cols] / c.n_runs.reshape(-1)[rows]
+    total = torch.zeros(nb * na, dtype=q.dtype, device=q.device).index_add_(0, rows, q * torch.log2(q + EPS))
+    return _mean(c, -total.reshape(nb, na))
 
 
 def low_gray_level_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
@@ -159,28 +191,29 @@ def high_gray_level_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     return _mean(c, (c.pg * c.i**2).sum(2) / c.n_runs)
 
 
-def _weighted(c: GlrlmCoefficients, weight: torch.Tensor) -> torch.Tensor:
-    return _mean(c, (c.P * weight).sum((2, 3)) / c.n_runs)
+def _weighted(c: GlrlmCoefficients, long: bool, grey_power: int) -> torch.Tensor:
+    """sum_{i,j} P(i, j) i^grey_power j^(2 if long else -2) / N_r, averaged over directions."""
+    return _mean(c, (c.pj[..., int(long)] * c.i**grey_power).sum(2) / c.n_runs)
 
 
 def short_run_low_gray_level_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """ShortRunLowGrayLevelEmphasis = sum_{i,j} P(i, j) / (i^2 j^2) / N_r."""
-    return _weighted(c, 1 / (c.i[:, :, :, None] ** 2 * c.j[None, None, None, :] ** 2))
+    return _weighted(c, False, -2)
 
 
 def short_run_high_gray_level_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """ShortRunHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 / j^2 / N_r."""
-    return _weighted(c, c.i[:, :, :, None] ** 2 / c.j[None, None, None, :] ** 2)
+    return _weighted(c, False, 2)
 
 
 def long_run_low_gray_level_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """LongRunLowGrayLevelEmphasis = sum_{i,j} P(i, j) j^2 / i^2 / N_r."""
-    return _weighted(c, c.j[None, None, None, :] ** 2 / c.i[:, :, :, None] ** 2)
+    return _weighted(c, True, -2)
 
 
 def long_run_high_gray_level_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """LongRunHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 j^2 / N_r."""
-    return _weighted(c, c.i[:, :, :, None] ** 2 * c.j[None, None, None, :] ** 2)
+    return _weighted(c, True, 2)
 
 
 #: PyRadiomics feature name -> function.

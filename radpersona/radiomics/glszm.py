@@ -31,6 +31,7 @@ class GlszmCoefficients:
     ps: torch.Tensor  # (B, Su)
     i: torch.Tensor  # (B, Gc) grey level of each rank (0 for padding ranks, whose counts are 0)
     j: torch.Tensor  # (Su,) zone sizes
+    pj: torch.Tensor  # (B, Gc, 2): sum_j P(i, j) / j^2 and sum_j P(i, j) j^2
 
 
 def size_zones(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,9 +68,10 @@ def coefficients(batch: RoiBatch) -> GlszmCoefficients:
     """Size-zone matrices and marginals of the batch."""
     P, sizes = size_zones(batch)
     i = batch.level_values.to(P.dtype)
+    pg = P.sum(2)
     return GlszmCoefficients(
-        P=P, n_zones=P.sum((1, 2)), n_voxels=batch.n_voxels.to(P.dtype), pg=P.sum(2), ps=P.sum(1),
-        i=torch.where(i > 0, i, torch.ones_like(i)), j=sizes,
+        P=P, n_zones=pg.sum(1), n_voxels=batch.n_voxels.to(P.dtype), pg=pg, ps=P.sum(1),
+        i=torch.where(i > 0, i, torch.ones_like(i)), j=sizes, pj=P @ torch.stack([1 / sizes**2, sizes**2], dim=1),
     )
 
 
@@ -124,8 +126,11 @@ def zone_variance(c: GlszmCoefficients) -> torch.Tensor:
 
 def zone_entropy(c: GlszmCoefficients) -> torch.Tensor:
     """ZoneEntropy = -sum_{i,j} q(i, j) log2(q(i, j) + eps), q = P / N_z."""
-    q = c.P / c.n_zones[:, None, None]
-    return -(q * torch.log2(q + EPS)).sum((1, 2))
+    flat = c.P.reshape(c.P.shape[0], -1)
+    rows, cols = torch.nonzero(flat, as_tuple=True)  # empty cells (q = 0) contribute nothing
+    q = flat[rows, cols] / c.n_zones[rows]
+    total = torch.zeros(flat.shape[0], dtype=q.dtype, device=q.device).index_add_(0, rows, q * torch.log2(q + EPS))
+    return -total
 
 
 def low_gray_level_zone_emphasis(c: GlszmCoefficients) -> torch.Tensor:
@@ -138,28 +143,29 @@ def high_gray_level_zone_emphasis(c: GlszmCoefficients) -> torch.Tensor:
     return (c.pg * c.i**2).sum(1) / c.n_zones
 
 
-def _weighted(c: GlszmCoefficients, weight: torch.Tensor) -> torch.Tensor:
-    return (c.P * weight).sum((1, 2)) / c.n_zones
+def _weighted(c: GlszmCoefficients, large: bool, grey_power: int) -> torch.Tensor:
+    """sum_{i,j} P(i, j) i^grey_power j^(2 if large else -2) / N_z."""
+    return (c.pj[..., int(large)] * c.i**grey_power).sum(1) / c.n_zones
 
 
 def small_area_low_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
     """SmallAreaLowGrayLevelEmphasis = sum_{i,j} P(i, j) / (i^2 j^2) / N_z."""
-    return _weighted(c, 1 / (c.i[:, :, None] ** 2 * c.j[None, None, :] ** 2))
+    return _weighted(c, False, -2)
 
 
 def small_area_high_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
     """SmallAreaHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 / j^2 / N_z."""
-    return _weighted(c, c.i[:, :, None] ** 2 / c.j[None, None, :] ** 2)
+    return _weighted(c, False, 2)
 
 
 def large_area_low_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
     """LargeAreaLowGrayLevelEmphasis = sum_{i,j} P(i, j) j^2 / i^2 / N_z."""
-    return _weighted(c, c.j[None, None, :] ** 2 / c.i[:, :, None] ** 2)
+    return _weighted(c, True, -2)
 
 
 def large_area_high_gray_level_emphasis(c: GlszmCoefficients) -> torch.Tensor:
     """LargeAreaHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 j^2 / N_z."""
-    return _weighted(c, c.i[:, :, None] ** 2 * c.j[None, None, :] ** 2)
+    return _weighted(c, True, 2)
 
 
 #: PyRadiomics feature name -> function.

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from radpersona.radiomics._batch import DIRECTIONS, RoiBatch, neighbour
+from radpersona.radiomics._batch import RoiBatch, box_sum_3x3x3
 
 NAN_REASON = "undefined for this ROI"
 
@@ -33,20 +33,23 @@ class NgtdmCoefficients:
 def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
     """NGTDM columns n_i, s_i of the batch, as p_i, s_i."""
     dtype = batch.dtype
-    total = torch.zeros(batch.grey.shape, dtype=dtype, device=batch.device)
-    count = torch.zeros_like(total)
-    grey_f = batch.grey.to(dtype)
-    for d in DIRECTIONS:
-        for off in (d, tuple(-k for k in d)):
-            inside = neighbour(batch.mask, off, False)
-            total += torch.where(inside, neighbour(grey_f, off, 0.0), torch.zeros_like(total))
-            count += inside
-    b, z, y, x = torch.nonzero(batch.mask, as_tuple=True)
+    zp, yp, xp = batch.padded_shape
+    grey_p = batch.grey_flat.reshape(batch.size, zp, yp, xp).to(torch.int32)
+    inside_p = (grey_p > 0).to(torch.int32)
+    # neighbourhood sums over the 26 neighbours: 3x3x3 box sums minus the voxel itself (integers, exact)
+    sums = torch.zeros((2, batch.size, zp, yp, xp), dtype=torch.int32, device=batch.device)
+    sums[:, :, 1:-1, 1:-1, 1:-1] = box_sum_3x3x3(torch.stack([grey_p, inside_p]).flatten(0, 1)).unflatten(
+        0, (2, batch.size)
+    )
+    sums = sums.reshape(2, -1)[:, batch.roi_index].to(dtype)
     g = batch.max_level
-    level = batch.grey[b, z, y, x] - 1
-    cnt = count[b, z, y, x]
-    mean_nb = total[b, z, y, x] / torch.where(cnt > 0, cnt, torch.ones_like(cnt))
-    diff = torch.where(cnt > 0, (grey_f[b, z, y, x] - mean_nb).abs(), torch.zeros_like(cnt))
+    b = batch.roi_item
+    level = batch.roi_grey - 1
+    grey = batch.roi_grey.to(dtype)
+    total = sums[0] - grey
+    cnt = sums[1] - 1
+    mean_nb = total / torch.where(cnt > 0, cnt, torch.ones_like(cnt))
+    diff = torch.where(cnt > 0, (grey - mean_nb).abs(), torch.zeros_like(cnt))
     n = torch.zeros(batch.size * g, dtype=dtype, device=batch.device).index_add_(
         0, b * g + level, torch.ones_like(diff)
     ).reshape(batch.size, g)

@@ -172,12 +172,25 @@ def _max_3d(ext: dict[str, tuple[torch.Tensor, torch.Tensor]], half: np.ndarray)
     allp = allp[np.argsort(allp[:, 0], kind="stable")]  # grouped by item
     phys = allp[:, 1:] * half
     bounds = np.searchsorted(allp[:, 0], np.arange(nb + 1))
+    counts = np.diff(bounds)
     out = np.zeros(nb)
-    for k in range(nb):
-        q = phys[bounds[k] : bounds[k + 1]]
-        if len(q) >= 2:
-            d = q[:, None, :] - q[None, :, :]
-            out[k] = np.sqrt((d * d).sum(-1).max())
+    # items in groups of similar vertex counts, each group padded to its largest count by repeating the
+    # item's first vertex (which changes no maximum); the farthest pair per item is found from the Gram
+    # matrix (|a|^2 + |b|^2 - 2 a.b, rounding ~1e-13 relative) and its distance recomputed exactly
+    order = np.argsort(counts, kind="stable")
+    order = order[counts[order] >= 2]
+    for group in np.array_split(order, max(1, -(-len(order) // 16))):
+        if len(group) == 0:
+            continue
+        size = int(counts[group].max())
+        slot = np.minimum(np.arange(size)[None, :], counts[group][:, None] - 1)  # (G, size)
+        q = phys[bounds[group][:, None] + slot]  # (G, size, 3)
+        norm = (q * q).sum(-1)
+        d2 = norm[:, :, None] + norm[:, None, :] - 2.0 * np.matmul(q, q.transpose(0, 2, 1))
+        best = d2.reshape(len(group), -1).argmax(1)
+        rows = np.arange(len(group))
+        diff = q[rows, best // size] - q[rows, best % size]
+        out[group] = np.sqrt((diff * diff).sum(-1))
     return out
 
 
@@ -196,12 +209,21 @@ def mesh_diameters_batch(padded: torch.Tensor, spacing: tuple[float, float, floa
         c = torch.arange(n, dtype=dtype, device=dev) * h
         return (c[:, None] - c[None, :]) ** 2
 
+    def plane_max(lo: torch.Tensor, hi: torch.Tensor, h: float, along: float) -> torch.Tensor:
+        # planes at odd doubled coordinates only hold vertices on lines at even ones (a vertex has at most
+        # one odd doubled coordinate), so their odd lines are skipped
+        n = lo.shape[2]
+        even = _plane_max(lo[:, 0::2], hi[:, 0::2], step_sq(n, h), along)
+        if lo.shape[1] < 2:
+            return even
+        odd = _plane_max(lo[:, 1::2, 0::2], hi[:, 1::2, 0::2], step_sq(n, h)[0::2, 0::2], along)
+        return torch.maximum(even, odd)
+
     xlo, xhi = ext["x"]  # (B, z2, y2)
     ylo, yhi = ext["y"]  # (B, z2, x2)
-    z2, y2 = xlo.shape[1:]
-    d_slice = _plane_max(xlo, xhi, step_sq(y2, half[1]), half[2])  # same z: lines along x at rows y
-    d_col = _plane_max(xlo.transpose(1, 2), xhi.transpose(1, 2), step_sq(z2, half[0]), half[2])  # same y
-    d_row = _plane_max(ylo.transpose(1, 2), yhi.transpose(1, 2), step_sq(z2, half[0]), half[1])  # same x
+    d_slice = plane_max(xlo, xhi, half[1], half[2])  # same z: lines along x at rows y
+    d_col = plane_max(xlo.transpose(1, 2), xhi.transpose(1, 2), half[0], half[2])  # same y
+    d_row = plane_max(ylo.transpose(1, 2), yhi.transpose(1, 2), half[0], half[1])  # same x
     d3 = torch.as_tensor(_max_3d(ext, half), dtype=dtype, device=dev)
     return torch.stack([d_slice.sqrt(), d_col.sqrt(), d_row.sqrt(), d3], dim=1)
 
