@@ -121,6 +121,16 @@ def _check_cross_fields(config: Mapping[str, Any]) -> None:
     for axis, size in enumerate(shape):
         if size % down:
             fail("preprocess.shape", f"{shape}: axis {axis} size {size} must be divisible by {down} for a U-Net with {len(unet['channels'])} levels")
+    recon = persona["reconstruction"]
+    for axis, (size, patch) in enumerate(zip(shape, recon["vit_ae"]["patch"])):
+        if size % patch:
+            fail("persona.reconstruction.vit_ae.patch", f"{recon['vit_ae']['patch']}: patch size {patch} does not divide "
+                 f"preprocess.shape {shape} on axis {axis}")
+    gan_down = 2 ** (len(recon["gan"]["generator_channels"]) - 1)
+    for axis, size in enumerate(shape):
+        if size % gan_down:
+            fail("persona.reconstruction.gan.generator_channels", f"{len(recon['gan']['generator_channels'])} levels need "
+                 f"preprocess.shape divisible by {gan_down}; axis {axis} is {size}")
     for name, exp in config["experiments"].items():
         if exp.get("reg", reg["variants"][0]) not in reg["variants"]:
             fail(f"experiments.{name}.reg", f"{exp['reg']!r} is not in registration.variants {reg['variants']}")

@@ -1,13 +1,6 @@
 # Healthy persona: train the conditional 3D DDPM on healthy training cases, inpaint every case;
 # reconstruction studies (paper tables 2-3): DDPM vs a 3D GAN and a ViT3D autoencoder per configuration.
 # (no radpersona.persona import here: it loads torch, which parsing the DAG does not need)
-RECON = config["persona"]["reconstruction"]
-RECON_DEFAULT_REG = REG_VARIANTS[0]
-RECON_REG = {name: over.get("reg", RECON_DEFAULT_REG) for name, over in RECON["configs"].items()}
-RECON_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()  # held-out and lesion cases
-SYNTHETIC = config["source"]["kind"] == "synthetic"
-
-
 wildcard_constraints:
     rconfig="|".join(RECON["configs"]),
     rmodel="ddpm|gan|vit_ae",
@@ -57,24 +50,6 @@ rule persona:
         "../workflow_scripts/persona.py"
 
 
-def recon_model(name, model):
-    """Checkpoint of one model of a reconstruction configuration (the pipeline's DDPM where it is the same)."""
-    over = RECON["configs"][name]
-    same_box = [float(b) for b in over.get("box", config["persona"]["box"])] == [float(b) for b in config["persona"]["box"]]
-    if model == "ddpm" and same_box and over.get("views", "all") == "all":  # = reconstruction.reuses_pipeline_ddpm
-        return R(f"models/ddpm_{RECON_REG[name]}.pt")
-    return R(f"models/reconstruction/{name}_{model}.pt")
-
-
-def recon_persona(name, models, sample=True):
-    """The persona settings one configuration needs (so that a change elsewhere reruns nothing here)."""
-    persona = {k: v for k, v in config["persona"].items() if k != "reconstruction" and (sample or k != "sample")}
-    persona["reconstruction"] = {"models": list(models), "configs": {name: RECON["configs"][name]},
-                                 "location_seed": RECON["location_seed"]}
-    persona["reconstruction"].update({m: RECON[m] for m in ("gan", "vit_ae")})
-    return persona
-
-
 rule train_reconstruction_model:
     input:
         cohort=R("cohort.parquet"),
@@ -84,6 +59,7 @@ rule train_reconstruction_model:
     params:
         persona=lambda wc: recon_persona(wc.rconfig, [wc.rmodel], sample=False),
         default_reg=RECON_DEFAULT_REG,
+        source_views=SOURCE_VIEWS,
     threads: THREADS
     resources:
         gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
@@ -95,14 +71,6 @@ rule train_reconstruction_model:
         "../envs/torch.yaml"
     script:
         "../workflow_scripts/train_reconstruction_model.py"
-
-
-def recon_registration_inputs(wc):
-    if RECON_REG[wc.rconfig] != "reg" or not SYNTHETIC:
-        return []
-    return (expand(R("registration/reference_{view}.nii.gz"), view=VIEWS)
-            + [R(f"volumes/reg/{c}_{v}.aff.txt") for c in RECON_CASES for v in VIEWS]
-            + [R(f"registration/qc/{c}.parquet") for c in RECON_CASES])
 
 
 rule evaluate_reconstruction_config:
@@ -121,6 +89,7 @@ rule evaluate_reconstruction_config:
         persona=lambda wc: recon_persona(wc.rconfig, RECON["models"]),
         preprocess=config["preprocess"],
         default_reg=RECON_DEFAULT_REG,
+        source_views=SOURCE_VIEWS,
         models=RECON["models"],
         reference_dir=R("registration"),
         qc_dir=R("registration/qc"),

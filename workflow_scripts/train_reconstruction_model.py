@@ -9,4 +9,5 @@ from radpersona.workflow import snakemake_entry
 snakemake_entry(snakemake, stage_train_reconstruction_model, cohort_path=snakemake.input.cohort,
                 volumes=Path(snakemake.input.volumes[0]).parent, checkpoint=snakemake.output[0], model=snakemake.wildcards.rmodel,
                 config_name=snakemake.wildcards.rconfig, persona=snakemake.params.persona,
-                default_reg=snakemake.params.default_reg, threads=snakemake.threads)
+                default_reg=snakemake.params.default_reg, threads=snakemake.threads,
+                source_views=snakemake.params.source_views)
