@@ -1,28 +1,29 @@
 """Healthy personas: a conditional 3D DDPM, trained on healthy knees, that inpaints the ROI box.
 
-Modules: ``masks`` (the box), ``model`` (U-Net, schedule, device, intensity scale), ``train``
-(``train_ddpm`` with exact resume), ``sample`` (``sample_personas``, ``load_model``,
-``derive_case_seed``).
+Modules: ``masks`` (the box; numpy only), ``model`` (U-Net, schedule, device, intensity scale),
+``train`` (``train_ddpm`` with exact resume), ``sample`` (``sample_personas``, ``load_model``,
+``derive_case_seed``), ``baselines`` and ``reconstruction`` (the reconstruction studies).
+
+Names are imported lazily, so ``radpersona.persona.masks`` (used by the feature and localisation
+steps) does not load torch and MONAI.
 """
 
-from radpersona.persona.masks import box_mask, box_slices, box_size, random_box_origin
-from radpersona.persona.model import CudaUnavailableError, build_scheduler, build_unet, resolve_device
-from radpersona.persona.sample import derive_case_seed, load_model, sample_personas
-from radpersona.persona.train import TrainingStopped, resume_path, train_ddpm
+from __future__ import annotations
 
-__all__ = [
-    "box_mask",
-    "box_slices",
-    "box_size",
-    "random_box_origin",
-    "build_unet",
-    "build_scheduler",
-    "resolve_device",
-    "CudaUnavailableError",
-    "train_ddpm",
-    "resume_path",
-    "TrainingStopped",
-    "load_model",
-    "sample_personas",
-    "derive_case_seed",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "box_mask": "masks", "box_slices": "masks", "box_size": "masks", "random_box_origin": "masks",
+    "CudaUnavailableError": "model", "build_scheduler": "model", "build_unet": "model", "resolve_device": "model",
+    "derive_case_seed": "sample", "load_model": "sample", "sample_personas": "sample",
+    "TrainingStopped": "train", "resume_path": "train", "train_ddpm": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"radpersona.persona.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'radpersona.persona' has no attribute {name!r}")
