@@ -2,7 +2,8 @@
 
 Fast test: fabricated prediction tables (three tasks, a fingerprint experiment and a baseline) in a
 temporary results folder; only the rules metrics, tables and plots run (``--allowed-rules``), then
-``snakemake --report``. Slow test: the same check on a finished ``presets/smoke.yaml`` run.
+``snakemake --report``. The same check on a finished ``presets/smoke.yaml`` run is in
+``tests/test_workflow.py`` (it shares that module's smoke run).
 Both skip when Chromium is not installed (``apt-get install -y chromium``).
 """
 
@@ -61,19 +62,4 @@ def test_report_of_the_evaluation_rules_shows_every_figure(repo, snakemake_exe, 
     dom, errors = open_in_chromium(html)
     assert not errors, errors
     for name in [*FIGURES, "comparison.csv", "comparisons.csv"]:
-        assert name in dom, f"{name} missing from the rendered report"
-
-
-@pytest.mark.slow
-def test_report_of_a_finished_smoke_run(repo, snakemake_exe, tmp_path):
-    run = subprocess.run([snakemake_exe, "--cores", "all", "--configfile", "presets/smoke.yaml"], cwd=repo,
-                         capture_output=True, text=True, timeout=3600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    html = tmp_path / "report.html"
-    run = subprocess.run([snakemake_exe, "--configfile", "presets/smoke.yaml", "--report", str(html)], cwd=repo,
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    dom, errors = open_in_chromium(html)
-    assert not errors, errors
-    for name in FIGURES:
         assert name in dom, f"{name} missing from the rendered report"

@@ -72,6 +72,21 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
     assert "ETA" in (results / "logs" / "train_ddpm" / "reg.log").read_text()
 
 
+def test_report_of_the_smoke_run_opens_in_chromium(smoke_run, repo, snakemake_exe):
+    """``snakemake --report`` of the finished smoke run renders without console errors, every figure in it."""
+    from test_report import CHROMIUM, FIGURES, open_in_chromium
+
+    if CHROMIUM is None:
+        pytest.skip("headless Chromium is not installed (apt-get install -y chromium)")
+    configs, _, root, _ = smoke_run
+    html = root / "report.html"
+    _snakemake(snakemake_exe, repo, *configs, "--report", str(html))
+    dom, errors = open_in_chromium(html)
+    assert not errors, errors
+    for name in FIGURES:
+        assert name in dom, f"{name} missing from the rendered report"
+
+
 def test_complete_run_has_nothing_to_do(smoke_run, repo, snakemake_exe):
     configs, *_ = smoke_run
     proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs)
