@@ -23,12 +23,6 @@ BOX = [0.5, 0.3, 0.5]
 PERSONA = {"box": BOX, "train_masks": "mixed", "intensity_range": [0.0, 1.0]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def gan_section(**over: object) -> dict:

@@ -18,13 +18,6 @@ from radpersona.persona.model import (
     validate_settings,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks gain nothing from threads, and on a shared, loaded CPU OpenMP threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_settings(**overrides: object) -> dict:

@@ -37,12 +37,6 @@ VIT = {"patch": [2, 4, 4], "hidden_size": 16, "layers": 1, "heads": 2, "mlp_dim"
        "learning_rate": 1e-3, "grad_clip": 1.0, "seed": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def persona_settings(**configs: dict) -> dict:

@@ -18,13 +18,6 @@ SHAPE = (8, 16, 16)
 BOX = (0.5, 0.3, 0.5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks gain nothing from threads, and on a shared, loaded CPU OpenMP threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_settings(**overrides: object) -> dict:
