@@ -28,7 +28,7 @@ rule ingest_case:
         raw=expand(R("volumes/raw/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
         record=R("ingest/{case}.parquet"),
     params:
-        config={k: config[k] for k in ("source", "fingerprint")},
+        config={"source": config["source"]},
     log:
         LOG("ingest_case", "{case}"),
     benchmark:
@@ -45,7 +45,8 @@ rule ingest:
     output:
         cohort=R("cohort.parquet"),
     params:
-        config={k: config[k] for k in ("source", "fingerprint")},
+        # only what the folds need: a change of another fingerprint setting must not rerun ingest
+        config={"source": config["source"], "fingerprint": {k: config["fingerprint"][k] for k in ("folds", "seed")}},
         truth=R("synthetic/truth") if config["source"]["kind"] == "synthetic" else None,
     log:
         LOG("ingest"),
