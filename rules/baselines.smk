@@ -35,7 +35,12 @@ rule train_baseline:
     params:
         settings=config["baselines"],
         inner_validation=config["fingerprint"]["inner_validation"],
-        feature_settings=lambda wc: None if wc.baseline in CNN_BASELINES else EXPERIMENTS[CLASSICAL_FROM]["fingerprint"],
+        # only the column selection: other fingerprint settings must not rerun the baselines
+        feature_settings=lambda wc: (
+            None
+            if wc.baseline in CNN_BASELINES
+            else {k: EXPERIMENTS[CLASSICAL_FROM]["fingerprint"].get(k) for k in ("representation", "families")}
+        ),
     threads: THREADS
     resources:
         gpu=lambda wc: int(wc.baseline in CNN_BASELINES and config["baselines"]["cnn"]["device"] == "cuda"),
