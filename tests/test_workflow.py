@@ -33,7 +33,8 @@ def _job_counts(output: str) -> dict[str, int]:
         match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
         if not match:
             break
-        counts[match.group(1)] = int(match.group(2))
+        if match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
     return counts
 
 
