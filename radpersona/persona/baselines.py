@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import pickle
 import time
 from collections.abc import Mapping, Sequence
@@ -53,7 +52,7 @@ from radpersona.persona.model import (
     settings_hash,
     to_model_scale,
 )
-from radpersona.persona.train import draw_train_masks
+from radpersona.persona.train import _atomic_save, draw_train_masks
 from radpersona.progress import Progress
 
 __all__ = [
@@ -273,17 +272,6 @@ def _check_volumes(volumes: np.ndarray, what: str) -> None:
     if not np.all(np.isfinite(volumes)):
         bad = int(np.argwhere(~np.isfinite(volumes))[0][0])
         raise InputDataError(f"{what}: volume index {bad} contains NaN or infinite voxels")
-
-
-def _atomic_save(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
