@@ -8,7 +8,6 @@ rule's log file and turns a user error into a one-paragraph message and a non-ze
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import TASKS, VIEWS
+from . import VIEWS
 from .errors import RadpersonaError
 from .parquet import write_parquet
-from .progress import Progress, configure_logging
+from .progress import configure_logging
 from .volume import read_volume, write_volume
 
 logger = logging.getLogger("radpersona")

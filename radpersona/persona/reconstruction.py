@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import logging
 import math
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,6 +55,7 @@ import pandas as pd
 from radpersona import VIEWS
 from radpersona.errors import ConfigError, InputDataError, RadpersonaError
 from radpersona.persona.masks import box_mask, box_size, box_slices, random_box_origin
+from radpersona.truth import reg_resample
 
 __all__ = [
     "ReconModel",
@@ -130,6 +129,7 @@ class ReconConfig:
 
 # --------------------------------------------------------------------------------- configuration
 _CONFIG_KEYS = {"box", "location", "views", "reg"}
+
 
 
 def validate_reconstruction(section: Mapping[str, Any]) -> None:
@@ -339,25 +339,6 @@ def _normalise_like(resized_original: np.ndarray, array: np.ndarray, preprocess:
     return ((np.clip(array, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
-def _reg_resample(array: np.ndarray, spacing: Sequence[float], reference: Path, affine: Path, interpolation: int,
-                  *, case: str, view: str) -> np.ndarray:
-    """Apply a reg_aladin affine to ``array`` (on the floating grid ``spacing``) with NiftyReg's reg_resample."""
-    from radpersona.registration import find_niftyreg_tool
-    from radpersona.volume import read_volume, write_volume
-
-    with tempfile.TemporaryDirectory(prefix="truth_") as tmp:
-        flo, res = Path(tmp) / "flo.nii.gz", Path(tmp) / "res.nii.gz"
-        write_volume(flo, array, tuple(spacing))  # same header as the preprocessed floating volume
-        cmd = [str(find_niftyreg_tool("reg_resample")), "-ref", str(reference), "-flo", str(flo), "-trans", str(affine),
-               "-res", str(res), "-inter", str(interpolation), "-pad", "0"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not res.exists():
-            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-            raise InputDataError(f"reg_resample of the truth failed (exit {proc.returncode}: {tail})", case=case, view=view, path=affine)
-        out, _ = read_volume(res, case=case, view=view)
-    return out
-
-
 def truth_on_grid(
     case: str,
     view: str,
@@ -423,8 +404,8 @@ def truth_on_grid(
         for p in (affine, reference):
             if not p.is_file():
                 raise InputDataError("registration file not found", case=case, view=view, path=p)
-        healthy = _reg_resample(healthy, pre_spacing, reference, affine, 3, case=case, view=view)
-        lesion = _reg_resample(lesion, pre_spacing, reference, affine, 1, case=case, view=view)
+        healthy = reg_resample(healthy, pre_spacing, reference, affine, interpolation=3, case=case, view=view)
+        lesion = reg_resample(lesion, pre_spacing, reference, affine, interpolation=1, case=case, view=view)
     return healthy.astype(np.float32), lesion.astype(np.float32)
 
 
