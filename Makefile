@@ -1,4 +1,4 @@
-# radpersona — two commands on a fresh machine:
+# radpersona - two commands on a fresh machine:
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
 #   make test   the same install, then the test suite
 VENV    ?= .venv

@@ -1,4 +1,4 @@
-# radpersona — explainable knee-MRI diagnosis: healthy personas and radiomic fingerprints.
+# radpersona - explainable knee-MRI diagnosis: healthy personas and radiomic fingerprints.
 # Stages and files: docs/architecture.md. Run: snakemake --cores all [--use-conda] [--configfile presets/X.yaml]
 
 from snakemake.utils import min_version

@@ -39,7 +39,7 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
     """Load and merge YAML files in order (later files override earlier), then validate."""
     config: dict[str, Any] = {}
     for path in paths:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             layer = yaml.safe_load(fh) or {}
         if not isinstance(layer, Mapping):
             raise ConfigError(f"config file {str(path)!r}: top level must be a mapping, not {type(layer).__name__}")
@@ -49,7 +49,7 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
 
 
 def _schema() -> dict[str, Any]:
-    with open(SCHEMA_PATH) as fh:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 

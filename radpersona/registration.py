@@ -81,7 +81,7 @@ def find_niftyreg_tool(name: str = "reg_aladin") -> Path:
 
 def niftyreg_version(name: str = "reg_aladin") -> str:
     """Return the version string that ``reg_aladin --version`` prints."""
-    out = subprocess.run([str(find_niftyreg_tool(name)), "--version"], capture_output=True, text=True, check=False)
+    out = subprocess.run([str(find_niftyreg_tool(name)), "--version"], capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
     return (out.stdout or out.stderr).strip().splitlines()[-1] if (out.stdout or out.stderr) else "unknown"
 
 
@@ -130,7 +130,7 @@ def register_volume(reference: str | Path, floating: str | Path, out: str | Path
         res_tmp, aff_tmp = Path(tmp) / "res.nii.gz", Path(tmp) / "aff.txt"
         cmd = reg_aladin_command(Path(reference), Path(floating), res_tmp, aff_tmp, settings, threads)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
             returncode, text = proc.returncode, (proc.stderr or proc.stdout)
         except OSError as exc:  # the executable vanished or cannot run
             returncode, text = -1, f"cannot run {cmd[0]}: {exc}"
@@ -198,7 +198,7 @@ def reference_case(cohort: pd.DataFrame, configured: str | None) -> str:
 
 
 def _run_tool(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
     if proc.returncode != 0:
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise RadpersonaError(f"{what}: {Path(cmd[0]).name} exited {proc.returncode}: {tail}")
@@ -237,7 +237,7 @@ def build_template(initial: str | Path, members: dict[str, Path], out: str | Pat
             for case, path in members.items():
                 res, aff = tmp / f"res_{it}_{case}.nii.gz", tmp / f"aff_{it}_{case}.txt"
                 cmd = reg_aladin_command(current, Path(path), res, aff, settings, threads)
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
                 if proc.returncode != 0 or not res.exists() or not aff.exists():
                     left_out.append({"case": case, "why": f"reg_aladin exit {proc.returncode}"})
                     continue

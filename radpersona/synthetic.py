@@ -1081,7 +1081,7 @@ def _generate_case(job: _CaseJob) -> dict[str, Any]:
     digest = _job_hash(job)
     if all(p.exists() for p in paths.values()):
         try:
-            meta = json.loads(paths["json"].read_text())
+            meta = json.loads(paths["json"].read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             meta = {}
         if meta.get("parameters_sha256") == digest:

@@ -153,7 +153,7 @@ def reg_resample(array: np.ndarray, spacing: Sequence[float], reference: Path, a
         write_volume(flo, array, spacing)
         cmd = [str(find_niftyreg_tool("reg_resample")), "-ref", str(reference), "-flo", str(flo),
                "-trans", str(affine), "-res", str(res), "-inter", str(interpolation), "-pad", "0"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
         if proc.returncode != 0 or not res.exists():
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
             raise InputDataError(f"reg_resample of the lesion mask failed (exit {proc.returncode}): {tail}",

@@ -278,7 +278,7 @@ def stage_metrics(prediction_paths: Sequence[str], out_csv: str | Path, out_md: 
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in summary.itertuples(index=False)]
     note = ("\n\n`cv` = mean ± sd over the patient-level cross-validation folds of train; `valid` = the model "
             "trained on all of train, evaluated on the valid split (MRNet's public tuning set for MRNet data).\n")
-    Path(out_md).write_text("\n".join(lines) + note)
+    Path(out_md).write_text("\n".join(lines) + note, encoding="utf-8")
     logger.info("metrics:\n%s", summary.to_string(index=False))
 
 
@@ -288,7 +288,7 @@ def snakemake_entry(smk: Any, stage: Callable[..., None], **kwargs: Any) -> None
     log_path = Path(smk.log[0]) if len(smk.log) else None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        sys.stderr = open(log_path, "w", buffering=1)
+        sys.stderr = open(log_path, "w", buffering=1, encoding="utf-8")
     configure_logging()
     start = time.perf_counter()
     try:

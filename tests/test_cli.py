@@ -16,7 +16,7 @@ def test_check_config_ok(repo, capsys, monkeypatch):
 def test_check_config_names_bad_key(repo, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(repo)
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"radiomics": {"bin_width": -1}}))
+    bad.write_text(yaml.safe_dump({"radiomics": {"bin_width": -1}}), encoding="utf-8")
     assert main(["check-config", "config.yaml", str(bad)]) == 1
     assert "'radiomics.bin_width'" in capsys.readouterr().err
 
@@ -39,7 +39,7 @@ def test_explain_writes_page(tmp_path, capsys, monkeypatch, repo):
     override.write_text(yaml.safe_dump({"persona": {"box": list(BOX)},
                                         "report": {"cases": [], "auto_cases": 1, "top_features": 4,
                                                    "slices_per_view": 1, "top_beta": 5, "dpi": 30},
-                                        "experiments": {"proposed": {"reg": "reg", "grid": GRID, "fingerprint": {}}}}))
+                                        "experiments": {"proposed": {"reg": "reg", "grid": GRID, "fingerprint": {}}}}), encoding="utf-8")
     monkeypatch.chdir(repo)
     out = tmp_path / "page.html"
     argv = ["explain", "--case", EXPLAINED, "--task", "acl", "--results", str(results), "--out", str(out),
@@ -47,6 +47,6 @@ def test_explain_writes_page(tmp_path, capsys, monkeypatch, repo):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"case {EXPLAINED} acl" in printed and str(out) in printed
-    assert out.read_text().count('<tr class="feature"') == 4
+    assert out.read_text(encoding="utf-8").count('<tr class="feature"') == 4
     assert main([*argv[:2], "9999", *argv[3:]]) == 1
     assert "case '9999'" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def test_cross_field_rules_name_the_key(base, override, key):
 
 def test_layering_overrides_nested_keys_only(repo, tmp_path):
     layer = tmp_path / "layer.yaml"
-    layer.write_text(yaml.safe_dump({"persona": {"train": {"steps": 7}}}))
+    layer.write_text(yaml.safe_dump({"persona": {"train": {"steps": 7}}}), encoding="utf-8")
     config = load_config(repo / "config.yaml", layer)
     assert config["persona"]["train"]["steps"] == 7
     assert config["persona"]["train"]["batch_size"] == load_config(repo / "config.yaml")["persona"]["train"]["batch_size"]
@@ -83,7 +83,7 @@ def test_settings_hash_is_stable_and_sensitive():
 
 def test_every_config_key_is_commented(repo):
     """config.yaml documents every key (a comment on the key's line or a section header)."""
-    for number, line in enumerate((repo / "config.yaml").read_text().splitlines(), 1):
+    for number, line in enumerate((repo / "config.yaml").read_text(encoding="utf-8").splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or stripped.startswith("- "):
             continue

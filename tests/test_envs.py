@@ -45,7 +45,7 @@ def _requirements() -> dict[str, str]:
     """{name (lower-case): version} of every exact pin that `make` installs with pip."""
     pins: dict[str, str] = {}
     for name in ("requirements.txt", "requirements-niftyreg.txt"):
-        for line in (REPO / name).read_text().splitlines():
+        for line in (REPO / name).read_text(encoding="utf-8").splitlines():
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -57,7 +57,7 @@ def _requirements() -> dict[str, str]:
 
 def _env_packages(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """({conda name: version}, {pip name: version}) of one env file; fails on anything not exact."""
-    env = yaml.safe_load(path.read_text())
+    env = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(env, dict) and set(env) == {"channels", "dependencies"}, f"{path.name}: keys {list(env)}"
     conda: dict[str, str] = {}
     pip: dict[str, str] = {}
@@ -79,7 +79,7 @@ def _env_packages(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=[p.name for p in ENV_FILES])
 def test_env_parses_with_conda_forge_only_and_exact_pins(path: Path) -> None:
-    env = yaml.safe_load(path.read_text())
+    env = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert env["channels"] == ["conda-forge", "nodefaults"], f"{path.name}: channels {env['channels']}"
     conda, pip = _env_packages(path)
     assert conda.get("python") == "3.11", f"{path.name}: python {conda.get('python')!r}, want 3.11 (pyproject)"
@@ -219,13 +219,13 @@ def _closure(modules: set[str]) -> set[str]:
         path = _module_file(module)
         if path is None:
             continue
-        todo += sorted(_imports_of(module, ast.parse(path.read_text()).body))
+        todo += sorted(_imports_of(module, ast.parse(path.read_text(encoding="utf-8")).body))
     return third_party
 
 
 def _script_imports(script: Path) -> set[str]:
     """Third-party imports one workflow script needs: its own, its modules', and its stage function's."""
-    tree = ast.parse(script.read_text())
+    tree = ast.parse(script.read_text(encoding="utf-8"))
     direct = _imports_of("workflow_scripts", tree.body)
     needed = _closure({m for m in direct if m.startswith("radpersona") or "." not in m})
     called = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id.startswith("stage_")}
@@ -237,7 +237,7 @@ def _script_imports(script: Path) -> set[str]:
                 path = _module_file(node.module)
                 if path is None:
                     continue
-                for fn in ast.walk(ast.parse(path.read_text())):
+                for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                     if isinstance(fn, ast.FunctionDef) and fn.name == alias.name:
                         lazy = set()
                         for stmt in ast.walk(fn):
@@ -292,7 +292,7 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(tmp_pat
         for view in VIEWS:
             write_volume(tmp_path / "pre" / f"{case}_{view}.nii.gz", rng.random((8, 16, 16), dtype=np.float32))
     pd.DataFrame({"case": cases, "split": "train", "abn": 0}).to_parquet(tmp_path / "cohort.parquet")
-    settings = yaml.safe_load((REPO / "config.yaml").read_text())["persona"]
+    settings = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["persona"]
     settings = {k: v for k, v in settings.items() if k != "sample"} | {"device": "cuda"}
     with pytest.raises(RadpersonaError, match=r"persona\.device 'cuda'.*CUDA is not available"):
         stage_train_ddpm(tmp_path / "cohort.parquet", tmp_path / "pre", tmp_path / "ddpm.pt", settings, threads=1)
@@ -307,7 +307,7 @@ def test_profiles_name_only_rules_of_the_workflow() -> None:
     names = {name for name, _, _, _ in _rules()}
     gpu_rules = {name for name, _, _, gpu in _rules() if gpu}
     assert {"train_ddpm", "persona", "train_fingerprint"} <= gpu_rules
-    slurm = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    slurm = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))
     assert slurm["executor"] == "slurm" and slurm["rerun-incomplete"] is True
     assert "slurm-status-command" not in slurm and "slurm-no-account" not in slurm, "test-cluster settings belong in tests/test_slurm.py"
     stale = (set(slurm["set-resources"]) | set(slurm["groups"])) - names
@@ -317,7 +317,7 @@ def test_profiles_name_only_rules_of_the_workflow() -> None:
         assert rule in slurm["set-resources"], f"GPU rule {rule} has no resources in profiles/slurm"
         assert "gpu" not in slurm["set-resources"][rule], f"{rule}: gpu comes from the config device, not the profile"
         assert slurm["set-resources"][rule]["cpus_per_gpu"] >= 1
-    local = yaml.safe_load((REPO / "profiles" / "local" / "config.yaml").read_text())
+    local = yaml.safe_load((REPO / "profiles" / "local" / "config.yaml").read_text(encoding="utf-8"))
     assert local["cores"] == "all" and any(str(r).startswith("gpu=") for r in local["resources"])
 
 
@@ -335,14 +335,14 @@ def test_paper_preset_dry_run_through_the_slurm_profile_batches_per_case_rules(t
     for split, ids in splits.items():
         for k, name in enumerate(("abnormal", "acl", "meniscus")):
             # every 3rd exam abnormal with a tear, so that each label file has both classes
-            (root / f"{split}-{name}.csv").write_text("".join(f"{i:04d},{int(i % 3 == 0)}\n" for i in ids))
+            (root / f"{split}-{name}.csv").write_text("".join(f"{i:04d},{int(i % 3 == 0)}\n" for i in ids), encoding="utf-8")
     layer = tmp_path / "where.yaml"
-    layer.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), "source": {"root": str(root)}}))
+    layer.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), "source": {"root": str(root)}}), encoding="utf-8")
     proc = subprocess.run(
         [snakemake_exe, "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO), "--dry-run",
          "--profile", str(REPO / "profiles" / "slurm"), "--sdm", "env-modules",  # no conda needed for a dry run
          "--configfile", str(REPO / "presets" / "paper.yaml"), str(layer)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -355,7 +355,7 @@ def test_paper_preset_dry_run_through_the_slurm_profile_batches_per_case_rules(t
     n_cases = sum(len(ids) for ids in splits.values())
     assert stats["preprocess"] == stats["register"] == n_cases
     assert stats["extract_features"] == 2 * n_cases  # the paper's grids 2 and 3
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))
     for rule, group in profile["groups"].items():
         if rule not in stats:
             continue

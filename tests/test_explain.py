@@ -155,7 +155,7 @@ def test_page_contributions_sum_to_logit(page, results) -> None:
 
     out, record = page
     parsed = _Collector()
-    parsed.feed(out.read_text())
+    parsed.feed(out.read_text(encoding="utf-8"))
     features, remainder = parsed.rows["feature"], parsed.rows["remainder"]
     assert len(features) == SETTINGS.top_features and len(remainder) == 1
     shown = sum(float(r["data-contribution"]) for r in features) + float(remainder[0]["data-contribution"])
@@ -176,7 +176,7 @@ def test_page_contributions_sum_to_logit(page, results) -> None:
 def test_highlighted_patches_have_z_one(page, results) -> None:
     out, record = page
     parsed = _Collector()
-    parsed.feed(out.read_text())
+    parsed.feed(out.read_text(encoding="utf-8"))
     fp = pd.read_parquet(results / "fingerprints" / "proposed_acl.parquet")
     case = fp[fp["case"] == EXPLAINED]
     z_one = {(r.view, int(r.i), int(r.j), int(r.k)) for r in case[case["z"] == 1].itertuples()}
@@ -185,7 +185,7 @@ def test_highlighted_patches_have_z_one(page, results) -> None:
     assert shown == {(v, 0, j, k) for v in ("sagittal", "coronal") for j in range(GRID) for k in range(GRID)}
     assert all(r["data-z"] == "1" for r in parsed.rows["feature"])
     assert record["highlighted"] == len(shown) and record["lesion"] is True
-    text = out.read_text()
+    text = out.read_text(encoding="utf-8")
     assert "No feature of this view is used" in text  # axial: the stray z = 0 row is not highlighted
     assert "sagittal, anterior-medial, superior" in text  # p000 of the sagittal view
 
@@ -214,11 +214,11 @@ def test_page_opens_in_headless_chromium(page, tmp_path) -> None:
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--dump-dom", out.as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)})
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=90, env={**os.environ, "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
-    n_images = out.read_text().count("<img ")
+    n_images = out.read_text(encoding="utf-8").count("<img ")
     assert n_images == len(VIEWS)
     assert f'data-images-decoded="{n_images}/{n_images}"' in proc.stdout
 

@@ -31,7 +31,7 @@ def make_mrnet(root: Path, n_train: int = 6, n_valid: int = 3, seed: int = 0) ->
             labels["meniscus"].append(men)
             labels["abnormal"].append(int(acl or men or c % 5 == 0))
         for name, values in labels.items():
-            (root / f"{split}-{name}.csv").write_text("".join(f"{c:04d},{v}\n" for c, v in zip(cases, values)))
+            (root / f"{split}-{name}.csv").write_text("".join(f"{c:04d},{v}\n" for c, v in zip(cases, values)), encoding="utf-8")
 
 
 def config_for(root: Path) -> dict:
@@ -95,19 +95,19 @@ def test_bad_input_is_named(tmp_path, damage, expected):
         (root / "train" / "axial" / "0001.npy").unlink()
     elif damage == "label_without_volume":
         for name in ("abnormal", "acl", "meniscus"):
-            with open(root / f"train-{name}.csv", "a") as fh:
+            with open(root / f"train-{name}.csv", "a", encoding="utf-8") as fh:
                 fh.write("0099,0\n")
     elif damage == "volume_without_label":
         np.save(root / "train" / "sagittal" / "0042.npy", np.zeros((5, 16, 16), np.uint8))
     elif damage == "duplicate_id":
-        with open(root / "train-abnormal.csv", "a") as fh:
+        with open(root / "train-abnormal.csv", "a", encoding="utf-8") as fh:
             fh.write("0002,1\n")
     elif damage == "non_binary":
-        text = (root / "train-acl.csv").read_text().replace("0003,1", "0003,2").replace("0003,0", "0003,2")
-        (root / "train-acl.csv").write_text(text)
+        text = (root / "train-acl.csv").read_text(encoding="utf-8").replace("0003,1", "0003,2").replace("0003,0", "0003,2")
+        (root / "train-acl.csv").write_text(text, encoding="utf-8")
     elif damage == "ids_differ":
-        lines = (root / "train-acl.csv").read_text().splitlines()[:-1]
-        (root / "train-acl.csv").write_text("\n".join(lines) + "\n")
+        lines = (root / "train-acl.csv").read_text(encoding="utf-8").splitlines()[:-1]
+        (root / "train-acl.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputDataError, match=expected):
         ingest(config_for(root), cohort_path=tmp_path / "out" / "cohort.parquet", raw_dir=tmp_path / "out" / "raw")
     assert not (tmp_path / "out" / "cohort.parquet").exists()
@@ -116,8 +116,8 @@ def test_bad_input_is_named(tmp_path, damage, expected):
 def test_label_reader_rejects_header_line(tmp_path):
     root = tmp_path / "mrnet"
     make_mrnet(root)
-    text = (root / "valid-abnormal.csv").read_text()
-    (root / "valid-abnormal.csv").write_text("id,label\n" + text)
+    text = (root / "valid-abnormal.csv").read_text(encoding="utf-8")
+    (root / "valid-abnormal.csv").write_text("id,label\n" + text, encoding="utf-8")
     with pytest.raises(InputDataError, match="is there a header line"):
         read_mrnet_labels(root)
 

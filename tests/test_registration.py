@@ -168,7 +168,7 @@ def test_group_template_and_stages(tmp_path):
     ref_dir = tmp_path / "registration"
     stage_reference(tmp_path / "cohort.parquet", pre, "sagittal", ref_dir / "reference_sagittal.nii.gz",
                     ref_dir / "reference_sagittal.json", settings)
-    meta = json.loads((ref_dir / "reference_sagittal.json").read_text())
+    meta = json.loads((ref_dir / "reference_sagittal.json").read_text(encoding="utf-8"))
     assert meta["kind"] == "template" and meta["members"] == ["0000", "0001"] and meta["seed"] == 4
     assert len(meta["iterations"]) == 2
     first = meta["iterations"][0]
@@ -228,7 +228,7 @@ def test_registration_raises_ncc_on_synthetic_knees(tmp_path):
                 "levels_to_perform": 2, "max_iterations": 5, "on_failure": "keep_unregistered"}
     for v in VIEWS:
         stage_reference(tmp_path / "cohort.parquet", tmp_path / "pre", v, tmp_path / f"ref_{v}.nii.gz", tmp_path / f"ref_{v}.json", settings)
-    start = json.loads((tmp_path / "ref_sagittal.json").read_text())["initial_case"]
+    start = json.loads((tmp_path / "ref_sagittal.json").read_text(encoding="utf-8"))["initial_case"]
     parts = []
     for case in cohort["case"]:
         if case == start:

@@ -27,7 +27,7 @@ def open_in_chromium(html: Path) -> tuple[str, list[str]]:
     """Render ``html`` headless; return the DOM after scripts ran and the console errors."""
     run = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
                           "--virtual-time-budget=8000", "--dump-dom", html.resolve().as_uri()],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     errors = [line for line in run.stderr.splitlines()
               if "CONSOLE" in line and re.search(r"Uncaught|Error|Failed", line) and "tailwindcss" not in line]
@@ -54,10 +54,10 @@ def test_report_of_the_evaluation_rules_shows_every_figure(repo, snakemake_exe, 
     common = [snakemake_exe, "-d", str(repo), "--configfile", "presets/smoke.yaml", "--config", f"results={results}",
               "--allowed-rules", "metrics", "tables", "plots"]
     targets = ["--", str(results / "tables" / "comparison.csv"), str(results / "plots" / "calibration.png")]
-    run = subprocess.run([*common, "--cores", "1", *targets], cwd=repo, capture_output=True, text=True, timeout=600)
+    run = subprocess.run([*common, "--cores", "1", *targets], cwd=repo, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     html = tmp_path / "report.html"
-    run = subprocess.run([*common, "--report", str(html), *targets], cwd=repo, capture_output=True, text=True, timeout=600)
+    run = subprocess.run([*common, "--report", str(html), *targets], cwd=repo, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     dom, errors = open_in_chromium(html)
     assert not errors, errors

@@ -34,7 +34,7 @@ def make_kneemri(root: Path, n: int = 8, seed: int = 0) -> list[np.ndarray]:
             pickle.dump(array, fh, protocol=2)
         arrays.append(array)
         lines.append(f"{exam},{series},{i % 3},{i % 2},3,4,1,6,5,2,{name}\n")
-    (root / "metadata.csv").write_text("".join(lines))
+    (root / "metadata.csv").write_text("".join(lines), encoding="utf-8")
     return arrays
 
 
@@ -166,13 +166,13 @@ def test_bad_kneemri_input_is_named(tmp_path, damage, expected):
     elif damage == "volume_without_row":
         (root / "vol01" / "9999-1.pck").write_bytes(pickle.dumps(np.zeros((4, 12, 12), np.uint16)))
     elif damage == "duplicate":
-        with open(meta, "a") as fh:
+        with open(meta, "a", encoding="utf-8") as fh:
             fh.write("1000,5,0,0,3,4,1,6,5,2,1000-5.pck\n")
     elif damage == "bad_diagnosis":
-        meta.write_text(meta.read_text().replace("1001,5,2,", "1001,5,3,"))
+        meta.write_text(meta.read_text(encoding="utf-8").replace("1001,5,2,", "1001,5,3,"))
     elif damage == "missing_column":
-        lines = meta.read_text().replace("aclDiagnosis", "diagnosis")
-        meta.write_text(lines)
+        lines = meta.read_text(encoding="utf-8").replace("aclDiagnosis", "diagnosis")
+        meta.write_text(lines, encoding="utf-8")
     out = tmp_path / "out"
     with pytest.raises(InputDataError, match=expected):
         ingest(config_for(root), cohort_path=out / "cohort.parquet", raw_dir=out / "raw")

@@ -56,7 +56,7 @@ def make_manifest(root: Path, n: int = 6, views=("sagittal", "coronal", "axial")
         split = "valid" if i >= n - 2 else "train"
         men = "" if i == 1 else str(i % 2)  # one unknown label
         lines.append(f"k{i},{split},{int(i % 3 > 0)},{i % 2},{men},pt{i // 2},{paths['sagittal']},{paths['coronal']},{paths['axial']}\n")
-    (root / "manifest.csv").write_text("".join(lines))
+    (root / "manifest.csv").write_text("".join(lines), encoding="utf-8")
     return root / "manifest.csv"
 
 
@@ -97,8 +97,8 @@ def test_dicom_series_folder(tmp_path):
     manifest = make_manifest(tmp_path / "data")
     array = (np.arange(5 * 8 * 9).reshape(5, 8, 9) % 200).astype(np.int16)
     write_dicom_series(tmp_path / "data" / "dicom" / "k0_ax", array, "1.2.826.0.1.3680043.2.1125.7001")
-    text = manifest.read_text().replace("vols/k0_axial.nii.gz", "dicom/k0_ax")
-    manifest.write_text(text)
+    text = manifest.read_text(encoding="utf-8").replace("vols/k0_axial.nii.gz", "dicom/k0_ax")
+    manifest.write_text(text, encoding="utf-8")
     ingest(config_for(manifest), cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
     arr, spacing = read_volume(tmp_path / "raw" / "k0_axial.nii.gz")
     np.testing.assert_array_equal(arr, array.astype(np.float32))
@@ -122,7 +122,7 @@ def test_dicom_series_folder(tmp_path):
 def test_bad_manifest_input_is_named(tmp_path, damage, expected):
     data = tmp_path / "data"
     manifest = make_manifest(data)
-    lines = manifest.read_text().splitlines(keepends=True)
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
     if damage == "empty_path":
         lines[3] = lines[3].replace("vols/k2_coronal.nii.gz", "")
     elif damage == "missing_file":
@@ -148,7 +148,7 @@ def test_bad_manifest_input_is_named(tmp_path, damage, expected):
         sitk.WriteImage(sitk.GetImageFromArray(np.ones((6, 6), np.float32)), str(data / "vols" / "k2_sagittal.nii.gz"))
     elif damage == "corrupt":
         (data / "vols" / "k2_sagittal.nii.gz").write_bytes(b"not a nifti")
-    manifest.write_text("".join(lines))
+    manifest.write_text("".join(lines), encoding="utf-8")
     out = tmp_path / "out"
     with pytest.raises(InputDataError, match=expected):
         ingest(config_for(manifest), cohort_path=out / "cohort.parquet", raw_dir=out / "raw")

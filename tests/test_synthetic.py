@@ -60,7 +60,7 @@ def test_layout_dtypes_shapes_and_csv(cohort: tuple[Path, Path, pd.DataFrame]) -
     for split, ids in (("train", range(5)), ("valid", range(5, 8))):
         assert sorted(p.stem for p in (mrnet / split / "sagittal").glob("*.npy")) == [f"{i:04d}" for i in ids]
         for name, task in zip(LABEL_FILES, ("abn", "acl", "men")):
-            lines = (mrnet / f"{split}-{name}.csv").read_text().splitlines()
+            lines = (mrnet / f"{split}-{name}.csv").read_text(encoding="utf-8").splitlines()
             assert all(re.fullmatch(r"\d{4},[01]", line) for line in lines), lines  # no header
             assert [line.split(",")[0] for line in lines] == [f"{i:04d}" for i in ids]
             expected = table.set_index("case").loc[[f"{i:04d}" for i in ids], task].tolist()
@@ -70,7 +70,7 @@ def test_layout_dtypes_shapes_and_csv(cohort: tuple[Path, Path, pd.DataFrame]) -
 def test_truth_folder_complete(cohort: tuple[Path, Path, pd.DataFrame]) -> None:
     mrnet, truth, table = cohort
     for case, split, abn, acl, men in table[["case", "split", "abn", "acl", "men"]].itertuples(index=False):
-        meta = json.loads((truth / f"{case}.json").read_text())
+        meta = json.loads((truth / f"{case}.json").read_text(encoding="utf-8"))
         assert meta["labels"]["abn"] == abn and meta["labels"]["acl"] == acl and meta["labels"]["men"] == men
         assert meta["generator_version"] and meta["seed"] == 3
         assert {"rotation", "translation_mm", "scale"} <= set(meta["pose"])
@@ -120,13 +120,13 @@ def test_idempotent_rerun_shrink_and_foreign_folder(tmp_path: Path) -> None:
     assert not (mrnet / "valid" / "axial" / "0003.npy").exists()
     assert (mrnet / "valid" / "axial" / "0002.npy").exists()
     assert not list(truth.glob("0003*"))
-    assert (mrnet / "valid-acl.csv").read_text().splitlines()[0].startswith("0002,")
+    assert (mrnet / "valid-acl.csv").read_text(encoding="utf-8").splitlines()[0].startswith("0002,")
     foreign = tmp_path / "real_mrnet"
     foreign.mkdir()
-    (foreign / "train-acl.csv").write_text("0000,1\n")
+    (foreign / "train-acl.csv").write_text("0000,1\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not empty"):
         generate_cohort(foreign, tmp_path / "t2", n_train=1, n_valid=0, seed=0, **SMALL)
-    assert (foreign / "train-acl.csv").read_text() == "0000,1\n"
+    assert (foreign / "train-acl.csv").read_text(encoding="utf-8") == "0000,1\n"
 
 
 def test_invalid_arguments(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ def test_acl_tear_visible_in_every_view_that_crosses_it(tmp_path: Path) -> None:
     table = generate_cohort(tmp_path / "m", tmp_path / "t", n_train=4, n_valid=0, seed=21, prevalence=prevalence, matrix=64)
     assert table["acl"].eq(1).all()
     for case in table["case"]:
-        meta = json.loads((tmp_path / "t" / f"{case}.json").read_text())
+        meta = json.loads((tmp_path / "t" / f"{case}.json").read_text(encoding="utf-8"))
         (tear,) = [les for les in meta["lesions"] if les["type"] == "acl_tear"]
         p0, p1 = np.asarray(tear["gap_start_world"]), np.asarray(tear["gap_end_world"])
         radius = tear["radius"] * meta["pose"]["scale"]

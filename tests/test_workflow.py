@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def _snakemake(exe: str, repo: Path, *args: str, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
     cmd = [exe, "--snakefile", str(repo / "Snakefile"), "--directory", str(repo), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
@@ -44,7 +44,7 @@ def smoke_run(tmp_path_factory, repo, snakemake_exe):
     root = tmp_path_factory.mktemp("smoke")
     results = root / "results"
     layer = root / "where.yaml"
-    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}))
+    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}), encoding="utf-8")
     configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
     proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs)
     return configs, results, root, proc
@@ -70,7 +70,7 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
         assert {"case", "feature", "view", "image", "u", "z", "beta", "r", "contribution", "rank"} <= set(fp.columns)
     assert "radpersona: done" in proc.stdout + proc.stderr
     # long steps log progress with an ETA
-    assert "ETA" in (results / "logs" / "train_ddpm" / "reg.log").read_text()
+    assert "ETA" in (results / "logs" / "train_ddpm" / "reg.log").read_text(encoding="utf-8")
 
 
 def test_report_of_the_smoke_run_opens_in_chromium(smoke_run, repo, snakemake_exe):
@@ -97,7 +97,7 @@ def test_complete_run_has_nothing_to_do(smoke_run, repo, snakemake_exe):
 def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, repo, snakemake_exe):
     configs, _, root, _ = smoke_run
     layer = root / "fp_change.yaml"
-    layer.write_text(yaml.safe_dump({"fingerprint": {"lambda_u": 0.01}}))
+    layer.write_text(yaml.safe_dump({"fingerprint": {"lambda_u": 0.01}}), encoding="utf-8")
     proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs, str(layer))
     counts = _job_counts(proc.stdout + proc.stderr)
     assert counts, proc.stdout[-3000:]
@@ -109,7 +109,7 @@ def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, re
 def test_persona_change_reruns_persona_and_downstream_only(smoke_run, repo, snakemake_exe):
     configs, _, root, _ = smoke_run
     layer = root / "persona_change.yaml"
-    layer.write_text(yaml.safe_dump({"persona": {"sample": {"steps": 5}}}))
+    layer.write_text(yaml.safe_dump({"persona": {"sample": {"steps": 5}}}), encoding="utf-8")
     counts = _job_counts(_snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs, str(layer)).stdout)
     assert "train_ddpm" not in counts and "register" not in counts and "preprocess" not in counts
     assert {"persona", "extract_features", "train_fingerprint"} <= set(counts)
@@ -130,7 +130,7 @@ def test_lint_is_clean(repo, snakemake_exe):
 )
 def test_bad_config_fails_at_parse_time_naming_the_key(repo, snakemake_exe, tmp_path, override, key):
     layer = tmp_path / "bad.yaml"
-    layer.write_text(yaml.safe_dump(override))
+    layer.write_text(yaml.safe_dump(override), encoding="utf-8")
     proc = _snakemake(snakemake_exe, repo, "-n", "--configfile", str(layer), check=False)
     assert proc.returncode != 0
     assert f"'{key}'" in proc.stdout + proc.stderr

@@ -1,4 +1,4 @@
-"""Rule evaluate_reconstruction: all configurations' tables, mean ± sd summary and paired Wilcoxon tests."""
+"""Rule evaluate_reconstruction: all configurations' tables, mean +/- sd summary and paired Wilcoxon tests."""
 import sys
 from pathlib import Path
 

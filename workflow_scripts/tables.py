@@ -1,4 +1,4 @@
-"""Rule tables: the paper's tables (mean ± sd over folds, valid with bootstrap CI) and DeLong/McNemar comparisons."""
+"""Rule tables: the paper's tables (mean +/- sd over folds, valid with bootstrap CI) and DeLong/McNemar comparisons."""
 import sys
 from pathlib import Path
 

@@ -261,5 +261,5 @@ def summarise_fingerprints(results: str | Path, experiment: str, task: str, sett
     summary = pd.DataFrame(records, columns=["experiment", "task", "group", "measure", "key", "value"])
     summary.to_csv(out_dir / "summary.csv", index=False, float_format="%.6g")
     (out_dir / "provenance.json").write_text(json.dumps({"experiment": experiment, "task": task, "model": str(mfile),
-                                                         "settings": settings.__dict__}, default=list, indent=1))
+                                                         "settings": settings.__dict__}, default=list, indent=1), encoding="utf-8")
     return summary

@@ -791,5 +791,5 @@ def stage_reconstruction_tables(parts: Sequence[str], out_csv: str | Path, out_s
     _atomic_csv(table, Path(out_csv))
     summary = summarise(table)
     _atomic_csv(summary, Path(out_summary_csv))
-    Path(out_md).write_text(summary_markdown(summary))
+    Path(out_md).write_text(summary_markdown(summary), encoding="utf-8")
     logger.info("reconstruction summary:\n%s", summary.to_string(index=False))

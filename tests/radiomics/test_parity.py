@@ -78,7 +78,7 @@ STALE_BRAIN1_MESH = {"shape_MeshVolume", "shape_SurfaceArea", "shape_SurfaceVolu
 
 
 def _baseline(family: str) -> dict[str, dict[str, str]]:
-    with open(REFERENCE_DIR / "baseline" / f"baseline_{family}.csv", newline="") as fh:
+    with open(REFERENCE_DIR / "baseline" / f"baseline_{family}.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     header = rows[0]
     return {r[0]: dict(zip(header[1:], r[1:])) for r in rows[1:]}
