@@ -342,7 +342,12 @@ def stage_ingest_case(config: Mapping[str, Any], case: str, raw: Sequence[str], 
     if [Path(p).name for p in raw] != expected:
         raise ConfigError(f"rule ingest_case: raw outputs {list(raw)} do not match the source views {views}")
     raw_dir = Path(raw[0]).parent
-    record = ingest_case_row(config, match.iloc[0].to_dict(), views, raw_dir)
+    try:
+        record = ingest_case_row(config, match.iloc[0].to_dict(), views, raw_dir)
+    except InputDataError as err:
+        # the way on without this case: `snakemake --keep-going` has finished the others' ingest and preprocessing
+        err.args = (f"{err.args[0]}; to run the cohort without it, add {case!r} to the config key source.exclude",)
+        raise
     try:
         write_parquet(_records_frame([record]), record_out)
     except BaseException:

@@ -134,3 +134,31 @@ def test_bad_config_fails_at_parse_time_naming_the_key(repo, snakemake_exe, tmp_
     proc = _snakemake(snakemake_exe, repo, "-n", "--configfile", str(layer), check=False)
     assert proc.returncode != 0
     assert f"'{key}'" in proc.stdout + proc.stderr
+
+
+def test_keep_going_finishes_the_good_cases_and_exclude_runs_without_the_bad_one(repo, snakemake_exe, tmp_path):
+    """One corrupt .npy in an MRNet cohort: ``--keep-going`` ingests and preprocesses every other case, the bad
+    case's job fails naming case, view and file and leaves nothing behind; ``source.exclude`` then completes
+    the cohort table without it."""
+    from test_ingest import make_mrnet
+
+    root, results = tmp_path / "mrnet", tmp_path / "results"
+    make_mrnet(root, n_train=5, n_valid=2)
+    bad = root / "train" / "coronal" / "0001.npy"
+    bad.write_bytes(b"not a numpy file")
+    layer = tmp_path / "layer.yaml"
+    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"kind": "mrnet", "root": str(root)},
+                                     "fingerprint": {"folds": 2}}), encoding="utf-8")
+    pre = [str(results / "volumes" / "pre" / f"{c:04d}_{v}.nii.gz") for c in range(7) for v in ("sagittal", "coronal", "axial")]
+    run = _snakemake(snakemake_exe, repo, "--cores", "2", "--keep-going", "--configfile", str(layer), "--", *pre, check=False)
+    assert run.returncode != 0
+    made = {Path(p).name for p in pre if Path(p).exists()}
+    assert made == {Path(p).name for p in pre if not Path(p).name.startswith("0001_")}
+    assert not list((results / "volumes" / "raw").glob("0001_*")) and not (results / "ingest" / "0001.parquet").exists()
+    log = (results / "logs" / "ingest_case" / "0001.log").read_text(encoding="utf-8")
+    assert "case '0001', view 'coronal'" in log and str(bad) in log and "source.exclude" in log
+    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"kind": "mrnet", "root": str(root), "exclude": ["0001"]},
+                                     "fingerprint": {"folds": 2}}), encoding="utf-8")
+    _snakemake(snakemake_exe, repo, "--cores", "2", "--configfile", str(layer), "--", str(results / "cohort.parquet"))
+    cohort = pd.read_parquet(results / "cohort.parquet")
+    assert sorted(cohort["case"]) == ["0000", "0002", "0003", "0004", "0005", "0006"]
