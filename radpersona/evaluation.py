@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from .atomic import atomic_output, write_csv_atomic, write_text_atomic
+
 METRIC_COLUMNS = ["experiment", "model", "task", "split", "fold", "n", "acc", "sen", "spe", "auc",
                   "auc_ci_low", "auc_ci_high", "threshold", "threshold_from"]
 
@@ -479,30 +481,17 @@ def plot_calibration(predictions: Mapping[str, pd.DataFrame], tasks: Sequence[st
 def _save_figure(fig: Any, out: str | Path) -> None:
     import matplotlib.pyplot as plt
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------- stages
-def _write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def _write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(path)
+_write_text = write_text_atomic
+_write_csv = write_csv_atomic
 
 
 def read_predictions(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:

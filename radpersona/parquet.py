@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .atomic import atomic_output
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> None:
@@ -23,14 +23,8 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, *, metadata: Mapping[st
         meta = dict(table.schema.metadata or {})
         meta[b"radpersona"] = json.dumps(metadata, sort_keys=True, default=str).encode()
         table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:

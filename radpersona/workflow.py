@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .atomic import write_csv_atomic
 from . import VIEWS
 from .errors import RadpersonaError
 from .parquet import write_parquet
@@ -257,10 +258,7 @@ def stage_localisation(cohort_path: str | Path, fingerprints: Mapping[str, str],
             logger.info("localisation %s: %d lesion cases, top-%d share in lesion patches %.3f vs chance %.3f",
                         task, len(table), top_k, table["top_share"].mean(), table["chance_share"].mean())
     table = pd.concat(frames, ignore_index=True)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(out).with_suffix(".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out)
+    write_csv_atomic(table, out)
 
 
 def stage_metrics(prediction_paths: Sequence[str], out_csv: str | Path, out_md: str | Path, evaluation: Mapping[str, Any]) -> None:
@@ -269,10 +267,7 @@ def stage_metrics(prediction_paths: Sequence[str], out_csv: str | Path, out_md: 
 
     preds = [pd.read_parquet(p) for p in prediction_paths]
     table = metrics_table(preds, n_boot=evaluation["bootstrap"], seed=evaluation["seed"])
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(out_csv).with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out_csv)
+    write_csv_atomic(table, out_csv)
     summary = summary_table(table)
     lines = ["| " + " | ".join(summary.columns) + " |", "|" + "---|" * len(summary.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in summary.itertuples(index=False)]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,8 @@ from radpersona.truth import TASK_LESION_CODES, lesion_fraction, truth_lesion_pa
 from radpersona.features import patch_grid
 from radpersona.persona.masks import box_slices
 from radpersona.volume import read_volume
+
+from ..atomic import write_text_atomic
 
 logger = logging.getLogger("radpersona")
 
@@ -296,12 +296,7 @@ def explain_case(results: str | Path, case: str, task: str, experiment: str, set
         rows = choose_slices(box, patches, hv, shape[0], settings.slices_per_view)
         figures[view] = view_figure(view, images, spacing, rows, patches, box, hv, scale, lesion, other, dpi=settings.dpi)
     text = render_case_page(pred, settings, figures, highlighted, source=str(cohort_row.get("source")), lesion_shown=lesion_shown)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, out)
+    write_text_atomic(out, text)
     logger.info("explain %s %s %s: logit %.4f (prob %.4f), %d features, %d patches -> %s", experiment, task, case,
                 pred.logit, pred.prob, len(pred.features), len(highlighted), out)
     return {"case": case, "task": task, "experiment": experiment, "logit": pred.logit, "prob": pred.prob,

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,8 @@ from radpersona.fingerprint.model import FingerprintNet, build_fingerprint_net, 
 from radpersona.fingerprint.tables import Representation
 from radpersona.fingerprint.threshold import youden_threshold
 from radpersona.progress import Progress
+
+from ..atomic import atomic_output
 
 logger = logging.getLogger("radpersona")
 
@@ -435,14 +436,8 @@ class TrainedFingerprint:
             "init_weights_loaded": self.init_weights_loaded,
             "versions": {"radpersona": str(__version__), "torch": str(torch.__version__), "monai": str(monai.__version__)},
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_output(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> TrainedFingerprint:

@@ -54,8 +54,10 @@ import pandas as pd
 
 from radpersona import VIEWS
 from radpersona.errors import ConfigError, InputDataError, RadpersonaError
-from radpersona.persona.masks import box_mask, box_size, box_slices, random_box_origin
+from radpersona.persona.masks import box_size, box_slices, random_box_origin
 from radpersona.truth import reg_resample
+
+from ..atomic import atomic_output, write_csv_atomic
 
 __all__ = [
     "ReconModel",
@@ -600,11 +602,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + note
 
 
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(path)
+_atomic_csv = write_csv_atomic
 
 
 # ---------------------------------------------------------------------------------------- figure
@@ -659,12 +657,11 @@ def plot_config(
     fig.suptitle(f"reconstruction config {cfg.name}: case {case}, box {'x'.join(f'{b:g}' for b in cfg.box)} "
                  f"{cfg.location}, views {cfg.view_label}, {cfg.reg}", fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------- stages

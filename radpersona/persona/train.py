@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,6 +51,8 @@ from radpersona.persona.model import (
 )
 from radpersona.progress import Progress
 
+from ..atomic import atomic_output
+
 __all__ = ["CHECKPOINT_FORMAT", "TrainingStopped", "resume_path", "train_ddpm", "draw_train_masks"]
 
 logger = logging.getLogger("radpersona")
@@ -71,14 +72,8 @@ def resume_path(checkpoint: Path) -> Path:
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def draw_train_masks(
