@@ -40,7 +40,7 @@ from . import VIEWS
 from .errors import ConfigError, InputDataError
 from .parquet import write_parquet
 from .progress import Progress
-from .volume import check_finite, write_volume
+from .volume import check_source_array, write_volume
 
 logger = logging.getLogger("radpersona")
 
@@ -150,16 +150,7 @@ def load_mrnet_volume(path: str | Path, *, case: str, view: str) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InputDataError(f"cannot read .npy volume ({exc})", case=case, view=view, path=path) from None
-    if not isinstance(array, np.ndarray) or array.ndim != 3:
-        raise InputDataError("expected a 3-D array (slices, rows, cols)", case=case, view=view, path=path,
-                             value=getattr(array, "shape", None))
-    if min(array.shape) < 2:
-        raise InputDataError("volume has an axis shorter than 2 voxels", case=case, view=view, path=path, value=array.shape)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise InputDataError("volume must be numeric", case=case, view=view, path=path, value=str(array.dtype))
-    array = array.astype(np.float32)
-    check_finite(array, case=case, view=view, path=path)
-    return array
+    return check_source_array(array, case=case, view=view, path=path)
 
 
 def assign_folds(cohort: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:

@@ -8,3 +8,32 @@
 The MRNet layout (and the synthetic cohort, which is written in it) is read by
 :mod:`radpersona.ingest` itself.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputDataError
+
+
+def read_source_csv(path: str | Path, what: str, required: Sequence[str]) -> pd.DataFrame:
+    """Read a source's CSV as stripped strings (empty cells stay ``""``), checking its required columns.
+
+    Raises:
+        InputDataError: the file is missing or unparsable, or lacks some of ``required`` (named).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{what} is missing", path=path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"cannot parse {what}: {exc}", path=path) from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"{what} lacks columns", path=path, value=missing)
+    return frame.apply(lambda col: col.str.strip())

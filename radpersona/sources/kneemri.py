@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputDataError
-from ..volume import check_finite
+from . import read_source_csv
+from ..volume import check_source_array
 
 METADATA_COLUMNS = ["examId", "seriesNo", "aclDiagnosis", "kneeLR", "roiX", "roiY", "roiZ", "roiWidth",
                     "roiHeight", "roiDepth", "volumeFilename"]
@@ -97,15 +98,7 @@ def load_pck(path: str | Path, *, case: str | None = None, view: str = "sagittal
         raise InputDataError(f"cannot unpickle .pck volume ({type(exc).__name__}: {exc})", case=case, view=view, path=path) from None
     if not isinstance(array, np.ndarray):
         raise InputDataError("the pickle does not hold a numpy array", case=case, view=view, path=path, value=type(array).__name__)
-    if array.ndim != 3:
-        raise InputDataError("expected a 3-D array (slices, rows, cols)", case=case, view=view, path=path, value=array.shape)
-    if min(array.shape) < 2:
-        raise InputDataError("volume has an axis shorter than 2 voxels", case=case, view=view, path=path, value=array.shape)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise InputDataError("volume must be numeric", case=case, view=view, path=path, value=str(array.dtype))
-    out = array.astype(np.float32)
-    check_finite(out, case=case, view=view, path=path)
-    return out
+    return check_source_array(array, case=case, view=view, path=path)
 
 
 def _case_id(filename: str) -> str:
@@ -128,17 +121,7 @@ def read_metadata(root: str | Path, settings: Mapping[str, Any]) -> pd.DataFrame
     """
     root = Path(root)
     path = root / "metadata.csv"
-    if not path.exists():
-        raise InputDataError("KneeMRI metadata.csv is missing", path=path)
-    try:
-        meta = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"cannot parse metadata.csv: {exc}", path=path) from None
-    meta.columns = [c.strip() for c in meta.columns]
-    missing = [c for c in METADATA_COLUMNS if c not in meta.columns]
-    if missing:
-        raise InputDataError("metadata.csv lacks columns", path=path, value=missing)
-    meta = meta.apply(lambda col: col.str.strip())
+    meta = read_source_csv(path, "KneeMRI metadata.csv", METADATA_COLUMNS)
     meta["case"] = meta["volumeFilename"].map(_case_id)
     empty = meta[meta["volumeFilename"] == ""]
     if len(empty):

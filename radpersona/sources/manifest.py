@@ -27,6 +27,7 @@ import SimpleITK as sitk
 
 from .. import TASKS, VIEWS
 from ..errors import InputDataError
+from . import read_source_csv
 from ..volume import Spacing, check_finite
 
 REQUIRED_COLUMNS = ["case", "split"]
@@ -44,17 +45,7 @@ def read_manifest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
             that does not exist.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputDataError("manifest CSV is missing", path=path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"cannot parse manifest: {exc}", path=path) from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputDataError("manifest lacks columns", path=path, value=missing)
-    frame = frame.apply(lambda col: col.str.strip())
+    frame = read_source_csv(path, "manifest CSV", REQUIRED_COLUMNS)
     if (frame["case"] == "").any():
         row = int(np.flatnonzero(frame["case"] == "")[0]) + 2
         raise InputDataError(f"empty case id on line {row}", path=path, value="")
