@@ -122,6 +122,9 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(f"persona.train.ema_decay must be in [0, 1), not {train['ema_decay']!r}")
     if not float(_require(train, "grad_clip", "persona.train")) > 0:
         raise ConfigError(f"persona.train.grad_clip must be positive, not {train['grad_clip']!r}")
+    gamma = train.get("min_snr_gamma")
+    if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not gamma > 0):
+        raise ConfigError(f"persona.train.min_snr_gamma must be a positive number or null, not {gamma!r}")
     seed = _require(train, "seed", "persona.train")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"persona.train.seed must be a non-negative integer, not {seed!r}")

@@ -53,7 +53,7 @@ from radpersona.progress import Progress
 
 from ..atomic import atomic_output
 
-__all__ = ["CHECKPOINT_FORMAT", "TrainingStopped", "resume_path", "train_ddpm", "draw_train_masks"]
+__all__ = ["CHECKPOINT_FORMAT", "TrainingStopped", "resume_path", "train_ddpm", "draw_train_masks", "min_snr_weight"]
 
 logger = logging.getLogger("radpersona")
 
@@ -74,6 +74,18 @@ def resume_path(checkpoint: Path) -> Path:
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
     with atomic_output(path) as tmp:
         torch.save(obj, tmp)
+
+
+def min_snr_weight(alpha_bar: torch.Tensor, gamma: float, prediction: str) -> torch.Tensor:
+    """Min-SNR-gamma loss weight per sample (Hang et al. 2023, eq. 9): ``min(SNR, gamma) / SNR`` for
+    epsilon, ``min(SNR, gamma) / (SNR + 1)`` for v, with ``SNR_t = abar_t / (1 - abar_t)``.
+
+    Equivalent to weighting the x0 error by ``min(SNR, gamma)``: low-noise steps, where the
+    target is easy, no longer dominate the gradient, which speeds up convergence several-fold.
+    """
+    snr = alpha_bar / (1.0 - alpha_bar)
+    clipped = snr.clamp(max=float(gamma))
+    return clipped / snr if prediction == PredictionType.EPSILON else clipped / (snr + 1.0)
 
 
 def draw_train_masks(
@@ -157,6 +169,7 @@ def train_ddpm(
     box = [float(b) for b in settings["box"]]
     mode = str(settings["train_masks"])
     prediction = str(settings["prediction_type"])
+    gamma = train.get("min_snr_gamma")  # None: the plain MSE of Ho et al.
     # the resume key: what changes the trained weights (not the sampling section, not the device)
     trained_on = {k: v for k, v in settings.items() if k not in ("sample", "device")}
     digest = settings_hash(trained_on, data=_data_fingerprint(volumes), in_views=views)
@@ -220,7 +233,9 @@ def train_ddpm(
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
             output = model(inputs, t)
         weight = mask.expand_as(target)
-        loss = ((output.float() - target) ** 2 * weight).sum() / weight.sum()
+        if gamma is not None:
+            weight = weight * min_snr_weight(a, gamma, prediction)
+        loss = ((output.float() - target) ** 2 * weight).sum() / mask.expand_as(target).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model_params, float(train["grad_clip"]))

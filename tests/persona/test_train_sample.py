@@ -243,3 +243,25 @@ def test_training_learns_to_inpaint_the_box(tmp_path: Path) -> None:
     fill_mse = float(((held_out[..., inside] - context_mean) ** 2).mean())
     assert summary["final_loss"] < 1.0  # epsilon MSE of an untrained net is about 1
     assert persona_mse < 0.6 * fill_mse, (persona_mse, fill_mse)
+
+
+def test_min_snr_weight_matches_hang_et_al() -> None:
+    from radpersona.persona.train import min_snr_weight
+
+    abar = torch.tensor([0.999, 0.9, 0.5, 0.01])
+    snr = abar / (1 - abar)
+    eps = min_snr_weight(abar, 5.0, "epsilon")
+    v = min_snr_weight(abar, 5.0, "v_prediction")
+    torch.testing.assert_close(eps, torch.minimum(snr, torch.tensor(5.0)) / snr)
+    torch.testing.assert_close(v, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+    assert eps[0] < 0.01 and eps[-1] == 1.0  # easy low-noise steps down-weighted, high-noise steps kept
+
+
+def test_min_snr_training_runs_and_is_part_of_the_resume_key(tmp_path: Path) -> None:
+    volumes = knee_like(4)
+    settings = tiny_settings()
+    settings["train"] = {**settings["train"], "min_snr_gamma": 5.0}
+    summary = train_ddpm(volumes, settings=settings, checkpoint=tmp_path / "snr.pt")
+    assert np.isfinite(summary["final_loss"])
+    plain = train_ddpm(volumes, settings=tiny_settings(), checkpoint=tmp_path / "plain.pt")
+    assert summary["settings_hash"] != plain["settings_hash"] and summary["final_loss"] != plain["final_loss"]
