@@ -97,6 +97,8 @@ def recon_model(name, model):
 def recon_persona(name, models, sample=True):
     """The persona settings one configuration needs (so that a change elsewhere reruns nothing here)."""
     persona = {k: v for k, v in config["persona"].items() if k != "reconstruction" and (sample or k != "sample")}
+    if not sample and "ddpm" not in models:  # a GAN or ViT-AE reads only these: DDPM settings must not retrain it
+        persona = {k: v for k, v in persona.items() if k in ("box", "train_masks", "intensity_range", "device")}
     persona["reconstruction"] = {"models": list(models), "configs": {name: RECON["configs"][name]},
                                  "location_seed": RECON["location_seed"]}
     persona["reconstruction"].update({m: RECON[m] for m in ("gan", "vit_ae")})
