@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -28,6 +30,40 @@ from radpersona.fingerprint import inner_validation_split, youden_threshold
 
 CLASSICAL_KINDS: tuple[str, ...] = ("lr_l1", "lr_l2", "svm", "rf")
 """Classical baselines: L1 / L2 logistic regression, linear SVM, random forest."""
+
+
+class CalibratedLinearSVC(ClassifierMixin, BaseEstimator):
+    """Class-balanced ``LinearSVC`` with sigmoid (Platt) probabilities, for cohorts with few positives.
+
+    Calibration uses sklearn's ``CalibratedClassifierCV`` with stratified folds sized to the data it
+    is fitted on (``min(calibration_folds, smallest class)``): the grid search's inner-training splits
+    of a small fold may hold only two or three cases of a class, where fixed 3-fold calibration fails.
+    With a single case of a class, the sigmoid is fitted on the SVM's own training scores.
+    """
+
+    def __init__(self, C: float = 1.0, calibration_folds: int = 3, max_iter: int = 20000, random_state: int | None = None) -> None:
+        self.C = C
+        self.calibration_folds = calibration_folds
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CalibratedLinearSVC:
+        svc = LinearSVC(C=self.C, class_weight="balanced", max_iter=self.max_iter, random_state=self.random_state)
+        smallest = int(np.bincount(np.asarray(y, dtype=int), minlength=2).min())
+        folds = min(int(self.calibration_folds), smallest)
+        if folds >= 2:
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+            self.model_ = CalibratedClassifierCV(svc, method="sigmoid", cv=cv).fit(X, y)
+        else:
+            self.model_ = CalibratedClassifierCV(FrozenEstimator(svc.fit(X, y)), method="sigmoid").fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)
 
 
 def _inner_cv(y: np.ndarray, folds: int, seed: int, what: str) -> StratifiedKFold:
@@ -60,10 +96,8 @@ def build_search(kind: str, settings: Mapping[str, Any], y: np.ndarray, seed: in
                                  max_iter=5000, random_state=seed)
         grid = {"clf__C": C}
     elif kind == "svm":
-        calib = StratifiedKFold(n_splits=min(3, cv.n_splits), shuffle=True, random_state=seed)
-        clf = CalibratedClassifierCV(LinearSVC(class_weight="balanced", max_iter=20000, random_state=seed),
-                                     method="sigmoid", cv=calib)
-        grid = {"clf__estimator__C": C}
+        clf = CalibratedLinearSVC(random_state=seed)
+        grid = {"clf__C": C}
     elif kind == "rf":
         clf = RandomForestClassifier(n_estimators=int(settings["rf_trees"]), class_weight="balanced", random_state=seed, n_jobs=1)
         grid = {"clf__max_depth": list(settings["rf_max_depth"]), "clf__min_samples_leaf": [int(v) for v in settings["rf_min_samples_leaf"]]}
