@@ -7,6 +7,7 @@ sys.path.insert(0, workflow.basedir)
 from radpersona import TASKS, VIEWS
 from radpersona.config import experiment_settings, validate_config
 from radpersona.ingest import list_cases, source_views
+from radpersona.persona import BASELINE_PERSONA_KEYS
 
 if not config:
     raise ValueError(f"no configuration loaded: run from the repository ({workflow.basedir}) or pass --configfile")
@@ -97,8 +98,8 @@ def recon_model(name, model):
 def recon_persona(name, models, sample=True):
     """The persona settings one configuration needs (so that a change elsewhere reruns nothing here)."""
     persona = {k: v for k, v in config["persona"].items() if k != "reconstruction" and (sample or k != "sample")}
-    if not sample and "ddpm" not in models:  # a GAN or ViT-AE reads only these: DDPM settings must not retrain it
-        persona = {k: v for k, v in persona.items() if k in ("box", "train_masks", "intensity_range", "device")}
+    if not sample and "ddpm" not in models:  # a GAN or ViT-AE: DDPM settings must not retrain it
+        persona = {k: v for k, v in persona.items() if k in BASELINE_PERSONA_KEYS}
     persona["reconstruction"] = {"models": list(models), "configs": {name: RECON["configs"][name]},
                                  "location_seed": RECON["location_seed"]}
     persona["reconstruction"].update({m: RECON[m] for m in ("gan", "vit_ae")})

@@ -20,7 +20,11 @@ _EXPORTS = {
     "TrainingStopped": "train", "resume_path": "train", "train_ddpm": "train",
 }
 
-__all__ = sorted(_EXPORTS)
+BASELINE_PERSONA_KEYS: tuple[str, ...] = ("box", "train_masks", "intensity_range", "device")
+"""The ``persona`` keys a GAN or ViT-AE inpainter reads besides its own section (its training masks, intensity
+scale and device): the workflow passes only these, so that a DDPM setting does not retrain it."""
+
+__all__ = sorted([*_EXPORTS, "BASELINE_PERSONA_KEYS"])
 
 
 def __getattr__(name: str) -> Any:

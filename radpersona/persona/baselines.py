@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 import time
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -46,6 +45,7 @@ from radpersona.errors import ConfigError, InputDataError
 from radpersona.persona.masks import box_mask, box_size
 from radpersona.persona.model import (
     MaskMode,
+    load_checkpoint_state,
     from_model_scale,
     plain_settings,
     resolve_device,
@@ -424,17 +424,7 @@ def load_baseline(checkpoint: Path, device: str = "cpu") -> tuple[nn.Module, dic
     Raises:
         InputDataError: missing file, or not a weights-only baseline checkpoint.
     """
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise InputDataError("baseline checkpoint not found", path=path)
-    dev = resolve_device(device)
-    try:
-        state = torch.load(path, map_location=dev, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise InputDataError(f"refusing to load baseline checkpoint: not weights-only ({exc})", path=path) from exc
-    if not isinstance(state, dict) or state.get("format") != BASELINE_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise InputDataError(f"not a baseline checkpoint of format {BASELINE_FORMAT!r}", path=path, value=found)
+    state, dev = load_checkpoint_state(checkpoint, device, BASELINE_FORMAT, "baseline")
     meta = {k: v for k, v in state.items() if k != "state_dict"}
     model = _build(str(state["kind"]), int(state["in_views"]), state["shape"], state["section"])
     model.load_state_dict(state["state_dict"])

@@ -12,8 +12,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import pickle
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ import torch
 from monai.networks.nets import DiffusionModelUNet
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
-from radpersona.errors import ConfigError, RadpersonaError
+from radpersona.errors import ConfigError, InputDataError, RadpersonaError
 from radpersona.persona.masks import box_size
 
 __all__ = [
@@ -230,6 +232,39 @@ def resolve_device(device: str) -> torch.device:
             )
         return torch.device(text)
     raise ConfigError(f"persona.device must be cpu, cuda or auto, not {device!r}")
+
+
+def load_checkpoint_state(path: str | Path, device: str, fmt: str, what: str) -> tuple[dict[str, Any], torch.device]:
+    """Read a checkpoint written by this package with ``torch.load(weights_only=True)`` onto ``device``.
+
+    Args:
+        path: the checkpoint file.
+        device: cpu | cuda | auto.
+        fmt: the ``format`` entry the file must carry (one per kind of checkpoint).
+        what: the kind, for messages (``"DDPM"``, ``"baseline"``).
+
+    Returns:
+        The checkpoint's dict and the resolved device.
+
+    Raises:
+        InputDataError: a missing file, a file holding pickled objects other than tensors and plain
+            containers, or a checkpoint of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{what} checkpoint not found", path=path)
+    dev = resolve_device(device)
+    try:
+        state = torch.load(path, map_location=dev, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputDataError(
+            f"refusing to load {what} checkpoint: it holds objects that torch.load(weights_only=True) rejects ({exc})",
+            path=path,
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise InputDataError(f"not a {what} checkpoint of format {fmt!r}", path=path, value=found)
+    return state, dev
 
 
 def _intensity_range(settings: Mapping[str, Any]) -> tuple[float, float]:

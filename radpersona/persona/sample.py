@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,9 @@ from radpersona.persona.model import (
     SamplerKind,
     build_scheduler,
     build_unet,
+    load_checkpoint_state,
     from_model_scale,
     model_input,
-    resolve_device,
     to_model_scale,
 )
 from radpersona.persona.train import CHECKPOINT_FORMAT
@@ -72,20 +71,7 @@ def load_model(checkpoint: Path, device: str) -> tuple[DiffusionModelUNet, dict[
     Raises:
         InputDataError: missing file, a file that is not a weights-only checkpoint of this format.
     """
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise InputDataError("DDPM checkpoint not found", path=path)
-    dev = resolve_device(device)
-    try:
-        state = torch.load(path, map_location=dev, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise InputDataError(
-            f"refusing to load DDPM checkpoint: it holds objects that torch.load(weights_only=True) rejects ({exc})",
-            path=path,
-        ) from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise InputDataError(f"not a DDPM checkpoint of format {CHECKPOINT_FORMAT!r}", path=path, value=found)
+    state, dev = load_checkpoint_state(checkpoint, device, CHECKPOINT_FORMAT, "DDPM")
     meta = {k: v for k, v in state.items() if k != "state_dict"}
     model = build_unet(int(state["in_views"]), state["settings"])
     model.load_state_dict(state["state_dict"])

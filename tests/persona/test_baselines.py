@@ -163,3 +163,10 @@ def test_refuses_foreign_checkpoints_and_mismatched_volumes(tmp_path):
     bad[1, 0, 0, 0, 0] = np.nan
     with pytest.raises(InputDataError, match="volume index 1"):
         train_baseline("gan", bad, persona=PERSONA, section=gan_section(), checkpoint=ckpt)
+
+
+def test_baselines_train_on_the_persona_keys_the_workflow_passes_them():
+    """rules/common.smk gives a GAN/ViT-AE job only BASELINE_PERSONA_KEYS of `persona`; the tests here train with no more."""
+    from radpersona.persona import BASELINE_PERSONA_KEYS
+
+    assert set(PERSONA) <= set(BASELINE_PERSONA_KEYS)

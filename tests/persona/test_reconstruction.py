@@ -28,13 +28,12 @@ from radpersona.persona.reconstruction import (
     truth_on_grid,
 )
 from radpersona.persona.train import train_ddpm
+from test_baselines import gan_section, vit_section
 
 SHAPE = (8, 16, 16)
 BOX = [0.5, 0.3, 0.5]
-GAN = {"generator_channels": [8, 16], "discriminator_channels": 8, "discriminator_layers": 1, "adversarial_weight": 0.01,
-       "steps": 2, "batch_size": 2, "learning_rate": 1e-3, "grad_clip": 1.0, "seed": 1}
-VIT = {"patch": [2, 4, 4], "hidden_size": 16, "layers": 1, "heads": 2, "mlp_dim": 32, "steps": 2, "batch_size": 2,
-       "learning_rate": 1e-3, "grad_clip": 1.0, "seed": 1}
+GAN = gan_section(steps=2)
+VIT = vit_section(steps=2)
 
 
 
