@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10, help="training steps to time")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--sample-batch", type=int, default=8, help="cases sampled, in one batch")
+    parser.add_argument("--prediction-type", default="sample", choices=["sample", "epsilon", "v_prediction"],
+                        help="what the U-Net predicts (config persona.prediction_type; does not change the cost)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {
         "box": [0.5, 0.3, 0.5],
         "train_masks": "mixed",
-        "prediction_type": "epsilon",
+        "prediction_type": args.prediction_type,
         "num_train_timesteps": 1000,
         "beta_start": 1.0e-4,
         "beta_end": 2.0e-2,
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
         "shape": list(shape),
         "views": args.views,
         "channels": args.channels,
+        "prediction_type": args.prediction_type,
         "train_batch": args.batch,
         "train_steps": args.steps,
         "train_seconds_per_step": summary["seconds"] / args.steps,

@@ -2,7 +2,8 @@
 
 The model is a timestep-conditioned 3D U-Net (MONAI's ``DiffusionModelUNet``) conditioned by channel
 concatenation: its input is ``[x_t (C views), masked context (C views, box zeroed), mask (1)]`` and its
-output has C channels (the noise ``epsilon`` or the velocity ``v``). The forward process follows
+output has C channels (``persona.prediction_type``: the clean volume x0 (``sample``), the noise
+``epsilon`` or the velocity ``v``). The forward process follows
 Ho et al. (2020) with T = 1000 steps and a linear beta schedule from 1e-4 to 2e-2 (paper, section 5.2.1).
 Volumes on the preprocess scale ``persona.intensity_range`` are mapped linearly to [-1, 1] for the model.
 """
@@ -48,6 +49,7 @@ class PredictionType(StrEnum):
 
     EPSILON = "epsilon"
     V_PREDICTION = "v_prediction"
+    SAMPLE = "sample"  # x0 itself (MONAI's name)
 
 
 class SamplerKind(StrEnum):

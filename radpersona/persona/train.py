@@ -3,7 +3,8 @@
 Each optimizer step draws a batch of healthy cases, a box per case (``persona.train_masks``: central,
 random position, or half and half), a timestep t ~ U{0..T-1} and Gaussian noise, forms
 ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` (Ho et al. 2020, eq. 4) and regresses the U-Net's
-output on eps (``epsilon``) or on ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0`` (``v_prediction``).
+output on eps (``epsilon``), on ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0`` (``v_prediction``) or on
+x0 itself (``sample``: the paper's L_recon, an MSE between the reconstructed and the true box).
 
 Loss region: the MSE is averaged over the **box voxels only**. Outside the box the model is given the
 clean context, so the target there is a known function of its input and carries no inpainting signal;
@@ -53,7 +54,7 @@ from radpersona.progress import Progress
 
 from ..atomic import atomic_output
 
-__all__ = ["CHECKPOINT_FORMAT", "TrainingStopped", "resume_path", "train_ddpm", "draw_train_masks", "min_snr_weight"]
+__all__ = ["CHECKPOINT_FORMAT", "TrainingStopped", "resume_path", "train_ddpm", "draw_train_masks", "min_snr_weight", "training_target"]
 
 logger = logging.getLogger("radpersona")
 
@@ -78,14 +79,33 @@ def _atomic_save(obj: dict[str, Any], path: Path) -> None:
 
 def min_snr_weight(alpha_bar: torch.Tensor, gamma: float, prediction: str) -> torch.Tensor:
     """Min-SNR-gamma loss weight per sample (Hang et al. 2023, eq. 9): ``min(SNR, gamma) / SNR`` for
-    epsilon, ``min(SNR, gamma) / (SNR + 1)`` for v, with ``SNR_t = abar_t / (1 - abar_t)``.
+    epsilon, ``min(SNR, gamma) / (SNR + 1)`` for v and ``min(SNR, gamma)`` for x0 (``sample``), with
+    ``SNR_t = abar_t / (1 - abar_t)``.
 
     Equivalent to weighting the x0 error by ``min(SNR, gamma)``: low-noise steps, where the
     target is easy, no longer dominate the gradient, which speeds up convergence several-fold.
     """
     snr = alpha_bar / (1.0 - alpha_bar)
     clipped = snr.clamp(max=float(gamma))
-    return clipped / snr if prediction == PredictionType.EPSILON else clipped / (snr + 1.0)
+    if prediction == PredictionType.EPSILON:
+        return clipped / snr
+    if prediction == PredictionType.V_PREDICTION:
+        return clipped / (snr + 1.0)
+    return clipped
+
+
+def training_target(prediction: str, x0: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """What the U-Net regresses on for ``persona.prediction_type``.
+
+    ``epsilon``: the noise; ``v_prediction``: ``v = sqrt(abar) eps - sqrt(1 - abar) x0`` (Salimans and Ho
+    2022); ``sample``: x0 itself, so the loss is the paper's L_recon, the MSE between the reconstructed
+    and the true healthy box (section 5.2.1), at every noise level.
+    """
+    if prediction == PredictionType.EPSILON:
+        return noise
+    if prediction == PredictionType.V_PREDICTION:
+        return alpha_bar.sqrt() * noise - (1.0 - alpha_bar).sqrt() * x0
+    return x0
 
 
 def draw_train_masks(
@@ -226,7 +246,7 @@ def train_ddpm(
         x0, noise, t, mask = x0.to(dev), noise.to(dev), t.to(dev), masks.to(dev, torch.float32)
         a = alphas[t].view(-1, 1, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1.0 - a).sqrt() * noise
-        target = noise if prediction == PredictionType.EPSILON else a.sqrt() * noise - (1.0 - a).sqrt() * x0
+        target = training_target(prediction, x0, noise, a)
         inputs = model_input(x_t, x0 * (1.0 - mask), mask)
         if use_cuda:
             inputs = inputs.contiguous(memory_format=torch.channels_last_3d)

@@ -82,8 +82,9 @@ def test_scheduler_is_the_papers_linear_schedule() -> None:
     np.testing.assert_allclose(np.diff(ddpm.betas.numpy()), (2e-2 - 1e-4) / 999, rtol=1e-3)
     ddim = build_scheduler(tiny_settings(prediction_type="v_prediction"), "ddim")
     assert type(ddim).__name__ == "DDIMScheduler" and ddim.prediction_type == "v_prediction"
+    assert build_scheduler(tiny_settings(prediction_type="sample"), "ddim").prediction_type == "sample"
     with pytest.raises(ConfigError, match="prediction_type"):
-        build_scheduler(tiny_settings(prediction_type="sample"))
+        build_scheduler(tiny_settings(prediction_type="x0"))
     with pytest.raises(ConfigError, match="kind"):
         build_scheduler(tiny_settings(), "euler")
 

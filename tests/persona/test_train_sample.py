@@ -227,9 +227,10 @@ def test_cuda_training_and_sampling(tmp_path: Path) -> None:
     np.testing.assert_allclose(again, personas, atol=1e-2)
 
 
-def test_training_learns_to_inpaint_the_box(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prediction", ["epsilon", "sample"])
+def test_training_learns_to_inpaint_the_box(tmp_path: Path, prediction: str) -> None:
     """80 steps on 16 smooth volumes: the persona beats filling the box with the context's mean intensity."""
-    settings = tiny_settings(train_masks="central")
+    settings = tiny_settings(train_masks="central", prediction_type=prediction)
     settings["train"] = {
         **settings["train"], "steps": 80, "batch_size": 4, "learning_rate": 3.0e-3, "ema_decay": 0.95,
         "checkpoint_every": 1000,
@@ -241,8 +242,21 @@ def test_training_learns_to_inpaint_the_box(tmp_path: Path) -> None:
     persona_mse = float(((personas - held_out)[..., inside] ** 2).mean())
     context_mean = held_out[..., ~inside].mean(axis=-1, keepdims=True)
     fill_mse = float(((held_out[..., inside] - context_mean) ** 2).mean())
-    assert summary["final_loss"] < 1.0  # epsilon MSE of an untrained net is about 1
+    assert summary["final_loss"] < 1.0  # the MSE of an untrained net is about 1 (epsilon) or about the box variance (x0)
     assert persona_mse < 0.6 * fill_mse, (persona_mse, fill_mse)
+
+
+def test_training_targets_are_the_noise_the_velocity_and_the_clean_volume() -> None:
+    from radpersona.persona.train import training_target
+
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.rand((2, 3, 4, 4, 4), generator=g) * 2 - 1, torch.randn((2, 3, 4, 4, 4), generator=g)
+    a = torch.tensor([0.9, 0.05]).view(-1, 1, 1, 1, 1)
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    assert torch.equal(training_target("epsilon", x0, noise, a), noise)
+    assert torch.equal(training_target("sample", x0, noise, a), x0)
+    v = training_target("v_prediction", x0, noise, a)
+    torch.testing.assert_close(a.sqrt() * x_t - (1 - a).sqrt() * v, x0)  # x0 recovered from v (Salimans and Ho)
 
 
 def test_min_snr_weight_matches_hang_et_al() -> None:
@@ -254,6 +268,7 @@ def test_min_snr_weight_matches_hang_et_al() -> None:
     v = min_snr_weight(abar, 5.0, "v_prediction")
     torch.testing.assert_close(eps, torch.minimum(snr, torch.tensor(5.0)) / snr)
     torch.testing.assert_close(v, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+    torch.testing.assert_close(min_snr_weight(abar, 5.0, "sample"), torch.minimum(snr, torch.tensor(5.0)))
     assert eps[0] < 0.01 and eps[-1] == 1.0  # easy low-noise steps down-weighted, high-noise steps kept
 
 
