@@ -18,6 +18,12 @@ input, so this mostly dilutes the box figures, as in the paper). SSIM is skimage
 ``structural_similarity`` per view (``data_range`` = width of ``persona.intensity_range``, a
 uniform window of 7 voxels, or the largest odd size that fits the crop), averaged over the views.
 
+**Held-out healthy counterparts** (synthetic source only, ``study = heldout_counterpart``): the true
+healthy counterpart of every lesion case of the valid split (below) is a held-out healthy volume as well;
+each model inpaints its box and is compared with it exactly as above. With MRNet's prevalence the valid
+split holds few healthy cases (2 of 16 in the demo cohort), too few for a paired test; these add one
+pair per lesion case. A counterpart takes its lesion case's box origin and sampling seed.
+
 **Counterfactual fidelity** (synthetic source only): on the lesion cases of the valid split, the
 truth folder's healthy counterpart and lesion mask (raw MRNet geometry) are brought onto the model's
 grid exactly as the image was (``truth_on_grid``: the preprocess resize, the original's own
@@ -32,7 +38,7 @@ occupancy is at least 0.5; a case without lesion voxels in the box, or whose les
 contrast there (mean|original - healthy| < 1e-3), contributes no counterfactual rows.
 
 Outputs: per configuration a long CSV (``model, config, case, region, mse, ssim`` as in the data
-contract, plus ``study`` (heldout_healthy | counterfactual), ``contrast_removed``, ``n_voxels``,
+contract, plus ``study`` (heldout_healthy | heldout_counterpart | counterfactual), ``contrast_removed``, ``n_voxels``,
 ``views``, ``reg``, ``box``, ``box_origin``, ``seed``) and a figure; then
 ``results/tables/reconstruction.csv`` (all configurations) and ``reconstruction_summary.csv`` /
 ``.md`` (mean ± sd per configuration, study, region and model, and the paired two-sided Wilcoxon
@@ -64,6 +70,7 @@ __all__ = [
     "Location",
     "ReconConfig",
     "STUDY_HEALTHY",
+    "STUDY_COUNTERPART",
     "STUDY_COUNTERFACTUAL",
     "RESULT_COLUMNS",
     "validate_reconstruction",
@@ -88,6 +95,7 @@ __all__ = [
 logger = logging.getLogger("radpersona")
 
 STUDY_HEALTHY = "heldout_healthy"
+STUDY_COUNTERPART = "heldout_counterpart"
 STUDY_COUNTERFACTUAL = "counterfactual"
 RESULT_COLUMNS = [
     "model", "config", "case", "region", "mse", "ssim", "study", "contrast_removed", "n_voxels",
@@ -500,23 +508,28 @@ def evaluate_config(
     lesion_data = dict(lesion_data or {})
     lesion_cases = list(lesion_data)
     arrays = [healthy] + ([np.stack([lesion_data[c][0] for c in lesion_cases])] if lesion_cases else [])
+    # the true healthy counterparts of the lesion cases are held-out healthy volumes too (never trained on)
+    if lesion_cases:
+        arrays.append(np.stack([lesion_data[c][1] for c in lesion_cases]))
     volumes = np.concatenate(arrays).astype(np.float32)
-    cases = list(healthy_cases) + lesion_cases
+    cases = list(healthy_cases) + lesion_cases + lesion_cases
+    n_healthy, n_shown = len(healthy_cases), len(healthy_cases) + len(lesion_cases)
     shape = tuple(int(s) for s in volumes.shape[2:])
     origins = box_origins(cfg, shape, cases, seed)
     rows: list[dict[str, Any]] = []
     recons: dict[str, dict[str, np.ndarray]] = {}
     for model, checkpoint in models.items():
         recon, seeds = reconstruct(model, checkpoint, volumes, cases, origins, cfg, persona, device)
-        recons[model] = {c: recon[i] for i, c in enumerate(cases)}
+        recons[model] = {c: recon[i] for i, c in enumerate(cases[:n_shown])}
         for i, case in enumerate(cases):
             base = {"model": model, "config": cfg.name, "case": case, "views": cfg.view_label, "reg": cfg.reg,
                     "box": "x".join(f"{b:g}" for b in cfg.box), "box_origin": _origin_text(origins[i], shape, cfg.box),
                     "seed": int(seeds[i])}
             box = box_slices(shape, cfg.box, origin=origins[i])
-            if i < len(healthy_cases):
+            if i < n_healthy or i >= n_shown:
+                study = STUDY_HEALTHY if i < n_healthy else STUDY_COUNTERPART
                 for region, m in region_metrics(volumes[i], recon[i], box, data_range).items():
-                    rows.append({**base, "region": region, "study": STUDY_HEALTHY, "contrast_removed": float("nan"), **m})
+                    rows.append({**base, "region": region, "study": study, "contrast_removed": float("nan"), **m})
             else:
                 original, truth, occupancy = lesion_data[case]
                 found = counterfactual_metrics(original, truth, occupancy >= LESION_OCCUPANCY, recon[i], box, data_range)
@@ -594,8 +607,9 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         ]) + " |")
     note = (
         "\n\nMSE on the preprocess intensity scale; SSIM: 3-D SSIM per view, mean over views. `heldout_healthy`: "
-        "reconstruction of the box of healthy valid cases vs the original. `counterfactual`: persona vs the true "
-        "healthy counterpart of synthetic lesion cases (`lesion`: lesion voxels inside the box). contrast removed = "
+        "reconstruction of the box of healthy valid cases vs the original. `heldout_counterpart`: the same, with the "
+        "true healthy counterparts of the synthetic lesion cases of the valid split as inputs. `counterfactual`: "
+        "persona of the lesion case vs its true healthy counterpart (`lesion`: lesion voxels inside the box). contrast removed = "
         "1 - mean|persona - healthy| / mean|original - healthy| over the lesion voxels. p: two-sided paired Wilcoxon "
         "signed-rank test of the DDPM against the model of the row over the same cases.\n"
     )

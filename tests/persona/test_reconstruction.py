@@ -14,6 +14,7 @@ from radpersona.persona.masks import box_mask, box_slices
 from radpersona.persona.reconstruction import (
     RESULT_COLUMNS,
     STUDY_COUNTERFACTUAL,
+    STUDY_COUNTERPART,
     STUDY_HEALTHY,
     box_origins,
     counterfactual_metrics,
@@ -253,9 +254,16 @@ def test_evaluate_config_rows_and_figure(tmp_path):
     les = cf[cf["region"] == "lesion"]
     assert les["contrast_removed"].notna().all() and (les["n_voxels"] == 6 * 3).all()
     assert (table["box_origin"] == "2,5,4").all()
+    # the lesion case's true healthy counterpart is a held-out healthy input too, with the case's seed
+    cp = table[table["study"] == STUDY_COUNTERPART]
+    assert len(cp) == 3 * 2 and set(cp["case"]) == {"0020"} and set(cp["region"]) == {"box", "volume"}
+    seeds = cp[cp["region"] == "box"].set_index("model")["seed"]
+    assert seeds.equals(cf[cf["region"] == "box"].set_index("model")["seed"])
     inside = box_mask(SHAPE, BOX)
     for model in models:
         np.testing.assert_array_equal(recons[model]["0010"][:, ~inside], healthy[0][:, ~inside])
+        # the figure shows the persona of the lesion case, not of its counterpart
+        np.testing.assert_array_equal(recons[model]["0020"][:, ~inside], original[:, ~inside])
     # the DDPM's per-case seed is the pipeline's sampling seed for the case
     from radpersona.persona.sample import derive_case_seed
 
