@@ -1,6 +1,7 @@
 # radpersona - two commands on a fresh machine:
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
-#   make test   the same install, then the test suite
+#   make test   the same install, then the test suite (all but the SLURM cluster test)
+#   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
@@ -8,7 +9,7 @@ CORES   ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint clean
+.PHONY: install run test test-slurm lint clean
 
 $(STAMP): requirements.txt requirements-niftyreg.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,7 +27,10 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not slurm" $(PYTEST_ARGS)
+
+test-slurm: $(STAMP)
+	$(VENV)/bin/python -m pytest -m slurm $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
