@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
+from radpersona.persona.model import PredictionType
 from radpersona.persona.sample import sample_personas
 from radpersona.persona.train import train_ddpm
 from radpersona.progress import configure_logging
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10, help="training steps to time")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--sample-batch", type=int, default=8, help="cases sampled, in one batch")
-    parser.add_argument("--prediction-type", default="sample", choices=["sample", "epsilon", "v_prediction"],
+    parser.add_argument("--prediction-type", default="sample", choices=[p.value for p in PredictionType],
                         help="what the U-Net predicts (config persona.prediction_type; does not change the cost)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")

@@ -507,37 +507,36 @@ def evaluate_config(
     seed = int(persona["reconstruction"]["location_seed"])
     lesion_data = dict(lesion_data or {})
     lesion_cases = list(lesion_data)
-    arrays = [healthy] + ([np.stack([lesion_data[c][0] for c in lesion_cases])] if lesion_cases else [])
-    # the true healthy counterparts of the lesion cases are held-out healthy volumes too (never trained on)
-    if lesion_cases:
-        arrays.append(np.stack([lesion_data[c][1] for c in lesion_cases]))
-    volumes = np.concatenate(arrays).astype(np.float32)
+    # inputs, in order: the healthy valid cases, the lesion cases, and the lesion cases' true healthy
+    # counterparts (held-out healthy volumes too, never trained on); one study per input
+    inputs = [healthy[i] for i in range(len(healthy_cases))]
+    inputs += [lesion_data[c][0] for c in lesion_cases] + [lesion_data[c][1] for c in lesion_cases]
     cases = list(healthy_cases) + lesion_cases + lesion_cases
-    n_healthy, n_shown = len(healthy_cases), len(healthy_cases) + len(lesion_cases)
+    studies = [STUDY_HEALTHY] * len(healthy_cases) + [STUDY_COUNTERFACTUAL] * len(lesion_cases)
+    studies += [STUDY_COUNTERPART] * len(lesion_cases)
+    volumes = np.stack(inputs).astype(np.float32)
     shape = tuple(int(s) for s in volumes.shape[2:])
     origins = box_origins(cfg, shape, cases, seed)
     rows: list[dict[str, Any]] = []
     recons: dict[str, dict[str, np.ndarray]] = {}
     for model, checkpoint in models.items():
         recon, seeds = reconstruct(model, checkpoint, volumes, cases, origins, cfg, persona, device)
-        recons[model] = {c: recon[i] for i, c in enumerate(cases[:n_shown])}
-        for i, case in enumerate(cases):
+        # the figure shows what the pipeline makes: personas of the valid cases as they are
+        recons[model] = {c: recon[i] for i, (c, st) in enumerate(zip(cases, studies)) if st != STUDY_COUNTERPART}
+        for i, (case, study) in enumerate(zip(cases, studies)):
             base = {"model": model, "config": cfg.name, "case": case, "views": cfg.view_label, "reg": cfg.reg,
                     "box": "x".join(f"{b:g}" for b in cfg.box), "box_origin": _origin_text(origins[i], shape, cfg.box),
                     "seed": int(seeds[i])}
             box = box_slices(shape, cfg.box, origin=origins[i])
-            if i < n_healthy or i >= n_shown:
-                study = STUDY_HEALTHY if i < n_healthy else STUDY_COUNTERPART
+            if study != STUDY_COUNTERFACTUAL:
                 for region, m in region_metrics(volumes[i], recon[i], box, data_range).items():
                     rows.append({**base, "region": region, "study": study, "contrast_removed": float("nan"), **m})
-            else:
-                original, truth, occupancy = lesion_data[case]
-                found = counterfactual_metrics(original, truth, occupancy >= LESION_OCCUPANCY, recon[i], box, data_range)
-                if found is None:
-                    continue
-                for region, m in found.items():
-                    rows.append({**base, "region": region, "study": STUDY_COUNTERFACTUAL,
-                                 "contrast_removed": m.pop("contrast_removed", float("nan")), **m})
+                continue
+            original, truth, occupancy = lesion_data[case]
+            found = counterfactual_metrics(original, truth, occupancy >= LESION_OCCUPANCY, recon[i], box, data_range)
+            for region, m in (found or {}).items():
+                rows.append({**base, "region": region, "study": study,
+                             "contrast_removed": m.pop("contrast_removed", float("nan")), **m})
     table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return table, recons
 

@@ -9,7 +9,7 @@ import torch
 from scipy.stats import wilcoxon
 
 from radpersona.errors import ConfigError, InputDataError
-from radpersona.persona.baselines import train_baseline
+from radpersona.persona.baselines import inpaint_baseline, train_baseline
 from radpersona.persona.masks import box_mask, box_slices
 from radpersona.persona.reconstruction import (
     RESULT_COLUMNS,
@@ -259,6 +259,13 @@ def test_evaluate_config_rows_and_figure(tmp_path):
     assert len(cp) == 3 * 2 and set(cp["case"]) == {"0020"} and set(cp["region"]) == {"box", "volume"}
     seeds = cp[cp["region"] == "box"].set_index("model")["seed"]
     assert seeds.equals(cf[cf["region"] == "box"].set_index("model")["seed"])
+    # ... scored as the GAN's (deterministic) reconstruction of the counterpart against the counterpart
+    gan_of_truth = inpaint_baseline(truth[None], checkpoint=gan_ckpt, box=BOX, origins=[None])[0]
+    expected = region_metrics(truth, gan_of_truth, box_slices(SHAPE, BOX), 1.0)
+    for region in ("box", "volume"):
+        row = cp[(cp["model"] == "gan") & (cp["region"] == region)].iloc[0]
+        assert row["mse"] == pytest.approx(expected[region]["mse"], rel=1e-6)  # batch of 3 vs 1: float32 rounding
+        assert row["ssim"] == pytest.approx(expected[region]["ssim"], rel=1e-6)
     inside = box_mask(SHAPE, BOX)
     for model in models:
         np.testing.assert_array_equal(recons[model]["0010"][:, ~inside], healthy[0][:, ~inside])
