@@ -51,8 +51,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10, help="training steps to time")
     parser.add_argument("--sample-steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--sample-batch", type=int, default=8, help="cases sampled, in one batch")
-    parser.add_argument("--prediction-type", default="sample", choices=[p.value for p in PredictionType],
-                        help="what the U-Net predicts (config persona.prediction_type; does not change the cost)")
+    parser.add_argument(
+        "--prediction-type",
+        default="sample",
+        choices=[p.value for p in PredictionType],
+        help="what the U-Net predicts (config persona.prediction_type; does not change the cost)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -75,8 +79,14 @@ def main(argv: list[str] | None = None) -> dict:
             "norm_num_groups": args.norm_groups,
         },
         "train": {
-            "steps": args.steps, "batch_size": args.batch, "learning_rate": 2.0e-4, "weight_decay": 0.0,
-            "ema_decay": 0.995, "grad_clip": 1.0, "checkpoint_every": 10**9, "seed": 1,
+            "steps": args.steps,
+            "batch_size": args.batch,
+            "learning_rate": 2.0e-4,
+            "weight_decay": 0.0,
+            "ema_decay": 0.995,
+            "grad_clip": 1.0,
+            "checkpoint_every": 10**9,
+            "seed": 1,
         },
         "device": args.device,
     }
@@ -91,8 +101,13 @@ def main(argv: list[str] | None = None) -> dict:
         summary = train_ddpm(volumes, settings=settings, checkpoint=checkpoint)
         start = time.perf_counter()
         sample_personas(
-            volumes[: args.sample_batch], checkpoint=checkpoint, box=settings["box"], sampler="ddim",
-            steps=args.sample_steps, seeds=list(range(args.sample_batch)), batch_size=args.sample_batch,
+            volumes[: args.sample_batch],
+            checkpoint=checkpoint,
+            box=settings["box"],
+            sampler="ddim",
+            steps=args.sample_steps,
+            seeds=list(range(args.sample_batch)),
+            batch_size=args.sample_batch,
             device=args.device,
         )
         sample_seconds = time.perf_counter() - start
@@ -116,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         "sample_batch": args.sample_batch,
         "sample_seconds_per_case": sample_seconds / args.sample_batch,
         "peak_memory_mib": (
-            torch.cuda.max_memory_allocated() / 2**20 if on_gpu
+            torch.cuda.max_memory_allocated() / 2**20
+            if on_gpu
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         ),
         "peak_memory_kind": "cuda.max_memory_allocated" if on_gpu else "max_rss",

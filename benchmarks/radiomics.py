@@ -23,10 +23,10 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from scipy.ndimage import gaussian_filter
-from skimage.filters import threshold_otsu
+from scipy.ndimage import gaussian_filter  # noqa: E402
+from skimage.filters import threshold_otsu  # noqa: E402
 
-from radpersona.radiomics import extract_features
+from radpersona.radiomics import extract_features  # noqa: E402
 
 TEXTURE_FAMILIES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 
@@ -43,8 +43,11 @@ def synthetic_volume(rng: np.random.Generator, shape=(32, 128, 128)) -> np.ndarr
 def patches(volume: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """27 patches of the central box and their Otsu tissue masks (threshold of the whole volume)."""
     z, y, x = volume.shape
-    box = (slice(z // 4, z // 4 + z // 2), slice(int(y * 0.35), int(y * 0.35) + int(round(y * 0.3))),
-           slice(x // 4, x // 4 + x // 2))
+    box = (
+        slice(z // 4, z // 4 + z // 2),
+        slice(int(y * 0.35), int(y * 0.35) + int(round(y * 0.3))),
+        slice(x // 4, x // 4 + x // 2),
+    )
     sub = volume[box]
     tissue = sub > threshold_otsu(volume)
     edges = [np.linspace(0, n, 4).round().astype(int) for n in sub.shape]

@@ -57,14 +57,26 @@ def main() -> None:
     for index in range(args.pairs + 1):  # case 0 is the reference of every pair
         sim = simulate_case(index, seed=args.seed, matrix=256, slices=(24, 32))
         cases[index] = (sim.views[args.view].image.astype(np.float32), sim.pose)
-    out: dict[str, object] = {"view": args.view, "pairs": args.pairs, "threads": args.threads, "seed": args.seed,
-                              "reg_aladin": niftyreg_version(), "flags": {k: settings[k] for k in
-                              ("rigid_only", "levels", "levels_to_perform", "max_iterations")}, "results": {}}
+    out: dict[str, object] = {
+        "view": args.view,
+        "pairs": args.pairs,
+        "threads": args.threads,
+        "seed": args.seed,
+        "reg_aladin": niftyreg_version(),
+        "flags": {k: settings[k] for k in ("rigid_only", "levels", "levels_to_perform", "max_iterations")},
+        "results": {},
+    }
     ref_pose = cases[0][1]
     out["pose_differences"] = [
-        {"rotation_deg": np.round(np.subtract(cases[i][1]["rotation_deg"], ref_pose["rotation_deg"]), 2).tolist(),
-         "translation_mm": np.round(np.subtract(cases[i][1]["translation_mm"], ref_pose["translation_mm"]), 2).tolist(),
-         "scale_ratio": round(cases[i][1]["scale"] / ref_pose["scale"], 3)} for i in range(1, args.pairs + 1)]
+        {
+            "rotation_deg": np.round(np.subtract(cases[i][1]["rotation_deg"], ref_pose["rotation_deg"]), 2).tolist(),
+            "translation_mm": np.round(
+                np.subtract(cases[i][1]["translation_mm"], ref_pose["translation_mm"]), 2
+            ).tolist(),
+            "scale_ratio": round(cases[i][1]["scale"] / ref_pose["scale"], 3),
+        }
+        for i in range(1, args.pairs + 1)
+    ]
     with tempfile.TemporaryDirectory(prefix="bench_reg_") as tmp_name:
         tmp = Path(tmp_name)
         for shape in args.shapes:
@@ -73,13 +85,26 @@ def main() -> None:
                 resized, spacing = resize(image, (1.0, 1.0, 1.0), shape, "linear")
                 paths[index] = tmp / f"{index}_{'x'.join(map(str, shape))}.nii.gz"
                 write_volume(paths[index], normalise(resized, "percentile", (0.5, 99.5)), spacing)
-            records = [register_volume(paths[0], paths[i], tmp / f"res_{i}.nii.gz", tmp / f"aff_{i}.txt", settings=settings,
-                                       case=f"{i:04d}", view=args.view, threads=args.threads) for i in range(1, args.pairs + 1)]
+            records = [
+                register_volume(
+                    paths[0],
+                    paths[i],
+                    tmp / f"res_{i}.nii.gz",
+                    tmp / f"aff_{i}.txt",
+                    settings=settings,
+                    case=f"{i:04d}",
+                    view=args.view,
+                    threads=args.threads,
+                )
+                for i in range(1, args.pairs + 1)
+            ]
             seconds = [r["seconds"] for r in records]
             out["results"]["x".join(map(str, shape))] = {
-                "seconds_per_volume_median": float(np.median(seconds)), "seconds_per_volume_mean": float(np.mean(seconds)),
+                "seconds_per_volume_median": float(np.median(seconds)),
+                "seconds_per_volume_mean": float(np.mean(seconds)),
                 "seconds": [round(s, 3) for s in seconds],
-                "ncc_before": [round(r["ncc_before"], 4) for r in records], "ncc_after": [round(r["ncc_after"], 4) for r in records],
+                "ncc_before": [round(r["ncc_before"], 4) for r in records],
+                "ncc_after": [round(r["ncc_after"], 4) for r in records],
                 "status": [r["status"] for r in records],
             }
     print(json.dumps(out, indent=2))

@@ -58,12 +58,19 @@ def _explain(args: argparse.Namespace) -> int:
     report = config["report"]
     results = Path(args.results if args.results is not None else config["results"])
     out = args.out or results / "explain" / f"{args.experiment}_{args.task}" / f"{args.case}.html"
-    settings = ExplainSettings(reg=exp["reg"], grid=exp["grid"], box=tuple(config["persona"]["box"]),
-                               top_features=report["top_features"], slices_per_view=report["slices_per_view"],
-                               dpi=report["dpi"])
+    settings = ExplainSettings(
+        reg=exp["reg"],
+        grid=exp["grid"],
+        box=tuple(config["persona"]["box"]),
+        top_features=report["top_features"],
+        slices_per_view=report["slices_per_view"],
+        dpi=report["dpi"],
+    )
     record = explain_case(results, args.case, args.task, args.experiment, settings, out)
-    print(f"case {record['case']} {record['task']}: logit {record['logit']:+.4f}, probability {record['prob']:.4f}, "
-          f"{record['n_used']} features, {record['highlighted']} patches -> {out}")
+    print(
+        f"case {record['case']} {record['task']}: logit {record['logit']:+.4f}, probability {record['prob']:.4f}, "
+        f"{record['n_used']} features, {record['highlighted']} patches -> {out}"
+    )
     return 0
 
 
@@ -81,10 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--task", required=True, choices=["abn", "acl", "men"])
     explain.add_argument("--experiment", default="proposed", help="experiment name from the config (default: proposed)")
     explain.add_argument("--results", type=Path, default=None, help="results folder (default: the config's `results`)")
-    explain.add_argument("--out", type=Path, default=None,
-                         help="output HTML (default: RESULTS/explain/{experiment}_{task}/{case}.html)")
-    explain.add_argument("--config", type=Path, nargs="+", default=None,
-                         help="config files, later ones override (default: config.yaml)")
+    explain.add_argument(
+        "--out", type=Path, default=None, help="output HTML (default: RESULTS/explain/{experiment}_{task}/{case}.html)"
+    )
+    explain.add_argument(
+        "--config", type=Path, nargs="+", default=None, help="config files, later ones override (default: config.yaml)"
+    )
     explain.set_defaults(func=_explain)
     return parser
 

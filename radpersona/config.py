@@ -103,7 +103,9 @@ def _check_cross_fields(config: Mapping[str, Any]) -> None:
         fail("preprocess.percentiles", f"lower {p_lo} must be below upper {p_hi}")
     reg = config["registration"]
     if reg["levels_to_perform"] > reg["levels"]:
-        fail("registration.levels_to_perform", f"{reg['levels_to_perform']} exceeds registration.levels {reg['levels']}")
+        fail(
+            "registration.levels_to_perform", f"{reg['levels_to_perform']} exceeds registration.levels {reg['levels']}"
+        )
     persona = config["persona"]
     if persona["beta_end"] <= persona["beta_start"]:
         fail("persona.beta_end", f"{persona['beta_end']} must exceed persona.beta_start {persona['beta_start']}")
@@ -112,25 +114,40 @@ def _check_cross_fields(config: Mapping[str, Any]) -> None:
         fail("persona.intensity_range", f"lower {lo_i} must be below upper {hi_i}")
     unet = persona["unet"]
     if len(unet["attention_levels"]) != len(unet["channels"]):
-        fail("persona.unet.attention_levels", f"needs one entry per channel level ({len(unet['channels'])}), got {len(unet['attention_levels'])}")
+        fail(
+            "persona.unet.attention_levels",
+            f"needs one entry per channel level ({len(unet['channels'])}), got {len(unet['attention_levels'])}",
+        )
     for ch in unet["channels"]:
         if ch % unet["norm_num_groups"]:
-            fail("persona.unet.channels", f"{ch} is not divisible by persona.unet.norm_num_groups {unet['norm_num_groups']}")
+            fail(
+                "persona.unet.channels",
+                f"{ch} is not divisible by persona.unet.norm_num_groups {unet['norm_num_groups']}",
+            )
     shape = config["preprocess"]["shape"]
     down = 2 ** (len(unet["channels"]) - 1)
     for axis, size in enumerate(shape):
         if size % down:
-            fail("preprocess.shape", f"{shape}: axis {axis} size {size} must be divisible by {down} for a U-Net with {len(unet['channels'])} levels")
+            fail(
+                "preprocess.shape",
+                f"{shape}: axis {axis} size {size} must be divisible by {down} for a U-Net with {len(unet['channels'])} levels",
+            )
     recon = persona["reconstruction"]
     for axis, (size, patch) in enumerate(zip(shape, recon["vit_ae"]["patch"])):
         if size % patch:
-            fail("persona.reconstruction.vit_ae.patch", f"{recon['vit_ae']['patch']}: patch size {patch} does not divide "
-                 f"preprocess.shape {shape} on axis {axis}")
+            fail(
+                "persona.reconstruction.vit_ae.patch",
+                f"{recon['vit_ae']['patch']}: patch size {patch} does not divide "
+                f"preprocess.shape {shape} on axis {axis}",
+            )
     gan_down = 2 ** (len(recon["gan"]["generator_channels"]) - 1)
     for axis, size in enumerate(shape):
         if size % gan_down:
-            fail("persona.reconstruction.gan.generator_channels", f"{len(recon['gan']['generator_channels'])} levels need "
-                 f"preprocess.shape divisible by {gan_down}; axis {axis} is {size}")
+            fail(
+                "persona.reconstruction.gan.generator_channels",
+                f"{len(recon['gan']['generator_channels'])} levels need "
+                f"preprocess.shape divisible by {gan_down}; axis {axis} is {size}",
+            )
     for name, exp in config["experiments"].items():
         if exp.get("reg", reg["variants"][0]) not in reg["variants"]:
             fail(f"experiments.{name}.reg", f"{exp['reg']!r} is not in registration.variants {reg['variants']}")
@@ -143,7 +160,9 @@ def experiment_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     try:
         exp = config["experiments"][name]
     except KeyError:
-        raise ConfigError(f"config key 'experiments.{name}': no such experiment; known: {sorted(config['experiments'])}") from None
+        raise ConfigError(
+            f"config key 'experiments.{name}': no such experiment; known: {sorted(config['experiments'])}"
+        ) from None
     return {
         "reg": exp.get("reg", config["registration"]["variants"][0]),
         "grid": int(exp.get("grid", config["radiomics"]["grids"][0])),

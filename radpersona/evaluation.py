@@ -18,8 +18,22 @@ from sklearn.metrics import roc_auc_score
 
 from .atomic import atomic_output, write_csv_atomic, write_text_atomic
 
-METRIC_COLUMNS = ["experiment", "model", "task", "split", "fold", "n", "acc", "sen", "spe", "auc",
-                  "auc_ci_low", "auc_ci_high", "threshold", "threshold_from"]
+METRIC_COLUMNS = [
+    "experiment",
+    "model",
+    "task",
+    "split",
+    "fold",
+    "n",
+    "acc",
+    "sen",
+    "spe",
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "threshold",
+    "threshold_from",
+]
 
 
 def confusion_rates(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
@@ -51,7 +65,9 @@ def _rank_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def bootstrap_auc_ci(labels: np.ndarray, scores: np.ndarray, *, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_auc_ci(
+    labels: np.ndarray, scores: np.ndarray, *, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap CI of the AUC (resampling cases with replacement, seeded).
 
     Resamples with a single class are skipped (their AUC is undefined).
@@ -79,18 +95,32 @@ def metrics_table(predictions: Sequence[pd.DataFrame], *, n_boot: int, seed: int
     and ``threshold_from``): one row per fold of the cross-validation and one for valid (fold -1)."""
     rows = []
     for pred in predictions:
-        for (experiment, model, task, split, fold), grp in pred.groupby(["experiment", "model", "task", "split", "fold"], sort=True):
+        for (experiment, model, task, split, fold), grp in pred.groupby(
+            ["experiment", "model", "task", "split", "fold"], sort=True
+        ):
             labels = grp["label"].to_numpy().astype(int)
             acc, sen, spe = confusion_rates(labels, grp["pred"].to_numpy())
             lo, hi = (float("nan"), float("nan"))
             if split == "valid":
                 lo, hi = bootstrap_auc_ci(labels, grp["prob"].to_numpy(), n_boot=n_boot, seed=seed)
-            rows.append({
-                "experiment": experiment, "model": model, "task": task, "split": "cv" if split == "train" else split,
-                "fold": int(fold), "n": int(len(grp)), "acc": acc, "sen": sen, "spe": spe,
-                "auc": auc(labels, grp["prob"].to_numpy()), "auc_ci_low": lo, "auc_ci_high": hi,
-                "threshold": float(grp["threshold"].iloc[0]), "threshold_from": str(grp["threshold_from"].iloc[0]),
-            })
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "model": model,
+                    "task": task,
+                    "split": "cv" if split == "train" else split,
+                    "fold": int(fold),
+                    "n": int(len(grp)),
+                    "acc": acc,
+                    "sen": sen,
+                    "spe": spe,
+                    "auc": auc(labels, grp["prob"].to_numpy()),
+                    "auc_ci_low": lo,
+                    "auc_ci_high": hi,
+                    "threshold": float(grp["threshold"].iloc[0]),
+                    "threshold_from": str(grp["threshold_from"].iloc[0]),
+                }
+            )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
@@ -187,11 +217,19 @@ def delong_test(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) 
     else:
         z = diff / np.sqrt(var)
         p = float(2 * norm.sf(abs(z)))
-    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "diff": diff, "se": float(np.sqrt(max(var, 0.0))),
-            "z": float(z), "p": p}
+    return {
+        "auc_a": float(aucs[0]),
+        "auc_b": float(aucs[1]),
+        "diff": diff,
+        "se": float(np.sqrt(max(var, 0.0))),
+        "z": float(z),
+        "p": p,
+    }
 
 
-def mcnemar_test(labels: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, exact_below: int = 25) -> dict[str, Any]:
+def mcnemar_test(
+    labels: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, exact_below: int = 25
+) -> dict[str, Any]:
     """McNemar's test of equal accuracy of two classifiers on the same cases.
 
     ``b`` = cases A classifies correctly and B wrongly, ``c`` = the reverse. When ``b + c <
@@ -220,22 +258,42 @@ def mcnemar_test(labels: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, 
     return {"b": b, "c": c, "statistic": float(stat), "p": float(chi2.sf(stat, 1)), "method": "chi2_cc"}
 
 
-COMPARISON_COLUMNS = ["reference", "model", "task", "split", "n", "auc_reference", "auc_model", "auc_diff", "delong_z",
-                      "delong_p", "acc_reference", "acc_model", "mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_method"]
+COMPARISON_COLUMNS = [
+    "reference",
+    "model",
+    "task",
+    "split",
+    "n",
+    "auc_reference",
+    "auc_model",
+    "auc_diff",
+    "delong_z",
+    "delong_p",
+    "acc_reference",
+    "acc_model",
+    "mcnemar_b",
+    "mcnemar_c",
+    "mcnemar_p",
+    "mcnemar_method",
+]
 
 
 def _paired(ref: pd.DataFrame, other: pd.DataFrame, split: str) -> pd.DataFrame:
     """Cases both tables report on ``split`` (``cv``: pooled out-of-fold cases of train; ``valid``)."""
     keep = (lambda d: d[d["split"] == "train"]) if split == "cv" else (lambda d: d[d["split"] == "valid"])
     a, b = keep(ref), keep(other)
-    merged = a[["case", "label", "prob", "pred"]].merge(b[["case", "label", "prob", "pred"]], on="case", suffixes=("_a", "_b"))
+    merged = a[["case", "label", "prob", "pred"]].merge(
+        b[["case", "label", "prob", "pred"]], on="case", suffixes=("_a", "_b")
+    )
     if len(merged) and not (merged["label_a"] == merged["label_b"]).all():
         bad = merged.loc[merged["label_a"] != merged["label_b"], "case"].iloc[0]
         raise ValueError(f"case {bad}: labels differ between the compared prediction tables")
     return merged
 
 
-def comparisons_table(predictions: Mapping[str, pd.DataFrame], reference: str, *, exact_below: int = 25) -> pd.DataFrame:
+def comparisons_table(
+    predictions: Mapping[str, pd.DataFrame], reference: str, *, exact_below: int = 25
+) -> pd.DataFrame:
     """DeLong (AUC) and McNemar (accuracy) of ``reference`` against every other model, per task and split.
 
     Args:
@@ -265,15 +323,34 @@ def comparisons_table(predictions: Mapping[str, pd.DataFrame], reference: str, *
                 try:
                     dl = delong_test(y, pair["prob_a"].to_numpy(), pair["prob_b"].to_numpy())
                 except ValueError:
-                    dl = {"auc_a": float("nan"), "auc_b": float("nan"), "diff": float("nan"), "z": float("nan"), "p": float("nan")}
+                    dl = {
+                        "auc_a": float("nan"),
+                        "auc_b": float("nan"),
+                        "diff": float("nan"),
+                        "z": float("nan"),
+                        "p": float("nan"),
+                    }
                 mc = mcnemar_test(y, pair["pred_a"], pair["pred_b"], exact_below=exact_below)
-                rows.append({
-                    "reference": reference, "model": name, "task": task, "split": split, "n": int(len(pair)),
-                    "auc_reference": dl["auc_a"], "auc_model": dl["auc_b"], "auc_diff": dl["diff"], "delong_z": dl["z"],
-                    "delong_p": dl["p"], "acc_reference": float((pair["pred_a"] == y).mean()),
-                    "acc_model": float((pair["pred_b"] == y).mean()), "mcnemar_b": mc["b"], "mcnemar_c": mc["c"],
-                    "mcnemar_p": mc["p"], "mcnemar_method": mc["method"],
-                })
+                rows.append(
+                    {
+                        "reference": reference,
+                        "model": name,
+                        "task": task,
+                        "split": split,
+                        "n": int(len(pair)),
+                        "auc_reference": dl["auc_a"],
+                        "auc_model": dl["auc_b"],
+                        "auc_diff": dl["diff"],
+                        "delong_z": dl["z"],
+                        "delong_p": dl["p"],
+                        "acc_reference": float((pair["pred_a"] == y).mean()),
+                        "acc_model": float((pair["pred_b"] == y).mean()),
+                        "mcnemar_b": mc["b"],
+                        "mcnemar_c": mc["c"],
+                        "mcnemar_p": mc["p"],
+                        "mcnemar_method": mc["method"],
+                    }
+                )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
@@ -308,7 +385,9 @@ def describe_experiment(experiment: Mapping[str, Any], radiomics_families: Seque
     }
 
 
-def describe_baseline(name: str, features_experiment: Mapping[str, Any] | None, radiomics_families: Sequence[str]) -> dict[str, str]:
+def describe_baseline(
+    name: str, features_experiment: Mapping[str, Any] | None, radiomics_families: Sequence[str]
+) -> dict[str, str]:
     """Descriptive columns of a baseline: classical models show their feature table's N, RF, Persona
     and Reg (no usage predictor, no T); the CNNs (``mrnet``, ``elnet``) read volumes: ``-`` everywhere."""
     if features_experiment is None:
@@ -330,8 +409,9 @@ def _cell(values: pd.Series) -> str:
 PAPER_METRICS = (("acc", "Acc"), ("sen", "Sen"), ("spe", "Spe"), ("auc", "AUC"))
 
 
-def paper_table(metrics: pd.DataFrame, rows: Sequence[str], descriptors: Mapping[str, Mapping[str, str]],
-                tasks: Sequence[str]) -> pd.DataFrame:
+def paper_table(
+    metrics: pd.DataFrame, rows: Sequence[str], descriptors: Mapping[str, Mapping[str, str]], tasks: Sequence[str]
+) -> pd.DataFrame:
     """A result table in the paper's layout: one row per method and task.
 
     Columns: ``Method``, the descriptors (:data:`DESCRIPTOR_COLUMNS`), ``Type`` (task), ``Acc``,
@@ -347,7 +427,9 @@ def paper_table(metrics: pd.DataFrame, rows: Sequence[str], descriptors: Mapping
     for name in rows:
         sub = metrics[metrics["experiment"] == name]
         if not len(sub):
-            raise ValueError(f"result table row {name!r} has no metrics; metrics exist for {sorted(set(metrics['experiment']))}")
+            raise ValueError(
+                f"result table row {name!r} has no metrics; metrics exist for {sorted(set(metrics['experiment']))}"
+            )
         for task in tasks:
             grp = sub[sub["task"] == task]
             cv, valid = grp[grp["split"] == "cv"], grp[grp["split"] == "valid"]
@@ -398,7 +480,13 @@ def _md_value(value: Any) -> str:
 
 def paper_table_markdown(table: pd.DataFrame, title: str) -> str:
     """Markdown of a :func:`paper_table` (display columns only) with its split note."""
-    display = ["Method", *DESCRIPTOR_COLUMNS, "Type", *[l for _, l in PAPER_METRICS], *[f"valid {l}" for _, l in PAPER_METRICS]]
+    display = [
+        "Method",
+        *DESCRIPTOR_COLUMNS,
+        "Type",
+        *[label for _, label in PAPER_METRICS],
+        *[f"valid {label}" for _, label in PAPER_METRICS],
+    ]
     return f"## {title}\n\n{markdown_table(table, display)}\n\n{TABLE_NOTE}\n"
 
 
@@ -434,8 +522,9 @@ def plot_roc(predictions: Mapping[str, pd.DataFrame], task: str, out: str | Path
         fpr, tpr, _ = roc_curve(y, sub["prob"].to_numpy())
         ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUC {auc(y, sub['prob'].to_numpy()):.2f}, n={len(y)})")
     ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--")
-    ax.set(xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"ROC, {task}, split {split}")
+    ax.set(
+        xlabel="1 − specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1.01), title=f"ROC, {task}, split {split}"
+    )
     ax.legend(loc="lower right", fontsize=7)
     _save_figure(fig, out)
 
@@ -449,12 +538,25 @@ def calibration_bins(labels: np.ndarray, probs: np.ndarray, n_bins: int) -> pd.D
     for b in range(n_bins):
         sel = idx == b
         if sel.any():
-            rows.append({"bin": b, "n": int(sel.sum()), "mean_prob": float(probs[sel].mean()), "observed": float(labels[sel].mean())})
+            rows.append(
+                {
+                    "bin": b,
+                    "n": int(sel.sum()),
+                    "mean_prob": float(probs[sel].mean()),
+                    "observed": float(labels[sel].mean()),
+                }
+            )
     return pd.DataFrame(rows, columns=["bin", "n", "mean_prob", "observed"])
 
 
-def plot_calibration(predictions: Mapping[str, pd.DataFrame], tasks: Sequence[str], out: str | Path, *,
-                     split: str = "valid", n_bins: int = 5) -> None:
+def plot_calibration(
+    predictions: Mapping[str, pd.DataFrame],
+    tasks: Sequence[str],
+    out: str | Path,
+    *,
+    split: str = "valid",
+    n_bins: int = 5,
+) -> None:
     """Reliability diagram per task (one panel each): observed fraction positive against mean
     predicted probability in ``n_bins`` equal-width bins, every model, on ``split``."""
     import matplotlib
@@ -472,8 +574,13 @@ def plot_calibration(predictions: Mapping[str, pd.DataFrame], tasks: Sequence[st
             bins = calibration_bins(sub["label"].to_numpy(), sub["prob"].to_numpy(), n_bins)
             ax.plot(bins["mean_prob"], bins["observed"], marker="o", ms=3, lw=1.2, label=name)
         ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--")
-        ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), xlabel="mean predicted probability", ylabel="fraction positive",
-               title=f"{task}, split {split}")
+        ax.set(
+            xlim=(0, 1),
+            ylim=(-0.02, 1.02),
+            xlabel="mean predicted probability",
+            ylabel="fraction positive",
+            title=f"{task}, split {split}",
+        )
         ax.legend(loc="upper left", fontsize=7)
     _save_figure(fig, out)
 
@@ -503,9 +610,16 @@ def read_predictions(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
-def stage_tables(metrics_csv: str | Path, predictions: Mapping[str, str | Sequence[str]], tables: Mapping[str, Sequence[str]],
-                 descriptors: Mapping[str, Mapping[str, str]], tasks: Sequence[str], compare_to: str,
-                 mcnemar_exact_below: int, out_dir: str | Path) -> None:
+def stage_tables(
+    metrics_csv: str | Path,
+    predictions: Mapping[str, str | Sequence[str]],
+    tables: Mapping[str, Sequence[str]],
+    descriptors: Mapping[str, Mapping[str, str]],
+    tasks: Sequence[str],
+    compare_to: str,
+    mcnemar_exact_below: int,
+    out_dir: str | Path,
+) -> None:
     """Write ``{out_dir}/{table}.csv`` and ``.md`` per configured table in the paper's layout and
     ``comparisons.csv``/``.md`` (DeLong and McNemar of ``compare_to`` against every other model).
 
@@ -527,18 +641,44 @@ def stage_tables(metrics_csv: str | Path, predictions: Mapping[str, str | Sequen
         table = paper_table(metrics, rows, descriptors, tasks)
         _write_csv(table, Path(out_dir) / f"{name}.csv")
         _write_text(Path(out_dir) / f"{name}.md", paper_table_markdown(table, name))
-        logger.info("table %s:\n%s", name, table[["Method", "Type", "Acc", "Sen", "Spe", "AUC", "valid AUC"]].to_string(index=False))
+        logger.info(
+            "table %s:\n%s",
+            name,
+            table[["Method", "Type", "Acc", "Sen", "Spe", "AUC", "valid AUC"]].to_string(index=False),
+        )
     preds = {name: read_predictions(paths) for name, paths in predictions.items()}
     comp = comparisons_table(preds, compare_to, exact_below=mcnemar_exact_below)
     _write_csv(comp, Path(out_dir) / "comparisons.csv")
-    shown = ["reference", "model", "task", "split", "n", "auc_reference", "auc_model", "delong_p", "acc_reference",
-             "acc_model", "mcnemar_b", "mcnemar_c", "mcnemar_p", "mcnemar_method"]
-    _write_text(Path(out_dir) / "comparisons.md", f"## comparisons\n\n{markdown_table(comp, shown)}\n\n{COMPARISON_NOTE}\n")
+    shown = [
+        "reference",
+        "model",
+        "task",
+        "split",
+        "n",
+        "auc_reference",
+        "auc_model",
+        "delong_p",
+        "acc_reference",
+        "acc_model",
+        "mcnemar_b",
+        "mcnemar_c",
+        "mcnemar_p",
+        "mcnemar_method",
+    ]
+    _write_text(
+        Path(out_dir) / "comparisons.md", f"## comparisons\n\n{markdown_table(comp, shown)}\n\n{COMPARISON_NOTE}\n"
+    )
     logger.info("comparisons:\n%s", comp[shown].to_string(index=False))
 
 
-def stage_plots(predictions: Mapping[str, str | Sequence[str]], tasks: Sequence[str], roc_out: Sequence[str], calibration_out: str | Path,
-                split: str, n_bins: int) -> None:
+def stage_plots(
+    predictions: Mapping[str, str | Sequence[str]],
+    tasks: Sequence[str],
+    roc_out: Sequence[str],
+    calibration_out: str | Path,
+    split: str,
+    n_bins: int,
+) -> None:
     """ROC curves per task (``roc_out`` in ``tasks`` order) and one calibration figure."""
     preds = {name: read_predictions(paths) for name, paths in predictions.items()}
     for task, out in zip(tasks, roc_out):

@@ -42,12 +42,16 @@ def patch_edges(start: int, stop: int, n: int) -> list[tuple[int, int]]:
     return [(int(edges[a]), int(edges[a + 1])) for a in range(n)]
 
 
-def patch_grid(box: tuple[slice, slice, slice], n: int) -> list[tuple[tuple[int, int, int], tuple[slice, slice, slice]]]:
+def patch_grid(
+    box: tuple[slice, slice, slice], n: int
+) -> list[tuple[tuple[int, int, int], tuple[slice, slice, slice]]]:
     """The n^3 patches of ``box`` as ((i, j, k), slices), in i, j, k order."""
     axes = [patch_edges(s.start, s.stop, n) for s in box]
     return [
         ((i, j, k), (slice(*axes[0][i]), slice(*axes[1][j]), slice(*axes[2][k])))
-        for i in range(n) for j in range(n) for k in range(n)
+        for i in range(n)
+        for j in range(n)
+        for k in range(n)
     ]
 
 
@@ -79,8 +83,9 @@ def grey_levels(volume: np.ndarray, bin_width: float) -> int:
     return int(np.floor(high / bin_width) - np.floor(low / bin_width)) + 1
 
 
-def check_grey_levels(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], box: tuple[slice, slice, slice],
-                      bin_width: float) -> dict[str, int]:
+def check_grey_levels(
+    case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], box: tuple[slice, slice, slice], bin_width: float
+) -> dict[str, int]:
     """Log the effective number of grey levels per image type inside the box; warn outside 16-128."""
     levels: dict[str, int] = {}
     for image in next(iter(volumes.values())):
@@ -88,16 +93,32 @@ def check_grey_levels(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]]
         levels[image] = int(np.median(counts))
         lo, hi = GREY_LEVEL_RANGE
         if not lo <= levels[image] <= hi:
-            logger.warning("case %s, image %s: %d grey levels in the box with bin width %g (outside %d-%d): "
-                           "texture and entropy features become unstable; adjust radiomics.bin_width",
-                           case, image, levels[image], bin_width, lo, hi)
+            logger.warning(
+                "case %s, image %s: %d grey levels in the box with bin width %g (outside %d-%d): "
+                "texture and entropy features become unstable; adjust radiomics.bin_width",
+                case,
+                image,
+                levels[image],
+                bin_width,
+                lo,
+                hi,
+            )
     logger.info("case %s: grey levels in the box per image type (bin width %g): %s", case, bin_width, levels)
     return levels
 
 
-def case_features(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], spacing: Mapping[str, Sequence[float]], *,
-                  box: tuple[slice, slice, slice], grid: int, families: Sequence[str], bin_width: float,
-                  voxel_array_shift: float = 0.0, device: str = "cpu") -> pd.DataFrame:
+def case_features(
+    case: str,
+    volumes: Mapping[str, Mapping[str, np.ndarray]],
+    spacing: Mapping[str, Sequence[float]],
+    *,
+    box: tuple[slice, slice, slice],
+    grid: int,
+    families: Sequence[str],
+    bin_width: float,
+    voxel_array_shift: float = 0.0,
+    device: str = "cpu",
+) -> pd.DataFrame:
     """Long feature table of one case.
 
     Args:
@@ -116,14 +137,32 @@ def case_features(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], sp
             blocks = []
             if intensity_families:
                 masks = [np.ones(a.shape, dtype=np.uint8) for a in arrays]
-                blocks.append(extract_features(arrays, masks, spacing=tuple(spacing[view]), families=intensity_families,
-                                               bin_width=bin_width, voxel_array_shift=voxel_array_shift, device=device))
+                blocks.append(
+                    extract_features(
+                        arrays,
+                        masks,
+                        spacing=tuple(spacing[view]),
+                        families=intensity_families,
+                        bin_width=bin_width,
+                        voxel_array_shift=voxel_array_shift,
+                        device=device,
+                    )
+                )
             if "shape" in families:
                 threshold = tissue_threshold(volume, image)
                 data = np.abs(volume) if image == "residual" else volume
                 masks = [(data[sl] > threshold).astype(np.uint8) for _, sl in patches]
-                blocks.append(extract_features(arrays, masks, spacing=tuple(spacing[view]), families=("shape",),
-                                               bin_width=bin_width, voxel_array_shift=voxel_array_shift, device=device))
+                blocks.append(
+                    extract_features(
+                        arrays,
+                        masks,
+                        spacing=tuple(spacing[view]),
+                        families=("shape",),
+                        bin_width=bin_width,
+                        voxel_array_shift=voxel_array_shift,
+                        device=device,
+                    )
+                )
             for block in blocks:
                 status = block.attrs.get("status")
                 values = block.to_numpy(dtype=np.float64)
@@ -134,19 +173,43 @@ def case_features(case: str, volumes: Mapping[str, Mapping[str, np.ndarray]], sp
                         col_status = status[column].astype(str).to_numpy()
                     else:
                         col_status = np.where(np.isfinite(col_values), "ok", "not computed")
-                    col_status = np.where(np.isfinite(col_values), col_status, np.where(col_status == "ok", "not finite", col_status))
-                    frames.append(pd.DataFrame({
-                        "case": case, "view": view, "image": image,
-                        "i": [p[0][0] for p in patches], "j": [p[0][1] for p in patches], "k": [p[0][2] for p in patches],
-                        "family": family, "feature": feature, "value": col_values, "status": col_status,
-                    }))
+                    col_status = np.where(
+                        np.isfinite(col_values), col_status, np.where(col_status == "ok", "not finite", col_status)
+                    )
+                    frames.append(
+                        pd.DataFrame(
+                            {
+                                "case": case,
+                                "view": view,
+                                "image": image,
+                                "i": [p[0][0] for p in patches],
+                                "j": [p[0][1] for p in patches],
+                                "k": [p[0][2] for p in patches],
+                                "family": family,
+                                "feature": feature,
+                                "value": col_values,
+                                "status": col_status,
+                            }
+                        )
+                    )
             loc = np.array([p[0] for p in patches], dtype=np.float64)
             for axis, name in enumerate("ijk"):
-                frames.append(pd.DataFrame({
-                    "case": case, "view": view, "image": image,
-                    "i": loc[:, 0].astype(int), "j": loc[:, 1].astype(int), "k": loc[:, 2].astype(int),
-                    "family": "location", "feature": name, "value": loc[:, axis], "status": "ok",
-                }))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "case": case,
+                            "view": view,
+                            "image": image,
+                            "i": loc[:, 0].astype(int),
+                            "j": loc[:, 1].astype(int),
+                            "k": loc[:, 2].astype(int),
+                            "family": "location",
+                            "feature": name,
+                            "value": loc[:, axis],
+                            "status": "ok",
+                        }
+                    )
+                )
     long = pd.concat(frames, ignore_index=True)[LONG_COLUMNS]
     return long.sort_values(["view", "image", "i", "j", "k", "family", "feature"], kind="stable").reset_index(drop=True)
 
@@ -164,11 +227,15 @@ def assemble_wide(long_paths: Sequence[str | Path], out: str | Path, *, settings
     """
     frames = [pd.read_parquet(p) for p in long_paths]
     long = pd.concat(frames, ignore_index=True)
-    long["column"] = [f"{v}.{im}.p{i}{j}{k}.{fa}.{fe}" for v, im, i, j, k, fa, fe in
-                      zip(long.view, long.image, long.i, long.j, long.k, long.family, long.feature)]
+    long["column"] = [
+        f"{v}.{im}.p{i}{j}{k}.{fa}.{fe}"
+        for v, im, i, j, k, fa, fe in zip(long.view, long.image, long.i, long.j, long.k, long.family, long.feature)
+    ]
     long.loc[long["status"] != "ok", "value"] = np.nan
     wide = long.pivot(index="case", columns="column", values="value")
-    keys = long.drop_duplicates("column").sort_values(["view", "image", "i", "j", "k", "family", "feature"], kind="stable")
+    keys = long.drop_duplicates("column").sort_values(
+        ["view", "image", "i", "j", "k", "family", "feature"], kind="stable"
+    )
     wide = wide[keys["column"].tolist()].astype(np.float64)
     counts = long.groupby("case")["column"].nunique()
     if counts.nunique() != 1:
@@ -177,8 +244,13 @@ def assemble_wide(long_paths: Sequence[str | Path], out: str | Path, *, settings
     n_missing = int(wide.isna().sum().sum())
     if n_missing:
         logger.warning("wide table: %d values are missing (status != ok in the long tables)", n_missing)
-    meta = {"settings": dict(settings), "settings_hash": settings_hash(dict(settings)), "n_missing": n_missing,
-            "n_cases": int(len(wide)), "n_features": int(wide.shape[1])}
+    meta = {
+        "settings": dict(settings),
+        "settings_hash": settings_hash(dict(settings)),
+        "n_missing": n_missing,
+        "n_cases": int(len(wide)),
+        "n_features": int(wide.shape[1]),
+    }
     out = Path(out)
     write_parquet(wide.reset_index(), out, metadata=meta)
     return wide

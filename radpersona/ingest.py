@@ -47,8 +47,17 @@ logger = logging.getLogger("radpersona")
 MRNET_LABEL_FILES = {"abn": "abnormal", "acl": "acl", "men": "meniscus"}
 SPLITS = ("train", "valid")
 COHORT_COLUMNS = [
-    "case", "source", "split", "abn", "acl", "men",
-    "path_sagittal", "path_coronal", "path_axial", "fold", "patient",
+    "case",
+    "source",
+    "split",
+    "abn",
+    "acl",
+    "men",
+    "path_sagittal",
+    "path_coronal",
+    "path_axial",
+    "fold",
+    "patient",
 ]
 
 
@@ -61,7 +70,9 @@ def _read_label_csv(path: Path, task: str) -> pd.Series:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputDataError(f"cannot parse label file: {exc}", path=path) from None
     if frame.shape[1] != 2:
-        raise InputDataError("label file must have two columns (id,label) and no header", path=path, value=frame.shape[1])
+        raise InputDataError(
+            "label file must have two columns (id,label) and no header", path=path, value=frame.shape[1]
+        )
     ids = frame[0].str.strip()
     bad_id = ids[~ids.str.fullmatch(r"\d+")]
     if len(bad_id):
@@ -73,7 +84,9 @@ def _read_label_csv(path: Path, task: str) -> pd.Series:
     labels = frame[1].str.strip()
     bad = ~labels.isin(["0", "1"])
     if bad.any():
-        raise InputDataError(f"{task} label must be 0 or 1", case=ids[bad].iloc[0], path=path, value=labels[bad].iloc[0])
+        raise InputDataError(
+            f"{task} label must be 0 or 1", case=ids[bad].iloc[0], path=path, value=labels[bad].iloc[0]
+        )
     return pd.Series(labels.astype(int).to_numpy(), index=ids.to_numpy(), name=task)
 
 
@@ -89,13 +102,15 @@ def read_mrnet_labels(root: str | Path) -> pd.DataFrame:
     for split in SPLITS:
         series = [_read_label_csv(root / f"{split}-{name}.csv", task) for task, name in MRNET_LABEL_FILES.items()]
         reference = set(series[0].index)
-        for s, (task, name) in zip(series[1:], list(MRNET_LABEL_FILES.items())[1:]):
+        for s, (_task, name) in zip(series[1:], list(MRNET_LABEL_FILES.items())[1:]):
             diff = reference.symmetric_difference(s.index)
             if diff:
                 case = sorted(diff)[0]
                 raise InputDataError(
                     f"case ids differ between {split}-abnormal.csv and {split}-{name}.csv",
-                    case=case, path=root / f"{split}-{name}.csv", value=case,
+                    case=case,
+                    path=root / f"{split}-{name}.csv",
+                    value=case,
                 )
         frame = pd.concat(series, axis=1)
         frame.index.name = "case"
@@ -108,7 +123,9 @@ def read_mrnet_labels(root: str | Path) -> pd.DataFrame:
         raise InputDataError("case id appears in both train and valid", case=dup.iloc[0], path=root, value=dup.iloc[0])
     implied = labels[((labels["acl"] == 1) | (labels["men"] == 1)) & (labels["abn"] == 0)]
     if len(implied):
-        logger.warning("%d cases have an ACL or meniscal tear but abn = 0 (e.g. case %s)", len(implied), implied["case"].iloc[0])
+        logger.warning(
+            "%d cases have an ACL or meniscal tear but abn = 0 (e.g. case %s)", len(implied), implied["case"].iloc[0]
+        )
     return labels.sort_values("case", kind="stable").reset_index(drop=True)
 
 
@@ -139,7 +156,11 @@ def check_mrnet_volumes(root: str | Path, labels: pd.DataFrame, exclude: Collect
             for path in sorted(folder.glob("*.npy")):
                 if (split, path.stem.zfill(4)) not in known:
                     raise InputDataError(
-                        f"volume has no label in {split}-abnormal.csv", case=path.stem, view=view, path=path, value=path.stem
+                        f"volume has no label in {split}-abnormal.csv",
+                        case=path.stem,
+                        view=view,
+                        path=path,
+                        value=path.stem,
                     )
 
 
@@ -163,7 +184,9 @@ def assign_folds(cohort: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
     folds = np.full(len(cohort), -1, dtype=int)
     train = np.flatnonzero(cohort["split"].to_numpy() == "train")
     if len(train) < n_folds:
-        raise ConfigError(f"config key 'fingerprint.folds': {n_folds} folds need at least as many training cases, got {len(train)}")
+        raise ConfigError(
+            f"config key 'fingerprint.folds': {n_folds} folds need at least as many training cases, got {len(train)}"
+        )
     sub = cohort.iloc[train]
     strata = (sub[["abn", "acl", "men"]].fillna(0).astype(int) * [4, 2, 1]).sum(axis=1).to_numpy()
     # strata rarer than the fold count cannot be stratified; merge them
@@ -232,7 +255,9 @@ def read_source(config: Mapping[str, Any], cases: Collection[str] | None = None)
             table[task] = table[task].astype("Int64")
         table["patient"] = table["case"]  # MRNet publishes no patient ids: one patient per exam
         for view in VIEWS:
-            table[f"path_{view}"] = [str(mrnet_volume_path(root, sp, view, c)) for sp, c in zip(table["split"], table["case"])]
+            table[f"path_{view}"] = [
+                str(mrnet_volume_path(root, sp, view, c)) for sp, c in zip(table["split"], table["case"])
+            ]
         views = list(VIEWS)
     elif kind == "kneemri":
         from .sources.kneemri import VIEWS_KNEEMRI, read_metadata
@@ -275,7 +300,9 @@ def list_cases(config: Mapping[str, Any]) -> pd.DataFrame:
     return read_source(config)[0][["case", "split"]]
 
 
-def load_source_volume(kind: str, path: str | Path, *, case: str, view: str) -> tuple[np.ndarray, tuple[float, float, float]]:
+def load_source_volume(
+    kind: str, path: str | Path, *, case: str, view: str
+) -> tuple[np.ndarray, tuple[float, float, float]]:
     """Load one source volume as float32 (slices, rows, cols) with its spacing (mm, same order)."""
     if kind in ("synthetic", "mrnet"):
         return load_mrnet_volume(path, case=case, view=view), (1.0, 1.0, 1.0)
@@ -294,7 +321,9 @@ def _fmt(values: Sequence[float]) -> str:
     return "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
-def ingest_case_row(config: Mapping[str, Any], row: Mapping[str, Any], views: Sequence[str], raw_dir: str | Path) -> dict[str, Any]:
+def ingest_case_row(
+    config: Mapping[str, Any], row: Mapping[str, Any], views: Sequence[str], raw_dir: str | Path
+) -> dict[str, Any]:
     """Load one case's views, write ``raw_dir/{case}_{view}.nii.gz``, return its cohort record.
 
     If any view fails, the raw volumes already written for this case are removed before the error
@@ -357,8 +386,9 @@ def _records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def assemble_cohort(config: Mapping[str, Any], records: pd.DataFrame, cohort_path: str | Path,
-                    truth_dir: str | Path | None = None) -> pd.DataFrame:
+def assemble_cohort(
+    config: Mapping[str, Any], records: pd.DataFrame, cohort_path: str | Path, truth_dir: str | Path | None = None
+) -> pd.DataFrame:
     """Add folds to the per-case records and write the cohort table (contract column order first)."""
     kind = config["source"]["kind"]
     cohort = records.sort_values("case", kind="stable").reset_index(drop=True)
@@ -368,27 +398,41 @@ def assemble_cohort(config: Mapping[str, Any], records: pd.DataFrame, cohort_pat
         cohort["truth_dir"] = str(truth_dir)
     extra = [c for c in cohort.columns if c not in COHORT_COLUMNS]
     cohort = cohort[COHORT_COLUMNS + extra]
-    meta = {"source": kind, "root": config["source"].get("root"), "manifest": config["source"].get("manifest"),
-            "exclude": _exclude(config), "views": [v for v in VIEWS if cohort[f"path_{v}"].notna().any()],
-            "fold_seed": config["fingerprint"]["seed"], "folds": config["fingerprint"]["folds"]}
+    meta = {
+        "source": kind,
+        "root": config["source"].get("root"),
+        "manifest": config["source"].get("manifest"),
+        "exclude": _exclude(config),
+        "views": [v for v in VIEWS if cohort[f"path_{v}"].notna().any()],
+        "fold_seed": config["fingerprint"]["seed"],
+        "folds": config["fingerprint"]["folds"],
+    }
     if kind == "kneemri":
         meta["kneemri"] = dict(config["source"]["kneemri"])
     write_parquet(cohort, cohort_path, metadata=meta)
-    logger.info("ingest: %d cases (%s), %d train / %d valid", len(cohort), kind,
-                (cohort["split"] == "train").sum(), (cohort["split"] == "valid").sum())
+    logger.info(
+        "ingest: %d cases (%s), %d train / %d valid",
+        len(cohort),
+        kind,
+        (cohort["split"] == "train").sum(),
+        (cohort["split"] == "valid").sum(),
+    )
     if kind == "mrnet":
         logger.info("ingest: MRNet's public 'valid' split is its tuning set, not the paper's hidden test set")
     return cohort
 
 
-def stage_cohort(config: Mapping[str, Any], records: Sequence[str], cohort_path: str | Path,
-                 truth_dir: str | Path | None = None) -> None:
+def stage_cohort(
+    config: Mapping[str, Any], records: Sequence[str], cohort_path: str | Path, truth_dir: str | Path | None = None
+) -> None:
     """Rule ``ingest``: gather the per-case records into ``cohort.parquet`` with patient-level folds."""
     frames = [pd.read_parquet(p) for p in records]
     assemble_cohort(config, pd.concat(frames, ignore_index=True), cohort_path, truth_dir)
 
 
-def ingest(config: Mapping[str, Any], *, cohort_path: str | Path, raw_dir: str | Path, truth_dir: str | Path | None = None) -> pd.DataFrame:
+def ingest(
+    config: Mapping[str, Any], *, cohort_path: str | Path, raw_dir: str | Path, truth_dir: str | Path | None = None
+) -> pd.DataFrame:
     """Read the source, check it, write raw NIfTI volumes and the cohort table (all cases in one call).
 
     Writes ``raw_dir/{case}_{view}.nii.gz`` for each view the source has (float32, the source's

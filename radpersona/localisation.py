@@ -26,9 +26,19 @@ def lesion_patches(lesion: np.ndarray, box: Sequence[float], grid: int) -> set[t
     return {ijk for ijk, sl in patch_grid(box_slices(lesion.shape, box), grid) if lesion[sl].any()}
 
 
-def localisation_table(fingerprints: pd.DataFrame, population: pd.DataFrame, cohort: pd.DataFrame, *, task: str,
-                       results: str | Path, preprocess: Mapping[str, Any], reg: str, box: Sequence[float], grid: int,
-                       top_k: int = 10) -> pd.DataFrame:
+def localisation_table(
+    fingerprints: pd.DataFrame,
+    population: pd.DataFrame,
+    cohort: pd.DataFrame,
+    *,
+    task: str,
+    results: str | Path,
+    preprocess: Mapping[str, Any],
+    reg: str,
+    box: Sequence[float],
+    grid: int,
+    top_k: int = 10,
+) -> pd.DataFrame:
     """One row per lesion case: top-k share in lesion patches and the chance share."""
     rows = []
     codes = TASK_LESION_CODES[task]
@@ -46,6 +56,14 @@ def localisation_table(fingerprints: pd.DataFrame, population: pd.DataFrame, coh
         top = fp.sort_values("rank").head(top_k)
         in_lesion = [(r.i, r.j, r.k) in hits[r.view] for r in top.itertuples()]
         chance = np.mean([(r.i, r.j, r.k) in hits[r.view] for r in population.itertuples()])
-        rows.append({"case": case, "task": task, "n_top": len(top), "top_share": float(np.mean(in_lesion)) if len(top) else np.nan,
-                     "chance_share": float(chance), "lesion_patches": int(sum(len(v) for v in hits.values()))})
+        rows.append(
+            {
+                "case": case,
+                "task": task,
+                "n_top": len(top),
+                "top_share": float(np.mean(in_lesion)) if len(top) else np.nan,
+                "chance_share": float(chance),
+                "lesion_patches": int(sum(len(v) for v in hits.values())),
+            }
+        )
     return pd.DataFrame(rows, columns=["case", "task", "n_top", "top_share", "chance_share", "lesion_patches"])

@@ -31,7 +31,9 @@ _INTERPOLATORS = {
 }
 
 
-def resize(array: np.ndarray, spacing: Spacing, shape: Sequence[int], interpolation: str = "linear") -> tuple[np.ndarray, Spacing]:
+def resize(
+    array: np.ndarray, spacing: Spacing, shape: Sequence[int], interpolation: str = "linear"
+) -> tuple[np.ndarray, Spacing]:
     """Resample ``array`` (slices, rows, cols) to ``shape`` over the same physical extent.
 
     Returns the resized float32 array and its new spacing (same axis order).
@@ -57,8 +59,14 @@ def resize(array: np.ndarray, spacing: Spacing, shape: Sequence[int], interpolat
     return out, (float(new_spacing[2]), float(new_spacing[1]), float(new_spacing[0]))
 
 
-def normalise(array: np.ndarray, method: str, percentiles: Sequence[float] = (0.5, 99.5), *,
-              case: str | None = None, view: str | None = None) -> np.ndarray:
+def normalise(
+    array: np.ndarray,
+    method: str,
+    percentiles: Sequence[float] = (0.5, 99.5),
+    *,
+    case: str | None = None,
+    view: str | None = None,
+) -> np.ndarray:
     """Normalise intensities with the volume's own statistics (see module docstring)."""
     if method == "none":
         return array.astype(np.float32)
@@ -69,17 +77,30 @@ def normalise(array: np.ndarray, method: str, percentiles: Sequence[float] = (0.
     elif method == "zscore":
         mean, sd = float(array.mean()), float(array.std())
         if sd == 0:
-            raise InputDataError("cannot z-score a constant volume (standard deviation is 0)", case=case, view=view, value=mean)
+            raise InputDataError(
+                "cannot z-score a constant volume (standard deviation is 0)", case=case, view=view, value=mean
+            )
         return ((array - mean) / sd).astype(np.float32)
     else:
         raise ValueError(f"normalisation must be none, minmax, zscore or percentile, not {method!r}")
     if hi <= lo:
-        raise InputDataError(f"cannot {method}-normalise a constant volume (range {lo}..{hi})", case=case, view=view, value=hi)
+        raise InputDataError(
+            f"cannot {method}-normalise a constant volume (range {lo}..{hi})", case=case, view=view, value=hi
+        )
     return ((np.clip(array, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
-def preprocess_volume(src: str | Path, dst: str | Path, *, shape: Sequence[int], interpolation: str,
-                      normalisation: str, percentiles: Sequence[float], case: str, view: str) -> dict[str, object]:
+def preprocess_volume(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    shape: Sequence[int],
+    interpolation: str,
+    normalisation: str,
+    percentiles: Sequence[float],
+    case: str,
+    view: str,
+) -> dict[str, object]:
     """Resize and normalise one raw volume; write it atomically; return a record of what was done."""
     array, spacing = read_volume(src, case=case, view=view)
     resized, new_spacing = resize(array, spacing, shape, interpolation)
@@ -88,5 +109,12 @@ def preprocess_volume(src: str | Path, dst: str | Path, *, shape: Sequence[int],
     if normalisation == "percentile":
         tag += f" {percentiles[0]:g}-{percentiles[1]:g}"
     write_volume(dst, out, new_spacing, description=f"{tag} {interpolation}")
-    return {"case": case, "view": view, "original_shape": list(array.shape), "original_spacing": list(spacing),
-            "spacing": list(new_spacing), "normalisation": normalisation, "interpolation": interpolation}
+    return {
+        "case": case,
+        "view": view,
+        "original_shape": list(array.shape),
+        "original_spacing": list(spacing),
+        "spacing": list(new_spacing),
+        "normalisation": normalisation,
+        "interpolation": interpolation,
+    }

@@ -39,12 +39,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import pandas as pd
 
 from .errors import ConfigError, InputDataError, RadpersonaError, ToolNotFoundError
@@ -54,7 +53,7 @@ from .volume import read_volume, write_json_atomic, write_volume
 logger = logging.getLogger("radpersona")
 
 
-@lru_cache(maxsize=None)
+@cache
 def find_niftyreg_tool(name: str = "reg_aladin") -> Path:
     """Locate a NiftyReg executable: ``PATH`` first, then the ``niftyreg`` package's ``bin_path``.
 
@@ -81,7 +80,14 @@ def find_niftyreg_tool(name: str = "reg_aladin") -> Path:
 
 def niftyreg_version(name: str = "reg_aladin") -> str:
     """Return the version string that ``reg_aladin --version`` prints."""
-    out = subprocess.run([str(find_niftyreg_tool(name)), "--version"], capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
+    out = subprocess.run(
+        [str(find_niftyreg_tool(name)), "--version"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        check=False,
+    )
     return (out.stdout or out.stderr).strip().splitlines()[-1] if (out.stdout or out.stderr) else "unknown"
 
 
@@ -98,20 +104,48 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
 
 
-def reg_aladin_command(ref: Path, flo: Path, res: Path, aff: Path, settings: Mapping[str, Any], threads: int = 1) -> list[str]:
+def reg_aladin_command(
+    ref: Path, flo: Path, res: Path, aff: Path, settings: Mapping[str, Any], threads: int = 1
+) -> list[str]:
     """The ``reg_aladin`` command line for the given ``registration`` settings."""
     cmd = [
-        str(find_niftyreg_tool("reg_aladin")), "-ref", str(ref), "-flo", str(flo), "-res", str(res), "-aff", str(aff),
-        "-ln", str(settings["levels"]), "-lp", str(settings["levels_to_perform"]),
-        "-maxit", str(settings["max_iterations"]), "-pad", "0", "-omp", str(threads), "-voff",
+        str(find_niftyreg_tool("reg_aladin")),
+        "-ref",
+        str(ref),
+        "-flo",
+        str(flo),
+        "-res",
+        str(res),
+        "-aff",
+        str(aff),
+        "-ln",
+        str(settings["levels"]),
+        "-lp",
+        str(settings["levels_to_perform"]),
+        "-maxit",
+        str(settings["max_iterations"]),
+        "-pad",
+        "0",
+        "-omp",
+        str(threads),
+        "-voff",
     ]
     if settings["rigid_only"]:
         cmd.append("-rigOnly")
     return cmd
 
 
-def register_volume(reference: str | Path, floating: str | Path, out: str | Path, affine_out: str | Path, *,
-                    settings: Mapping[str, Any], case: str, view: str, threads: int = 1) -> dict[str, Any]:
+def register_volume(
+    reference: str | Path,
+    floating: str | Path,
+    out: str | Path,
+    affine_out: str | Path,
+    *,
+    settings: Mapping[str, Any],
+    case: str,
+    view: str,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Register ``floating`` to ``reference`` with reg_aladin; write the result and affine atomically.
 
     Returns the QC record (case, view, ncc_before, ncc_after, mse_before, mse_after, seconds, status).
@@ -119,9 +153,18 @@ def register_volume(reference: str | Path, floating: str | Path, out: str | Path
     ref_arr, ref_spacing = read_volume(reference, view=view)
     flo_arr, _ = read_volume(floating, case=case, view=view)
     if flo_arr.shape != ref_arr.shape:
-        raise InputDataError(f"floating shape {flo_arr.shape} differs from the reference shape {ref_arr.shape}",
-                             case=case, view=view, path=floating)
-    record: dict[str, Any] = {"case": case, "view": view, "ncc_before": ncc(flo_arr, ref_arr), "mse_before": mse(flo_arr, ref_arr)}
+        raise InputDataError(
+            f"floating shape {flo_arr.shape} differs from the reference shape {ref_arr.shape}",
+            case=case,
+            view=view,
+            path=floating,
+        )
+    record: dict[str, Any] = {
+        "case": case,
+        "view": view,
+        "ncc_before": ncc(flo_arr, ref_arr),
+        "mse_before": mse(flo_arr, ref_arr),
+    }
     out, affine_out = Path(out), Path(affine_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     affine_out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +188,10 @@ def register_volume(reference: str | Path, floating: str | Path, out: str | Path
             result, _ = read_volume(res_tmp, case=case, view=view)
             record["ncc_after"], record["mse_after"] = ncc(result, ref_arr), mse(result, ref_arr)
             if record["ncc_after"] < record["ncc_before"] - settings["ncc_margin"]:
-                status = (f"worse: NCC {record['ncc_before']:.3f} -> {record['ncc_after']:.3f} "
-                          f"(margin {settings['ncc_margin']})")
+                status = (
+                    f"worse: NCC {record['ncc_before']:.3f} -> {record['ncc_after']:.3f} "
+                    f"(margin {settings['ncc_margin']})"
+                )
         if status != "ok":
             logger.warning("registration of case %s view %s: %s", case, view, status)
             if settings["on_failure"] == "error":
@@ -204,8 +249,16 @@ def _run_tool(cmd: list[str], what: str) -> None:
         raise RadpersonaError(f"{what}: {Path(cmd[0]).name} exited {proc.returncode}: {tail}")
 
 
-def build_template(initial: str | Path, members: dict[str, Path], out: str | Path, *, settings: Mapping[str, Any],
-                   view: str, iterations: int, threads: int = 1) -> dict[str, Any]:
+def build_template(
+    initial: str | Path,
+    members: dict[str, Path],
+    out: str | Path,
+    *,
+    settings: Mapping[str, Any],
+    view: str,
+    iterations: int,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Group-wise mean template of ``members`` (case -> preprocessed volume) starting from ``initial``.
 
     Each iteration registers every member to the current template with reg_aladin (the
@@ -237,15 +290,21 @@ def build_template(initial: str | Path, members: dict[str, Path], out: str | Pat
             for case, path in members.items():
                 res, aff = tmp / f"res_{it}_{case}.nii.gz", tmp / f"aff_{it}_{case}.txt"
                 cmd = reg_aladin_command(current, Path(path), res, aff, settings, threads)
-                proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False
+                )
                 if proc.returncode != 0 or not res.exists() or not aff.exists():
                     left_out.append({"case": case, "why": f"reg_aladin exit {proc.returncode}"})
                     continue
                 flo_arr, _ = read_volume(path, case=case, view=view)
                 res_arr, _ = read_volume(res, case=case, view=view)
                 if flo_arr.shape != template_arr.shape:
-                    raise InputDataError(f"shape {flo_arr.shape} differs from the template shape {template_arr.shape}",
-                                         case=case, view=view, path=path)
+                    raise InputDataError(
+                        f"shape {flo_arr.shape} differs from the template shape {template_arr.shape}",
+                        case=case,
+                        view=view,
+                        path=path,
+                    )
                 n0, n1 = ncc(flo_arr, template_arr), ncc(res_arr, template_arr)
                 if n1 < n0 - settings["ncc_margin"]:
                     left_out.append({"case": case, "why": f"NCC {n0:.3f} -> {n1:.3f}"})
@@ -255,32 +314,82 @@ def build_template(initial: str | Path, members: dict[str, Path], out: str | Pat
                 results.append(res)
                 affines.append(aff)
             if len(results) < 2:
-                raise RadpersonaError(f"registration template for view {view!r}, iteration {it}: only {len(results)} "
-                                      f"members registered ({left_out})")
+                raise RadpersonaError(
+                    f"registration template for view {view!r}, iteration {it}: only {len(results)} "
+                    f"members registered ({left_out})"
+                )
             mean_img, mean_aff, inv_aff = tmp / f"mean_{it}.nii.gz", tmp / f"mean_{it}.txt", tmp / f"inv_{it}.txt"
             nxt = tmp / f"template_{it}.nii.gz"
             # voxel-wise mean of the registered members (all on the template grid); computed here because
             # reg_average -avg of images (NiftyReg 1.5.70) did not return the voxel mean of same-grid inputs
             stack = np.mean([read_volume(r, view=view)[0] for r in results], axis=0)
             write_volume(mean_img, stack, ref_spacing, description=f"radpersona template mean {view} it {it}")
-            _run_tool([str(find_niftyreg_tool("reg_average")), str(mean_aff), "-avg", *map(str, affines)], "averaging affines")
-            _run_tool([str(find_niftyreg_tool("reg_transform")), "-ref", str(mean_img), "-invAff", str(mean_aff), str(inv_aff)],
-                      "inverting the mean affine")
-            _run_tool([str(find_niftyreg_tool("reg_resample")), "-ref", str(mean_img), "-flo", str(mean_img), "-trans", str(inv_aff),
-                       "-res", str(nxt), "-inter", "1", "-pad", "0", "-voff"], "de-biasing the template")
-            history.append({"iteration": it, "members_used": len(results), "mean_ncc_before": float(np.mean(before)),
-                            "mean_ncc_after": float(np.mean(after)), "left_out": left_out,
-                            "mean_affine": np.loadtxt(mean_aff).tolist()})
-            logger.info("template %s iteration %d: %d members, mean NCC to template %.3f -> %.3f", view, it,
-                        len(results), np.mean(before), np.mean(after))
+            _run_tool(
+                [str(find_niftyreg_tool("reg_average")), str(mean_aff), "-avg", *map(str, affines)], "averaging affines"
+            )
+            _run_tool(
+                [
+                    str(find_niftyreg_tool("reg_transform")),
+                    "-ref",
+                    str(mean_img),
+                    "-invAff",
+                    str(mean_aff),
+                    str(inv_aff),
+                ],
+                "inverting the mean affine",
+            )
+            _run_tool(
+                [
+                    str(find_niftyreg_tool("reg_resample")),
+                    "-ref",
+                    str(mean_img),
+                    "-flo",
+                    str(mean_img),
+                    "-trans",
+                    str(inv_aff),
+                    "-res",
+                    str(nxt),
+                    "-inter",
+                    "1",
+                    "-pad",
+                    "0",
+                    "-voff",
+                ],
+                "de-biasing the template",
+            )
+            history.append(
+                {
+                    "iteration": it,
+                    "members_used": len(results),
+                    "mean_ncc_before": float(np.mean(before)),
+                    "mean_ncc_after": float(np.mean(after)),
+                    "left_out": left_out,
+                    "mean_affine": np.loadtxt(mean_aff).tolist(),
+                }
+            )
+            logger.info(
+                "template %s iteration %d: %d members, mean NCC to template %.3f -> %.3f",
+                view,
+                it,
+                len(results),
+                np.mean(before),
+                np.mean(after),
+            )
             current = nxt
         final, _ = read_volume(current, view=view)
         write_volume(out, final, ref_spacing, description=f"radpersona template {view} {iterations} it")
     return {"iterations": history}
 
 
-def stage_reference(cohort_path: str | Path, pre_dir: str | Path, view: str, out: str | Path, sidecar: str | Path,
-                    settings: Mapping[str, Any], threads: int = 1) -> None:
+def stage_reference(
+    cohort_path: str | Path,
+    pre_dir: str | Path,
+    view: str,
+    out: str | Path,
+    sidecar: str | Path,
+    settings: Mapping[str, Any],
+    threads: int = 1,
+) -> None:
     """Rule ``reference``: write the registration reference of ``view`` and its JSON provenance sidecar."""
     cohort = pd.read_parquet(cohort_path)
     start = reference_case(cohort, settings["reference_case"])
@@ -293,27 +402,55 @@ def stage_reference(cohort_path: str | Path, pre_dir: str | Path, view: str, out
     elif settings["reference"] == "template":
         healthy = healthy_training_cases(cohort)
         if len(healthy) < 2:
-            raise RadpersonaError(f"registration.reference 'template' needs at least 2 healthy training cases, found {len(healthy)}")
+            raise RadpersonaError(
+                f"registration.reference 'template' needs at least 2 healthy training cases, found {len(healthy)}"
+            )
         rng = np.random.default_rng(settings["seed"])
         n = min(settings["template_cases"], len(healthy))
         chosen = sorted(np.array(healthy)[rng.choice(len(healthy), size=n, replace=False)].tolist())
         members = {c: Path(pre_dir) / f"{c}_{view}.nii.gz" for c in chosen}
-        provenance.update({"members": chosen, "seed": settings["seed"], "template_cases": settings["template_cases"],
-                           "template_iterations": settings["template_iterations"]})
-        provenance.update(build_template(initial, members, out, settings=settings, view=view,
-                                         iterations=settings["template_iterations"], threads=threads))
+        provenance.update(
+            {
+                "members": chosen,
+                "seed": settings["seed"],
+                "template_cases": settings["template_cases"],
+                "template_iterations": settings["template_iterations"],
+            }
+        )
+        provenance.update(
+            build_template(
+                initial,
+                members,
+                out,
+                settings=settings,
+                view=view,
+                iterations=settings["template_iterations"],
+                threads=threads,
+            )
+        )
     else:
         raise ConfigError(f"config key 'registration.reference': {settings['reference']!r} is not case or template")
     provenance["reg_aladin"] = niftyreg_version("reg_aladin")
     write_json_atomic(sidecar, provenance)
 
 
-def stage_register(case: str, views: Sequence[str], pre: Sequence[str], references: Sequence[str], out: Sequence[str],
-                   affines: Sequence[str], qc_out: str | Path, settings: Mapping[str, Any], threads: int = 1) -> None:
+def stage_register(
+    case: str,
+    views: Sequence[str],
+    pre: Sequence[str],
+    references: Sequence[str],
+    out: Sequence[str],
+    affines: Sequence[str],
+    qc_out: str | Path,
+    settings: Mapping[str, Any],
+    threads: int = 1,
+) -> None:
     """Rule ``register``: register each view of one case to its reference; write the case's QC rows."""
     if not (len(views) == len(pre) == len(references) == len(out) == len(affines)):
-        raise ConfigError(f"rule register for case {case!r}: {len(views)} views but {len(pre)} inputs, "
-                          f"{len(references)} references, {len(out)} outputs, {len(affines)} affines")
+        raise ConfigError(
+            f"rule register for case {case!r}: {len(views)} views but {len(pre)} inputs, "
+            f"{len(references)} references, {len(out)} outputs, {len(affines)} affines"
+        )
     records = []
     written: list[Path] = []
     try:
@@ -322,14 +459,27 @@ def stage_register(case: str, views: Sequence[str], pre: Sequence[str], referenc
             written += [Path(res), Path(aff)]
             record["reference"] = str(ref)
             records.append(record)
-        write_parquet(pd.DataFrame(records), qc_out, metadata={"settings": dict(settings), "reg_aladin": niftyreg_version()})
+        write_parquet(
+            pd.DataFrame(records), qc_out, metadata={"settings": dict(settings), "reg_aladin": niftyreg_version()}
+        )
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
 
 
-QC_COLUMNS = ["case", "view", "ncc_before", "ncc_after", "mse_before", "mse_after", "seconds", "status", "exit_status", "flagged"]
+QC_COLUMNS = [
+    "case",
+    "view",
+    "ncc_before",
+    "ncc_after",
+    "mse_before",
+    "mse_after",
+    "seconds",
+    "status",
+    "exit_status",
+    "flagged",
+]
 
 
 def stage_registration_qc(parts: Sequence[str], out: str | Path) -> pd.DataFrame:
@@ -339,6 +489,12 @@ def stage_registration_qc(parts: Sequence[str], out: str | Path) -> pd.DataFrame
     qc = qc[QC_COLUMNS + extra].sort_values(["case", "view"], kind="stable").reset_index(drop=True)
     write_parquet(qc, out)
     for view, grp in qc.groupby("view"):
-        logger.info("registration %s: mean NCC %.3f -> %.3f, %d of %d flagged", view, grp["ncc_before"].mean(),
-                    grp["ncc_after"].mean(), int(grp["flagged"].sum()), len(grp))
+        logger.info(
+            "registration %s: mean NCC %.3f -> %.3f, %d of %d flagged",
+            view,
+            grp["ncc_before"].mean(),
+            grp["ncc_after"].mean(),
+            int(grp["flagged"].sum()),
+            len(grp),
+        )
     return qc

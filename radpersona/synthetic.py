@@ -72,8 +72,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_output, write_bytes_atomic
 from . import VIEWS
+from .atomic import atomic_output, write_bytes_atomic
 from .errors import ConfigError
 from .progress import Progress
 
@@ -224,7 +224,9 @@ def _occ(sd: np.ndarray, width: float = EDGE_MM) -> np.ndarray:
     return t * t * (np.float32(3.0) - np.float32(2.0) * t)
 
 
-def _ellipsoid_sd(x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[float, ...], r: tuple[float, ...]) -> np.ndarray:
+def _ellipsoid_sd(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, c: tuple[float, ...], r: tuple[float, ...]
+) -> np.ndarray:
     """Approximate signed distance to an axis-aligned ellipsoid (Quilez's k0 (k0 - 1) / k1 bound)."""
     dx, dy, dz = (x - np.float32(c[0])), (y - np.float32(c[1])), (z - np.float32(c[2]))
     k0 = np.sqrt((dx / r[0]) ** 2 + (dy / r[1]) ** 2 + (dz / r[2]) ** 2)
@@ -417,9 +419,17 @@ def _draw_lesions(
             if bone == "femur":
                 cond = anatomy["femur"][f"{side}_condyle"]
                 bottom = cond["c"][2] - cond["r"][2]
-                centre = (cond["c"][0] + rng.uniform(-4, 4), cond["c"][1] + rng.uniform(-8, 8), bottom + rng.uniform(6, 10))
+                centre = (
+                    cond["c"][0] + rng.uniform(-4, 4),
+                    cond["c"][1] + rng.uniform(-8, 8),
+                    bottom + rng.uniform(6, 10),
+                )
             else:
-                centre = (sx * 20.0 + rng.uniform(-5, 5), -4.0 + rng.uniform(-12, 8), anatomy["tibia"]["plateau_z"] - rng.uniform(6, 10))
+                centre = (
+                    sx * 20.0 + rng.uniform(-5, 5),
+                    -4.0 + rng.uniform(-12, 8),
+                    anatomy["tibia"]["plateau_z"] - rng.uniform(6, 10),
+                )
             radii = tuple(float(rng.uniform(6.0, 10.0)) * size for _ in range(3))
             lesions.append(
                 {
@@ -532,7 +542,9 @@ class _Grid:
         self.linear, self.offset = linear, offset
         self.inverse = np.linalg.inv(linear)
         self.step = np.linalg.norm(linear, axis=0)  # mm per index step along each array axis
-        idx = [np.arange(n, dtype=np.float64).reshape([-1 if k == a else 1 for k in range(3)]) for a, n in enumerate(shape)]
+        idx = [
+            np.arange(n, dtype=np.float64).reshape([-1 if k == a else 1 for k in range(3)]) for a, n in enumerate(shape)
+        ]
         self.x, self.y, self.z = (
             (offset[i] + linear[i, 0] * idx[0] + linear[i, 1] * idx[1] + linear[i, 2] * idx[2]).astype(np.float32)
             for i in range(3)
@@ -648,7 +660,10 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
         s = les["extent"]
         shapes = [
             (cap["c"], (cap["r"][0] + 3 * s, cap["r"][1] + 4 * s, cap["r"][2] + 2.5 * s)),
-            ((sup["c"][0], sup["c"][1] + 2 * s, sup["c"][2] + 3 * s), (sup["r"][0] + 5 * s, sup["r"][1] + 7 * s, sup["r"][2] + 9 * s)),
+            (
+                (sup["c"][0], sup["c"][1] + 2 * s, sup["c"][2] + 3 * s),
+                (sup["r"][0] + 5 * s, sup["r"][1] + 7 * s, sup["r"][2] + 9 * s),
+            ),
             ((0.0, -27.0, 4.0), (22.0, 3.0 + 5 * s, 6.0 + 7 * s)),
         ]
         b = grid.block(*(_ellipsoid_bound(c, r) for c, r in shapes))
@@ -656,7 +671,9 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
             continue
         xb, yb, zb_ = grid.at(b)
         eff_sd = np.minimum.reduce([_ellipsoid_sd(xb, yb, zb_, c, r) for c, r in shapes])
-        normal_sd = np.minimum(_ellipsoid_sd(xb, yb, zb_, cap["c"], cap["r"]), _ellipsoid_sd(xb, yb, zb_, sup["c"], sup["r"]))
+        normal_sd = np.minimum(
+            _ellipsoid_sd(xb, yb, zb_, cap["c"], cap["r"]), _ellipsoid_sd(xb, yb, zb_, sup["c"], sup["r"])
+        )
         extra = np.clip(_occ(eff_sd) - _occ(normal_sd), 0.0, 1.0)
         canvas.paint_lesion(les["code"], extra, I["fluid"], les["contrast"], b)
 
@@ -667,7 +684,9 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
     taper = f32(1.0) - f32(0.45) * depth * depth
     trx, try_ = tib["radii"]
     head_sd = np.maximum(_ellipse2d_sd(x, y, tib["centre"], trx * taper, try_ * taper), z - pz)
-    tibia_sd = _smooth_min(head_sd, _capsule_sd(x, y, z, tib["shaft"]["a"], tib["shaft"]["b"], tib["shaft"]["radius"]), 5.0)
+    tibia_sd = _smooth_min(
+        head_sd, _capsule_sd(x, y, z, tib["shaft"]["a"], tib["shaft"]["b"], tib["shaft"]["radius"]), 5.0
+    )
     tc = tib["cartilage_mm"]
     tcart_block = grid.block(((tib["centre"][0], tib["centre"][1], tib["plateau_z"]), max(trx, try_) + tc + 2.0))
     tibia_occ = _occ(tibia_sd)
@@ -686,8 +705,12 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
         for les in by_type.get("cartilage_defect", []):
             if les["bone"] == "tibia":
                 c = les["centre"]
-                d = _occ(np.sqrt((xb - f32(c[0])) ** 2 + (yb - f32(c[1])) ** 2 + (zb_ - f32(c[2])) ** 2) - f32(les["radius"]))
-                canvas.paint_lesion(les["code"], d * tcart_occ * (1 - tibia_occ[tcart_block]), I["fluid"], les["contrast"], tcart_block)
+                d = _occ(
+                    np.sqrt((xb - f32(c[0])) ** 2 + (yb - f32(c[1])) ** 2 + (zb_ - f32(c[2])) ** 2) - f32(les["radius"])
+                )
+                canvas.paint_lesion(
+                    les["code"], d * tcart_occ * (1 - tibia_occ[tcart_block]), I["fluid"], les["contrast"], tcart_block
+                )
     canvas.paint(tibia_occ, I["cortex"])
     tib_marrow = _occ(tibia_sd + f32(1.2))
     canvas.paint(tib_marrow, I["marrow"])
@@ -700,7 +723,9 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
             return
         xb, yb, zb_ = grid.at(b)
         sd = _ellipsoid_sd(xb, yb, zb_, c, r)
-        sd = sd + f32(1.5) * (np.sin(xb * f32(0.35) + f32(w[0])) * np.sin(yb * f32(0.3) + f32(w[1])) + np.sin(zb_ * f32(0.4) + f32(w[2])))
+        sd = sd + f32(1.5) * (
+            np.sin(xb * f32(0.35) + f32(w[0])) * np.sin(yb * f32(0.3) + f32(w[1])) + np.sin(zb_ * f32(0.4) + f32(w[2]))
+        )
         canvas.paint_lesion(les["code"], _occ(sd, edge) * marrow[b], I["oedema"], les["contrast"], b)
 
     for les in by_type.get("bone_bruise", []):
@@ -714,7 +739,11 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
     lat_sd = _ellipsoid_sd(x, y, z, lat["c"], lat["r"])
     meta = fem["metaphysis"]
     meta_sd = _ellipsoid_sd(x, y, z, meta["c"], meta["r"])
-    femur_sd = _smooth_min(_smooth_min(np.minimum(med_sd, lat_sd), meta_sd, 6.0), _capsule_sd(x, y, z, fem["shaft"]["a"], fem["shaft"]["b"], fem["shaft"]["radius"]), 6.0)
+    femur_sd = _smooth_min(
+        _smooth_min(np.minimum(med_sd, lat_sd), meta_sd, 6.0),
+        _capsule_sd(x, y, z, fem["shaft"]["a"], fem["shaft"]["b"], fem["shaft"]["radius"]),
+        6.0,
+    )
     t = fem["cartilage_mm"]
     cond_dil_sd = np.minimum(
         _ellipsoid_sd(x, y, z, med["c"], tuple(v + t for v in med["r"])),
@@ -734,7 +763,9 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
             if b is None:
                 continue
             xb, yb, zb_ = grid.at(b)
-            d = _occ(np.sqrt((xb - f32(c[0])) ** 2 + (yb - f32(c[1])) ** 2 + (zb_ - f32(c[2])) ** 2) - f32(les["radius"]))
+            d = _occ(
+                np.sqrt((xb - f32(c[0])) ** 2 + (yb - f32(c[1])) ** 2 + (zb_ - f32(c[2])) ** 2) - f32(les["radius"])
+            )
             canvas.paint_lesion(les["code"], d * fcart_occ[b] * (1 - femur_occ[b]), I["fluid"], les["contrast"], b)
     canvas.paint(femur_occ, I["cortex"])
     fem_marrow = _occ(femur_sd + f32(1.2))
@@ -760,7 +791,12 @@ def _render(grid: _Grid, anatomy: Mapping[str, Any], lesions: list[dict[str, Any
     zb = f32(men["z_bottom"])
     for side in ("medial", "lateral"):
         m = men[side]
-        b = grid.block(((m["c"][0], m["c"][1], men["z_bottom"] + m["height"] / 2), math.hypot(m["r_out"] + 1.5, m["height"] / 2 + 1.5)))
+        b = grid.block(
+            (
+                (m["c"][0], m["c"][1], men["z_bottom"] + m["height"] / 2),
+                math.hypot(m["r_out"] + 1.5, m["height"] / 2 + 1.5),
+            )
+        )
         if b is None:
             continue
         xb, yb, zz = grid.at(b)
@@ -855,7 +891,17 @@ def _bias_field(acq: Mapping[str, Any], shape: tuple[int, ...]) -> np.ndarray:
     v = np.linspace(-1, 1, shape[1], dtype=np.float32).reshape(1, -1, 1)
     w = np.linspace(-1, 1, shape[2], dtype=np.float32).reshape(1, 1, -1)
     b = [np.float32(value) for value in acq["bias_coefficients"]]
-    log_field = b[0] * u + b[1] * v + b[2] * w + b[3] * u * v + b[4] * v * w + b[5] * u * w + b[6] * u * u + b[7] * v * v + b[8] * w * w
+    log_field = (
+        b[0] * u
+        + b[1] * v
+        + b[2] * w
+        + b[3] * u * v
+        + b[4] * v * w
+        + b[5] * u * w
+        + b[6] * u * u
+        + b[7] * v * v
+        + b[8] * w * w
+    )
     return np.exp(log_field).astype(np.float32)
 
 
@@ -936,7 +982,10 @@ def render_view(
             lo, hi = touched.min(axis=0), touched.max(axis=0) + 1
             outer = _pad_block(lo, hi, 2, grid.shape)
             inner = _pad_block(lo, hi, 1, grid.shape)
-            keep = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(_fine_block(inner, factor), _fine_block(outer, factor)))
+            keep = tuple(
+                slice(i.start - o.start, i.stop - o.start)
+                for i, o in zip(_fine_block(inner, factor), _fine_block(outer, factor))
+            )
             fine_inner = _fine_block(inner, factor)
             image[fine_inner] = finish(canvas.lesioned, outer)[keep]
             stack = np.stack([_upsample(v[outer], factor)[keep] for v in coarse_stack])
@@ -1068,7 +1117,14 @@ def _generate_case(job: _CaseJob) -> dict[str, Any]:
             meta = {}
         if meta.get("parameters_sha256") == digest:
             lab = meta["labels"]
-            return {"case": cid, "split": job.split, "abn": lab["abn"], "acl": lab["acl"], "men": lab["men"], "skipped": True}
+            return {
+                "case": cid,
+                "split": job.split,
+                "abn": lab["abn"],
+                "acl": lab["acl"],
+                "men": lab["men"],
+                "skipped": True,
+            }
 
     sim = simulate_case(
         job.index,
@@ -1250,6 +1306,11 @@ def generate_cohort(
     )
     logger.info(
         "synthetic cohort: %d cases (%d train, %d valid) in %s, %d kept up to date, %d stale files removed",
-        len(table), n_train, n_valid, mrnet_root, skipped, removed,
+        len(table),
+        n_train,
+        n_valid,
+        mrnet_root,
+        skipped,
+        removed,
     )
     return table

@@ -53,32 +53,66 @@ def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: Mapp
     return ((np.clip(raw, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
-def healthy_on_grid(truth_dir: str | Path, raw_volume: np.ndarray, case: str, view: str, *, results: str | Path,
-                    preprocess: Mapping[str, Any], reg: str) -> np.ndarray:
+def healthy_on_grid(
+    truth_dir: str | Path,
+    raw_volume: np.ndarray,
+    case: str,
+    view: str,
+    *,
+    results: str | Path,
+    preprocess: Mapping[str, Any],
+    reg: str,
+) -> np.ndarray:
     """The true healthy counterpart on the grid of the ``reg`` branch, on the original's intensity scale
     (resized like the original, normalised with the statistics of the case's own resized original)."""
     healthy = truth_array(truth_dir, case, view, "healthy").astype(np.float32)
     resized, spacing = resize(healthy, (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"])
-    reference, _ = resize(np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"])
+    reference, _ = resize(
+        np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"]
+    )
     resized = _normalise_like(resized, reference, preprocess)
     if reg == "noreg":
         return resized
     results = Path(results)
-    return reg_resample(resized, spacing, results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
-                        results / "volumes" / "reg" / f"{case}_{view}.aff.txt", case=case, view=view, interpolation=1)
+    return reg_resample(
+        resized,
+        spacing,
+        results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
+        results / "volumes" / "reg" / f"{case}_{view}.aff.txt",
+        case=case,
+        view=view,
+        interpolation=1,
+    )
 
 
-def lesion_on_grid(truth_dir: str | Path, case: str, view: str, *, results: str | Path, preprocess: Mapping[str, Any],
-                   reg: str, codes: Sequence[int] = (1, 2, 3, 4, 5)) -> np.ndarray:
+def lesion_on_grid(
+    truth_dir: str | Path,
+    case: str,
+    view: str,
+    *,
+    results: str | Path,
+    preprocess: Mapping[str, Any],
+    reg: str,
+    codes: Sequence[int] = (1, 2, 3, 4, 5),
+) -> np.ndarray:
     """Boolean lesion mask (lesion codes ``codes``) on the grid of the ``reg`` branch: voxels covered
     by at least :data:`LESION_FRACTION` lesion."""
     results = Path(results)
     kwargs = {}
     if reg == "reg":
-        kwargs = {"registered_volume": results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
-                  "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt"}
-    fraction = lesion_fraction(truth_lesion_path(truth_dir, case, view), results / "volumes" / "raw" / f"{case}_{view}.nii.gz",
-                               case=case, view=view, codes=codes, preprocess_shape=preprocess["shape"], **kwargs)
+        kwargs = {
+            "registered_volume": results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
+            "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt",
+        }
+    fraction = lesion_fraction(
+        truth_lesion_path(truth_dir, case, view),
+        results / "volumes" / "raw" / f"{case}_{view}.nii.gz",
+        case=case,
+        view=view,
+        codes=codes,
+        preprocess_shape=preprocess["shape"],
+        **kwargs,
+    )
     return fraction >= LESION_FRACTION
 
 
@@ -128,8 +162,12 @@ def lesion_fraction(
     codes_mask = np.load(truth_mask, allow_pickle=False)
     raw, spacing = read_volume(raw_volume, case=case, view=view)
     if codes_mask.shape != raw.shape:
-        raise InputDataError(f"lesion mask shape {codes_mask.shape} differs from the raw volume's {raw.shape}",
-                             case=case, view=view, path=truth_mask)
+        raise InputDataError(
+            f"lesion mask shape {codes_mask.shape} differs from the raw volume's {raw.shape}",
+            case=case,
+            view=view,
+            path=truth_mask,
+        )
     binary = np.isin(codes_mask, np.asarray(codes, dtype=codes_mask.dtype)).astype(np.float32)
     footprint = [max(1, int(round(old / new))) for old, new in zip(binary.shape, preprocess_shape)]
     averaged = uniform_filter(binary, size=footprint, mode="constant") if binary.any() else binary
@@ -138,11 +176,21 @@ def lesion_fraction(
         raise ValueError("registered_volume and affine must both be given (reg) or both be None (noreg)")
     if registered_volume is None:
         return np.clip(fraction, 0.0, 1.0)
-    return np.clip(reg_resample(fraction, pre_spacing, Path(registered_volume), Path(affine), case=case, view=view), 0.0, 1.0)
+    return np.clip(
+        reg_resample(fraction, pre_spacing, Path(registered_volume), Path(affine), case=case, view=view), 0.0, 1.0
+    )
 
 
-def reg_resample(array: np.ndarray, spacing: Sequence[float], reference: Path, affine: Path, *, case: str, view: str,
-                 interpolation: int = 1) -> np.ndarray:
+def reg_resample(
+    array: np.ndarray,
+    spacing: Sequence[float],
+    reference: Path,
+    affine: Path,
+    *,
+    case: str,
+    view: str,
+    interpolation: int = 1,
+) -> np.ndarray:
     """Resample ``array`` (preprocessed grid) onto ``reference`` through ``affine`` with NiftyReg's
     ``reg_resample`` (``interpolation``: 0 nearest, 1 linear, 3 cubic; padding 0)."""
     for path in (reference, affine):
@@ -151,12 +199,29 @@ def reg_resample(array: np.ndarray, spacing: Sequence[float], reference: Path, a
     with tempfile.TemporaryDirectory(prefix="lesion_") as tmp:
         flo, res = Path(tmp) / "lesion_pre.nii.gz", Path(tmp) / "lesion_reg.nii.gz"
         write_volume(flo, array, spacing)
-        cmd = [str(find_niftyreg_tool("reg_resample")), "-ref", str(reference), "-flo", str(flo),
-               "-trans", str(affine), "-res", str(res), "-inter", str(interpolation), "-pad", "0"]
+        cmd = [
+            str(find_niftyreg_tool("reg_resample")),
+            "-ref",
+            str(reference),
+            "-flo",
+            str(flo),
+            "-trans",
+            str(affine),
+            "-res",
+            str(res),
+            "-inter",
+            str(interpolation),
+            "-pad",
+            "0",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
         if proc.returncode != 0 or not res.exists():
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-            raise InputDataError(f"reg_resample of the lesion mask failed (exit {proc.returncode}): {tail}",
-                                 case=case, view=view, path=affine)
+            raise InputDataError(
+                f"reg_resample of the lesion mask failed (exit {proc.returncode}): {tail}",
+                case=case,
+                view=view,
+                path=affine,
+            )
         out, _ = read_volume(res, case=case, view=view)
     return out

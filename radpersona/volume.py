@@ -64,10 +64,17 @@ def check_source_array(array: Any, *, case: str, view: str, path: str | Path) ->
         InputDataError: naming case, view, file and the bad shape, dtype or voxel.
     """
     if not isinstance(array, np.ndarray) or array.ndim != 3:
-        raise InputDataError("expected a 3-D array (slices, rows, cols)", case=case, view=view, path=path,
-                             value=getattr(array, "shape", type(array).__name__))
+        raise InputDataError(
+            "expected a 3-D array (slices, rows, cols)",
+            case=case,
+            view=view,
+            path=path,
+            value=getattr(array, "shape", type(array).__name__),
+        )
     if min(array.shape) < 2:
-        raise InputDataError("volume has an axis shorter than 2 voxels", case=case, view=view, path=path, value=array.shape)
+        raise InputDataError(
+            "volume has an axis shorter than 2 voxels", case=case, view=view, path=path, value=array.shape
+        )
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise InputDataError("volume must be numeric", case=case, view=view, path=path, value=str(array.dtype))
     out = array.astype(np.float32)

@@ -32,4 +32,4 @@ def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path):
 def test_text_is_utf8_whatever_the_locale(tmp_path):
     target = tmp_path / "t.md"
     write_text_atomic(target, "mean ± sd")
-    assert target.read_bytes() == "mean ± sd".encode("utf-8")
+    assert target.read_bytes() == "mean ± sd".encode()

@@ -36,14 +36,39 @@ def test_explain_writes_page(tmp_path, capsys, monkeypatch, repo):
 
     results = build_results(tmp_path / "results")
     override = tmp_path / "override.yaml"
-    override.write_text(yaml.safe_dump({"persona": {"box": list(BOX)},
-                                        "report": {"cases": [], "auto_cases": 1, "top_features": 4,
-                                                   "slices_per_view": 1, "top_beta": 5, "dpi": 30},
-                                        "experiments": {"proposed": {"reg": "reg", "grid": GRID, "fingerprint": {}}}}), encoding="utf-8")
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "persona": {"box": list(BOX)},
+                "report": {
+                    "cases": [],
+                    "auto_cases": 1,
+                    "top_features": 4,
+                    "slices_per_view": 1,
+                    "top_beta": 5,
+                    "dpi": 30,
+                },
+                "experiments": {"proposed": {"reg": "reg", "grid": GRID, "fingerprint": {}}},
+            }
+        ),
+        encoding="utf-8",
+    )
     monkeypatch.chdir(repo)
     out = tmp_path / "page.html"
-    argv = ["explain", "--case", EXPLAINED, "--task", "acl", "--results", str(results), "--out", str(out),
-            "--config", "config.yaml", str(override)]
+    argv = [
+        "explain",
+        "--case",
+        EXPLAINED,
+        "--task",
+        "acl",
+        "--results",
+        str(results),
+        "--out",
+        str(out),
+        "--config",
+        "config.yaml",
+        str(override),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"case {EXPLAINED} acl" in printed and str(out) in printed

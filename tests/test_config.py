@@ -31,7 +31,11 @@ def test_default_config_and_presets_are_valid(repo):
         ({"fingerprint": {"usage_threshold": 1.5}}, "fingerprint.usage_threshold", "greater than the maximum of 1"),
         ({"source": {"kind": "dicomweb"}}, "source.kind", "is not one of"),
         ({"radiomics": {"grids": [4]}}, "radiomics.grids.0", "is not one of"),
-        ({"experiments": {"x": {"grid": 2, "fingerprint": {"epoch": 3}}}}, "experiments.x.fingerprint.epoch", "unknown key"),
+        (
+            {"experiments": {"x": {"grid": 2, "fingerprint": {"epoch": 3}}}},
+            "experiments.x.fingerprint.epoch",
+            "unknown key",
+        ),
     ],
 )
 def test_bad_values_name_the_key(base, override, key, words):
@@ -62,7 +66,9 @@ def test_layering_overrides_nested_keys_only(repo, tmp_path):
     layer.write_text(yaml.safe_dump({"persona": {"train": {"steps": 7}}}), encoding="utf-8")
     config = load_config(repo / "config.yaml", layer)
     assert config["persona"]["train"]["steps"] == 7
-    assert config["persona"]["train"]["batch_size"] == load_config(repo / "config.yaml")["persona"]["train"]["batch_size"]
+    assert (
+        config["persona"]["train"]["batch_size"] == load_config(repo / "config.yaml")["persona"]["train"]["batch_size"]
+    )
 
 
 def test_experiment_settings_merge_fingerprint_overrides(base):

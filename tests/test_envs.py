@@ -32,10 +32,21 @@ NOT_IN_ENVS = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-execut
 KNOWN_DIFFERENCES = {"niftyreg": {"conda": "1.5.69.6", "pip": "1.5.70rc1"}}
 # top-level import name -> package that provides it (conda name, or pip name for pip-only packages)
 IMPORT_PROVIDER = {
-    "numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "pyarrow": "pyarrow", "SimpleITK": "simpleitk",
-    "sklearn": "scikit-learn", "skimage": "scikit-image", "matplotlib": "matplotlib-base", "yaml": "pyyaml",
-    "jsonschema": "jsonschema", "torch": "pytorch", "monai": "monai", "einops": "einops",
-    "radiomics": "pyradiomics-bhklab", "niftyreg": "niftyreg",
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "SimpleITK": "simpleitk",
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "matplotlib": "matplotlib-base",
+    "yaml": "pyyaml",
+    "jsonschema": "jsonschema",
+    "torch": "pytorch",
+    "monai": "monai",
+    "einops": "einops",
+    "radiomics": "pyradiomics-bhklab",
+    "niftyreg": "niftyreg",
 }
 # imports a module guards with try/except ImportError (optional at run time)
 OPTIONAL_IMPORTS = {"niftyreg"}
@@ -107,7 +118,9 @@ def test_env_versions_equal_the_pip_constraints(path: Path) -> None:
                 f"{known}; update KNOWN_DIFFERENCES only after checking conda-forge"
             )
             continue
-        assert version == pins[pip_name], f"{path.name}: {name}={version} but requirements pin {pip_name}=={pins[pip_name]}"
+        assert version == pins[pip_name], (
+            f"{path.name}: {name}={version} but requirements pin {pip_name}=={pins[pip_name]}"
+        )
 
 
 def test_every_pinned_step_dependency_is_in_some_env() -> None:
@@ -128,8 +141,13 @@ def _rules() -> list[tuple[str, str | None, str | None, bool]]:
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
-                                storage_settings=StorageSettings(), snakefile=REPO / "Snakefile", workdir=REPO)._workflow
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(),
+            storage_settings=StorageSettings(),
+            snakefile=REPO / "Snakefile",
+            workdir=REPO,
+        )._workflow
         found = []
         for rule in workflow.rules:
             if rule.norun:
@@ -146,7 +164,9 @@ def test_every_rule_names_an_existing_env() -> None:
     missing = [name for name, env, _, _ in rules if env is None]
     assert not missing, f"rules without a conda: directive: {missing}"
     for name, env, _, _ in rules:
-        assert Path(env).parent == ENVS.resolve() and Path(env).exists(), f"rule {name}: env {env} is not one of envs/*.yaml"
+        assert Path(env).parent == ENVS.resolve() and Path(env).exists(), (
+            f"rule {name}: env {env} is not one of envs/*.yaml"
+        )
 
 
 def _module_file(module: str) -> Path | None:
@@ -185,7 +205,10 @@ def _imports_of(module: str, body: list[ast.stmt], *, guarded: bool = False) -> 
         elif isinstance(node, ast.ImportFrom):
             found |= set(_resolve(module, node))
         elif isinstance(node, ast.Try):
-            optional = any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers)
+            optional = any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers
+            )
             if not optional:
                 found |= _imports_of(module, node.body)
             found |= _imports_of(module, node.orelse) | _imports_of(module, node.finalbody)
@@ -267,12 +290,16 @@ def test_every_rule_env_provides_what_its_script_imports() -> None:
             if provider is None:
                 problems.append(f"rule {name}: import {top!r} has no known package (add it to IMPORT_PROVIDER)")
             elif provider not in provided:
-                problems.append(f"rule {name} ({Path(script).name}) imports {top} but {Path(env).name} lacks {provider}")
+                problems.append(
+                    f"rule {name} ({Path(script).name}) imports {top} but {Path(env).name} lacks {provider}"
+                )
     assert not problems, "\n".join(problems)
 
 
 # ------------------------------------------------------------------------------------- GPU rules
-def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A GPU rule whose config asks for cuda on a node without one stops with a message naming the key,
     instead of training on the CPU (what a SLURM job without --gpus would otherwise do)."""
     import numpy as np
@@ -309,7 +336,9 @@ def test_profiles_name_only_rules_of_the_workflow() -> None:
     assert {"train_ddpm", "persona", "train_fingerprint"} <= gpu_rules
     slurm = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))
     assert slurm["executor"] == "slurm" and slurm["rerun-incomplete"] is True
-    assert "slurm-status-command" not in slurm and "slurm-no-account" not in slurm, "test-cluster settings belong in tests/test_slurm.py"
+    assert "slurm-status-command" not in slurm and "slurm-no-account" not in slurm, (
+        "test-cluster settings belong in tests/test_slurm.py"
+    )
     stale = (set(slurm["set-resources"]) | set(slurm["groups"])) - names
     assert not stale, f"profiles/slurm names rules the workflow does not have: {sorted(stale)}"
     assert set(slurm["groups"].values()) == set(slurm["group-components"]), "every batch group needs a size"
@@ -322,7 +351,9 @@ def test_profiles_name_only_rules_of_the_workflow() -> None:
 
 
 @pytest.mark.slow
-def test_paper_preset_dry_run_through_the_slurm_profile_batches_per_case_rules(tmp_path: Path, snakemake_exe: str) -> None:
+def test_paper_preset_dry_run_through_the_slurm_profile_batches_per_case_rules(
+    tmp_path: Path, snakemake_exe: str
+) -> None:
     """`snakemake --dry-run --profile profiles/slurm --configfile presets/paper.yaml` on an MRNet label
     layout (120 exams here; the acceptance run used MRNet's 1,250): per-case rules go in batches of
     the profile's group-components, GPU rules ask for a GPU, and no job asks for a GPU on a CPU rule."""
@@ -333,16 +364,36 @@ def test_paper_preset_dry_run_through_the_slurm_profile_batches_per_case_rules(t
     root.mkdir()
     splits = {"train": range(0, 100), "valid": range(100, 120)}
     for split, ids in splits.items():
-        for k, name in enumerate(("abnormal", "acl", "meniscus")):
+        for _k, name in enumerate(("abnormal", "acl", "meniscus")):
             # every 3rd exam abnormal with a tear, so that each label file has both classes
-            (root / f"{split}-{name}.csv").write_text("".join(f"{i:04d},{int(i % 3 == 0)}\n" for i in ids), encoding="utf-8")
+            (root / f"{split}-{name}.csv").write_text(
+                "".join(f"{i:04d},{int(i % 3 == 0)}\n" for i in ids), encoding="utf-8"
+            )
     layer = tmp_path / "where.yaml"
-    layer.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), "source": {"root": str(root)}}), encoding="utf-8")
+    layer.write_text(
+        yaml.safe_dump({"results": str(tmp_path / "results"), "source": {"root": str(root)}}), encoding="utf-8"
+    )
     proc = subprocess.run(
-        [snakemake_exe, "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO), "--dry-run",
-         "--profile", str(REPO / "profiles" / "slurm"), "--sdm", "env-modules",  # no conda needed for a dry run
-         "--configfile", str(REPO / "presets" / "paper.yaml"), str(layer)],
-        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900,
+        [
+            snakemake_exe,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(REPO),
+            "--dry-run",
+            "--profile",
+            str(REPO / "profiles" / "slurm"),
+            "--sdm",
+            "env-modules",  # no conda needed for a dry run
+            "--configfile",
+            str(REPO / "presets" / "paper.yaml"),
+            str(layer),
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=900,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]

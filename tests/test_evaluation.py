@@ -44,9 +44,23 @@ def test_metrics_table_rows_per_fold_and_valid():
     for fold, split in [(0, "train"), (1, "train"), (-1, "valid")]:
         labels = rng.integers(0, 2, 30)
         prob = np.clip(labels * 0.3 + rng.uniform(0, 0.7, 30), 0, 1)
-        rows.append(pd.DataFrame({"case": range(30), "task": "acl", "fold": fold, "split": split, "label": labels,
-                                  "prob": prob, "threshold": 0.5, "pred": (prob >= 0.5).astype(int), "model": "fingerprint",
-                                  "experiment": "proposed", "threshold_from": "inner"}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "case": range(30),
+                    "task": "acl",
+                    "fold": fold,
+                    "split": split,
+                    "label": labels,
+                    "prob": prob,
+                    "threshold": 0.5,
+                    "pred": (prob >= 0.5).astype(int),
+                    "model": "fingerprint",
+                    "experiment": "proposed",
+                    "threshold_from": "inner",
+                }
+            )
+        )
     table = metrics_table([pd.concat(rows)], n_boot=50, seed=0)
     assert list(table["split"]) == ["valid", "cv", "cv"] or sorted(table["split"]) == ["cv", "cv", "valid"]
     valid = table[table["split"] == "valid"].iloc[0]
@@ -84,8 +98,18 @@ def _brute_force_delong(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndar
     psi = (pos[:, :, None] > neg[:, None, :]) + 0.5 * (pos[:, :, None] == neg[:, None, :])  # (k, m, n)
     v10, v01 = psi.mean(axis=2), psi.mean(axis=1)
     aucs = psi.mean(axis=(1, 2))
-    s10 = np.array([[np.sum((v10[a] - aucs[a]) * (v10[b] - aucs[b])) / (m - 1) for b in range(len(aucs))] for a in range(len(aucs))])
-    s01 = np.array([[np.sum((v01[a] - aucs[a]) * (v01[b] - aucs[b])) / (n - 1) for b in range(len(aucs))] for a in range(len(aucs))])
+    s10 = np.array(
+        [
+            [np.sum((v10[a] - aucs[a]) * (v10[b] - aucs[b])) / (m - 1) for b in range(len(aucs))]
+            for a in range(len(aucs))
+        ]
+    )
+    s01 = np.array(
+        [
+            [np.sum((v01[a] - aucs[a]) * (v01[b] - aucs[b])) / (n - 1) for b in range(len(aucs))]
+            for a in range(len(aucs))
+        ]
+    )
     return aucs, s10 / m + s01 / n
 
 
@@ -101,7 +125,13 @@ def test_fast_delong_equals_brute_force_on_simulated_scores(ties):
     rng = np.random.default_rng(11)
     labels = np.r_[np.ones(37), np.zeros(51)].astype(int)
     base = labels * 0.8 + rng.normal(0, 1, labels.size)
-    scores = np.vstack([base + rng.normal(0, 0.5, labels.size), labels * 0.3 + rng.normal(0, 1, labels.size), rng.normal(0, 1, labels.size)])
+    scores = np.vstack(
+        [
+            base + rng.normal(0, 0.5, labels.size),
+            labels * 0.3 + rng.normal(0, 1, labels.size),
+            rng.normal(0, 1, labels.size),
+        ]
+    )
     if ties:
         scores = np.round(scores * 2) / 2  # many ties
     aucs, cov = delong_covariance(labels, scores)
@@ -154,14 +184,31 @@ def _predictions(name, model, seed, strength):
         for fold, split in [(0, "train"), (1, "train"), (-1, "valid")]:
             labels = np.random.default_rng(100 + fold + len(task)).integers(0, 2, 30)
             prob = 1 / (1 + np.exp(-(strength * (labels - 0.5) + rng.normal(0, 1, 30))))
-            rows.append(pd.DataFrame({"case": [f"{fold}_{i}" for i in range(30)], "task": task, "fold": fold, "split": split,
-                                      "label": labels, "prob": prob, "threshold": 0.5, "pred": (prob >= 0.5).astype(int),
-                                      "model": model, "experiment": name, "threshold_from": "inner"}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "case": [f"{fold}_{i}" for i in range(30)],
+                        "task": task,
+                        "fold": fold,
+                        "split": split,
+                        "label": labels,
+                        "prob": prob,
+                        "threshold": 0.5,
+                        "pred": (prob >= 0.5).astype(int),
+                        "model": model,
+                        "experiment": name,
+                        "threshold_from": "inner",
+                    }
+                )
+            )
     return pd.concat(rows, ignore_index=True)
 
 
 def test_comparisons_and_paper_table(tmp_path):
-    preds = {"proposed": _predictions("proposed", "fingerprint", 1, 3.0), "lr_l2": _predictions("lr_l2", "lr_l2", 2, 0.5)}
+    preds = {
+        "proposed": _predictions("proposed", "fingerprint", 1, 3.0),
+        "lr_l2": _predictions("lr_l2", "lr_l2", 2, 0.5),
+    }
     comp = comparisons_table(preds, "proposed")
     assert set(comp["split"]) == {"cv", "valid"} and set(comp["task"]) == {"acl", "men"}
     row = comp[(comp["task"] == "acl") & (comp["split"] == "cv")].iloc[0]
@@ -169,13 +216,26 @@ def test_comparisons_and_paper_table(tmp_path):
     cv = preds["proposed"][(preds["proposed"]["task"] == "acl") & (preds["proposed"]["split"] == "train")]
     assert row["auc_reference"] == pytest.approx(roc_auc_score(cv["label"], cv["prob"]))
     metrics = metrics_table(list(preds.values()), n_boot=50, seed=0)
-    exp = {"reg": "reg", "grid": 2, "fingerprint": {"families": None, "usage_predictor": True, "representation": "path_persona",
-                                                    "usage_threshold": 0.4}}
-    desc = {"proposed": describe_experiment(exp, ["firstorder"]), "lr_l2": dict.fromkeys(["N", "2nd RF", "UP", "Persona", "T", "Reg"], "-")}
+    exp = {
+        "reg": "reg",
+        "grid": 2,
+        "fingerprint": {
+            "families": None,
+            "usage_predictor": True,
+            "representation": "path_persona",
+            "usage_threshold": 0.4,
+        },
+    }
+    desc = {
+        "proposed": describe_experiment(exp, ["firstorder"]),
+        "lr_l2": dict.fromkeys(["N", "2nd RF", "UP", "Persona", "T", "Reg"], "-"),
+    }
     assert desc["proposed"] == {"N": "2*2*2", "2nd RF": "✗", "UP": "✓", "Persona": "✓", "T": "0.4", "Reg": "✓"}
     table = paper_table(metrics, ["proposed", "lr_l2"], desc, ["acl", "men"])
     assert list(table["Method"]) == ["proposed", "proposed", "lr_l2", "lr_l2"]
-    fold_acc = metrics[(metrics["experiment"] == "proposed") & (metrics["task"] == "acl") & (metrics["split"] == "cv")]["acc"]
+    fold_acc = metrics[(metrics["experiment"] == "proposed") & (metrics["task"] == "acl") & (metrics["split"] == "cv")][
+        "acc"
+    ]
     assert table.iloc[0]["Acc"] == f"{fold_acc.mean():.2f}±{fold_acc.std(ddof=1):.2f}"
     assert table.iloc[0]["cv_acc_mean"] == pytest.approx(fold_acc.mean())
     assert "[" in table.iloc[0]["valid AUC"]

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from radpersona import VIEWS
+from radpersona.errors import InputDataError
 from radpersona.explain import (
     FEATURE_DESCRIPTIONS,
     ExplainSettings,
@@ -23,7 +24,6 @@ from radpersona.explain import (
     patch_position,
     summarise_fingerprints,
 )
-from radpersona.errors import InputDataError
 from radpersona.fingerprint import fingerprint_table, fit_fingerprint
 from radpersona.volume import write_volume
 
@@ -42,9 +42,15 @@ FIT_SETTINGS = {
 
 
 def _feature_names() -> list[str]:
-    return [f"{view}.{image}.p{i}{j}{k}.firstorder.{name}"
-            for view in VIEWS for image in ("original", "persona")
-            for i in range(GRID) for j in range(GRID) for k in range(GRID) for name in ("Entropy", "Mean")]
+    return [
+        f"{view}.{image}.p{i}{j}{k}.firstorder.{name}"
+        for view in VIEWS
+        for image in ("original", "persona")
+        for i in range(GRID)
+        for j in range(GRID)
+        for k in range(GRID)
+        for name in ("Entropy", "Mean")
+    ]
 
 
 def _selected(name: str) -> bool:
@@ -61,9 +67,19 @@ def build_results(root: Path) -> Path:
     labels = np.array([n % 2 for n in range(len(CASES))])
     truth = root / "synthetic" / "truth"
     truth.mkdir(parents=True)
-    cohort = pd.DataFrame({"case": CASES, "source": "synthetic", "split": ["train"] * 8 + ["valid"] * 4,
-                           "abn": labels, "acl": labels, "men": 0, "fold": [n % 2 for n in range(8)] + [-1] * 4,
-                           "patient": CASES, "truth_dir": str(truth)})
+    cohort = pd.DataFrame(
+        {
+            "case": CASES,
+            "source": "synthetic",
+            "split": ["train"] * 8 + ["valid"] * 4,
+            "abn": labels,
+            "acl": labels,
+            "men": 0,
+            "fold": [n % 2 for n in range(8)] + [-1] * 4,
+            "patient": CASES,
+            "truth_dir": str(truth),
+        }
+    )
     cohort.to_parquet(root / "cohort.parquet")
     for case, label in zip(CASES, labels):
         for view in VIEWS:
@@ -77,7 +93,9 @@ def build_results(root: Path) -> Path:
             write_volume(root / "volumes" / "pre" / f"{case}_{view}.nii.gz", base, (1.25, 2.0, 2.0))
             np.savetxt(root / "volumes" / "reg" / f"{case}_{view}.aff.txt", np.eye(4))
             mask = np.zeros(RAW_SHAPE, dtype=np.uint8)
-            if label:  # ACL tear (code 1) in raw voxels [0, 5) x [8, 16) x [8, 16): grid voxels [0, 4) x [4, 8) x [4, 8)
+            if (
+                label
+            ):  # ACL tear (code 1) in raw voxels [0, 5) x [8, 16) x [8, 16): grid voxels [0, 4) x [4, 8) x [4, 8)
                 mask[0:5, 8:16, 8:16] = 1
             mask[8:10, 24:32, 24:32] = 3  # an effusion elsewhere (another finding)
             np.save(truth / f"{case}_{view}_lesion.npy", mask)
@@ -87,8 +105,9 @@ def build_results(root: Path) -> Path:
     model_dir = root / "models" / "fingerprint"
     pred_frames, fp_frames = [], []
     for fold, train_idx, rep_idx in (("0", [1, 3, 5, 7, 0, 2], [4, 6]), ("all", list(range(8)), list(range(8, 12)))):
-        model = fit_fingerprint(images[train_idx], X[train_idx], labels[train_idx], feature_names=names,
-                                settings=FIT_SETTINGS, seed=3)
+        model = fit_fingerprint(
+            images[train_idx], X[train_idx], labels[train_idx], feature_names=names, settings=FIT_SETTINGS, seed=3
+        )
         model.save(model_dir / f"proposed_acl_fold{fold}.pt")
         if fold == "0":
             rep_idx = [0, 1, 2, 3, 4, 5, 6, 7]  # every train case reported by fold 0 (one fold for the test)
@@ -98,11 +117,23 @@ def build_results(root: Path) -> Path:
         pred["logit"] = (z * pred["r"]) @ model.beta + model.intercept
         pred["prob"] = 1.0 / (1.0 + np.exp(-pred["logit"]))
         rep_cases = [CASES[n] for n in rep_idx]
-        pred_frames.append(pd.DataFrame({"case": rep_cases, "task": "acl", "fold": -1 if fold == "all" else 0,
-                                         "split": ["valid" if fold == "all" else "train"] * len(rep_idx),
-                                         "label": labels[rep_idx], "prob": pred["prob"], "threshold": 0.5,
-                                         "pred": (pred["prob"] >= 0.5).astype(int), "model": "fingerprint",
-                                         "experiment": "proposed", "n_used": z.sum(axis=1).astype(int)}))
+        pred_frames.append(
+            pd.DataFrame(
+                {
+                    "case": rep_cases,
+                    "task": "acl",
+                    "fold": -1 if fold == "all" else 0,
+                    "split": ["valid" if fold == "all" else "train"] * len(rep_idx),
+                    "label": labels[rep_idx],
+                    "prob": pred["prob"],
+                    "threshold": 0.5,
+                    "pred": (pred["prob"] >= 0.5).astype(int),
+                    "model": "fingerprint",
+                    "experiment": "proposed",
+                    "n_used": z.sum(axis=1).astype(int),
+                }
+            )
+        )
         fp = fingerprint_table(rep_cases, "acl", pred, model)
         fp.insert(2, "fold", -1 if fold == "all" else 0)
         fp.insert(3, "split", "valid" if fold == "all" else "train")
@@ -110,7 +141,15 @@ def build_results(root: Path) -> Path:
     fps = pd.concat(fp_frames, ignore_index=True)
     # a stray z = 0 row (never written by the pipeline): it must be neither highlighted nor summed
     stray = fps[fps["case"] == EXPLAINED].iloc[[0]].copy()
-    stray[["feature", "view", "i", "j", "k", "z", "contribution"]] = ["axial.original.p111.firstorder.Mean", "axial", 1, 1, 1, 0, 5.0]
+    stray[["feature", "view", "i", "j", "k", "z", "contribution"]] = [
+        "axial.original.p111.firstorder.Mean",
+        "axial",
+        1,
+        1,
+        1,
+        0,
+        5.0,
+    ]
     fps = pd.concat([fps, stray], ignore_index=True)
     (root / "predictions").mkdir()
     (root / "fingerprints").mkdir()
@@ -211,10 +250,31 @@ def _chromium() -> str | None:
 @pytest.mark.skipif(_chromium() is None, reason="headless Chromium is not installed (apt-get install chromium)")
 def test_page_opens_in_headless_chromium(page, tmp_path) -> None:
     out, _ = page
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", "--dump-dom", out.as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=90, env={**os.environ, "HOME": str(tmp_path)})
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--dump-dom",
+        out.as_uri(),
+    ]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=90,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
@@ -224,7 +284,9 @@ def test_page_opens_in_headless_chromium(page, tmp_path) -> None:
 
 
 def test_summary_figures_and_lesion_overlap(results, tmp_path) -> None:
-    summary = summarise_fingerprints(results, "proposed", "acl", SummarySettings(reg="reg", grid=GRID, box=BOX, dpi=40), tmp_path)
+    summary = summarise_fingerprints(
+        results, "proposed", "acl", SummarySettings(reg="reg", grid=GRID, box=BOX, dpi=40), tmp_path
+    )
     for name in ("usage.png", "patches.png", "top_beta.png", "lesion_overlap.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     get = summary.set_index(["group", "measure", "key"])["value"]
@@ -243,9 +305,14 @@ def test_summary_figures_and_lesion_overlap(results, tmp_path) -> None:
 
 
 def test_lesion_fraction_follows_preprocess_geometry(results) -> None:
-    frac = lesion_fraction(results / "synthetic" / "truth" / f"{EXPLAINED}_sagittal_lesion.npy",
-                           results / "volumes" / "raw" / f"{EXPLAINED}_sagittal.nii.gz", case=EXPLAINED, view="sagittal",
-                           codes=(1,), preprocess_shape=SHAPE)
+    frac = lesion_fraction(
+        results / "synthetic" / "truth" / f"{EXPLAINED}_sagittal_lesion.npy",
+        results / "volumes" / "raw" / f"{EXPLAINED}_sagittal.nii.gz",
+        case=EXPLAINED,
+        view="sagittal",
+        codes=(1,),
+        preprocess_shape=SHAPE,
+    )
     lesion = frac >= 0.5
     assert lesion[0:4, 4:8, 4:8].all() and lesion.sum() == 4 * 4 * 4
     # the 5 of 10 raw slices cover exactly 4 of 8 grid slices; in-plane 8 of 32 raw voxels = 4 of 16

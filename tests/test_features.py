@@ -42,8 +42,15 @@ def test_case_features_long_and_wide(tmp_path):
         for v in views:
             volumes[v]["persona"] = volumes[v]["original"] * 0.9
             volumes[v]["residual"] = volumes[v]["original"] - volumes[v]["persona"]
-        long = case_features(case, volumes, {v: (1.0, 1.0, 1.0) for v in views}, box=box, grid=2,
-                             families=("firstorder",), bin_width=0.05)
+        long = case_features(
+            case,
+            volumes,
+            {v: (1.0, 1.0, 1.0) for v in views},
+            box=box,
+            grid=2,
+            families=("firstorder",),
+            bin_width=0.05,
+        )
         assert list(long.columns) == ["case", "view", "image", "i", "j", "k", "family", "feature", "value", "status"]
         assert (long["status"] == "ok").all()
         # 3 views x 3 images x 8 patches x (19 first-order + 3 location)

@@ -10,8 +10,15 @@ import pytest
 
 from radpersona import VIEWS
 from radpersona.errors import ConfigError, InputDataError
-from radpersona.ingest import (assign_folds, ingest, list_cases, read_mrnet_labels, source_views, stage_cohort,
-                               stage_ingest_case)
+from radpersona.ingest import (
+    assign_folds,
+    ingest,
+    list_cases,
+    read_mrnet_labels,
+    source_views,
+    stage_cohort,
+    stage_ingest_case,
+)
 from radpersona.parquet import read_parquet_metadata
 from radpersona.volume import read_volume
 
@@ -25,13 +32,17 @@ def make_mrnet(root: Path, n_train: int = 6, n_valid: int = 3, seed: int = 0) ->
             for view in VIEWS:
                 folder = root / split / view
                 folder.mkdir(parents=True, exist_ok=True)
-                np.save(folder / f"{c:04d}.npy", rng.integers(0, 255, (int(rng.integers(5, 9)), 16, 16), dtype=np.uint8))
+                np.save(
+                    folder / f"{c:04d}.npy", rng.integers(0, 255, (int(rng.integers(5, 9)), 16, 16), dtype=np.uint8)
+                )
             acl, men = int(c % 3 == 0), int(c % 2 == 0)
             labels["acl"].append(acl)
             labels["meniscus"].append(men)
             labels["abnormal"].append(int(acl or men or c % 5 == 0))
         for name, values in labels.items():
-            (root / f"{split}-{name}.csv").write_text("".join(f"{c:04d},{v}\n" for c, v in zip(cases, values)), encoding="utf-8")
+            (root / f"{split}-{name}.csv").write_text(
+                "".join(f"{c:04d},{v}\n" for c, v in zip(cases, values)), encoding="utf-8"
+            )
 
 
 def config_for(root: Path) -> dict:
@@ -43,8 +54,19 @@ def test_ingest_writes_cohort_and_raw_volumes(tmp_path):
     make_mrnet(root)
     cohort = ingest(config_for(root), cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
     table = pd.read_parquet(tmp_path / "cohort.parquet")
-    assert list(table.columns[:11]) == ["case", "source", "split", "abn", "acl", "men", "path_sagittal",
-                                        "path_coronal", "path_axial", "fold", "patient"]
+    assert list(table.columns[:11]) == [
+        "case",
+        "source",
+        "split",
+        "abn",
+        "acl",
+        "men",
+        "path_sagittal",
+        "path_coronal",
+        "path_axial",
+        "fold",
+        "patient",
+    ]
     assert len(table) == 9 and (table["split"] == "train").sum() == 6
     assert set(table.loc[table["split"] == "train", "fold"]) == {0, 1}
     assert (table.loc[table["split"] == "valid", "fold"] == -1).all()
@@ -56,9 +78,16 @@ def test_ingest_writes_cohort_and_raw_volumes(tmp_path):
 
 
 def test_folds_keep_patients_together():
-    cohort = pd.DataFrame({"case": [f"{i:04d}" for i in range(12)], "split": ["train"] * 12,
-                           "abn": [1, 0] * 6, "acl": [0] * 12, "men": [1, 0, 0] * 4,
-                           "patient": [f"p{i // 2}" for i in range(12)]})
+    cohort = pd.DataFrame(
+        {
+            "case": [f"{i:04d}" for i in range(12)],
+            "split": ["train"] * 12,
+            "abn": [1, 0] * 6,
+            "acl": [0] * 12,
+            "men": [1, 0, 0] * 4,
+            "patient": [f"p{i // 2}" for i in range(12)],
+        }
+    )
     folds = assign_folds(cohort, 3, seed=1)
     for _, grp in cohort.assign(fold=folds).groupby("patient"):
         assert grp["fold"].nunique() == 1
@@ -103,7 +132,9 @@ def test_bad_input_is_named(tmp_path, damage, expected):
         with open(root / "train-abnormal.csv", "a", encoding="utf-8") as fh:
             fh.write("0002,1\n")
     elif damage == "non_binary":
-        text = (root / "train-acl.csv").read_text(encoding="utf-8").replace("0003,1", "0003,2").replace("0003,0", "0003,2")
+        text = (
+            (root / "train-acl.csv").read_text(encoding="utf-8").replace("0003,1", "0003,2").replace("0003,0", "0003,2")
+        )
         (root / "train-acl.csv").write_text(text, encoding="utf-8")
     elif damage == "ids_differ":
         lines = (root / "train-acl.csv").read_text(encoding="utf-8").splitlines()[:-1]
@@ -130,7 +161,10 @@ def test_source_views_and_list_cases(tmp_path):
     assert list_cases(cfg)["case"].tolist() == [f"{i:04d}" for i in range(9)]
     cfg["source"]["exclude"] = ["0004"]
     assert "0004" not in list_cases(cfg)["case"].tolist()
-    synthetic = {"source": {"kind": "synthetic", "root": str(root), "exclude": ["0001"]}, "synthetic": {"n_train": 3, "n_valid": 2}}
+    synthetic = {
+        "source": {"kind": "synthetic", "root": str(root), "exclude": ["0001"]},
+        "synthetic": {"n_train": 3, "n_valid": 2},
+    }
     assert list_cases(synthetic)["case"].tolist() == ["0000", "0002", "0003", "0004"]
     with pytest.raises(ConfigError, match="source.kind"):
         source_views({"source": {"kind": "dicomweb"}})
@@ -165,7 +199,11 @@ def test_per_case_ingest_isolates_a_bad_case(tmp_path):
     # ingest of everything with the exclusion succeeds too
     ingest(cfg, cohort_path=tmp_path / "all" / "cohort.parquet", raw_dir=tmp_path / "all" / "raw")
     with pytest.raises(ConfigError, match=r"source.exclude.*'0999'"):
-        ingest({**cfg, "source": {**cfg["source"], "exclude": ["0999"]}}, cohort_path=tmp_path / "x.parquet", raw_dir=tmp_path / "x")
+        ingest(
+            {**cfg, "source": {**cfg["source"], "exclude": ["0999"]}},
+            cohort_path=tmp_path / "x.parquet",
+            raw_dir=tmp_path / "x",
+        )
 
 
 def test_failed_ingest_leaves_no_raw_volumes(tmp_path):
@@ -182,6 +220,12 @@ def test_synthetic_cohort_ingests_through_the_mrnet_reader(tmp_path):
 
     generate_cohort(tmp_path / "mrnet", tmp_path / "truth", n_train=4, n_valid=2, seed=3, matrix=32, slices=(4, 6))
     cfg = {"source": {"kind": "synthetic", "root": str(tmp_path / "mrnet")}, "fingerprint": {"folds": 2, "seed": 0}}
-    cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth")
-    assert len(cohort) == 6 and set(cohort["source"]) == {"synthetic"} and cohort["truth_dir"].eq(str(tmp_path / "truth")).all()
+    cohort = ingest(
+        cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth"
+    )
+    assert (
+        len(cohort) == 6
+        and set(cohort["source"]) == {"synthetic"}
+        and cohort["truth_dir"].eq(str(tmp_path / "truth")).all()
+    )
     assert len(list((tmp_path / "raw").glob("*.nii.gz"))) == 18

@@ -10,20 +10,38 @@ import pytest
 import SimpleITK as sitk
 
 from radpersona.errors import InputDataError, ToolNotFoundError
-from radpersona.registration import (find_niftyreg_tool, healthy_training_cases, ncc, niftyreg_version, read_affine,
-                                     register_volume, stage_reference, stage_register, stage_registration_qc)
+from radpersona.registration import (
+    find_niftyreg_tool,
+    healthy_training_cases,
+    ncc,
+    niftyreg_version,
+    read_affine,
+    register_volume,
+    stage_reference,
+    stage_register,
+    stage_registration_qc,
+)
 from radpersona.volume import read_volume, write_volume
 
-SETTINGS = {"levels": 3, "levels_to_perform": 3, "max_iterations": 10, "rigid_only": False, "ncc_margin": 0.05,
-            "on_failure": "error"}
+SETTINGS = {
+    "levels": 3,
+    "levels_to_perform": 3,
+    "max_iterations": 10,
+    "rigid_only": False,
+    "ncc_margin": 0.05,
+    "on_failure": "error",
+}
 
 
 def phantom(shape=(32, 48, 48)) -> np.ndarray:
     """A smooth asymmetric phantom: three ellipsoids of different brightness."""
     z, y, x = np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij")
     vol = np.zeros(shape, np.float32)
-    for (cz, cy, cx), (rz, ry, rx), val in [((16, 24, 24), (10, 16, 14), 1.0), ((12, 18, 30), (4, 5, 6), 2.0),
-                                             ((20, 30, 16), (5, 4, 3), 3.0)]:
+    for (cz, cy, cx), (rz, ry, rx), val in [
+        ((16, 24, 24), (10, 16, 14), 1.0),
+        ((12, 18, 30), (4, 5, 6), 2.0),
+        ((20, 30, 16), (5, 4, 3), 3.0),
+    ]:
         vol += val * (((z - cz) / rz) ** 2 + ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1)
     return sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(vol), 1.0))
 
@@ -44,8 +62,15 @@ def test_recovers_a_known_affine_within_one_voxel(tmp_path):
     moved = sitk.Resample(image, image, truth, sitk.sitkLinear, 0.0)  # moved(p) = ref(T(p))
     write_volume(tmp_path / "ref.nii.gz", ref)
     write_volume(tmp_path / "flo.nii.gz", sitk.GetArrayFromImage(moved))
-    record = register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "res.nii.gz", tmp_path / "aff.txt",
-                             settings=SETTINGS, case="c", view="sagittal")
+    record = register_volume(
+        tmp_path / "ref.nii.gz",
+        tmp_path / "flo.nii.gz",
+        tmp_path / "res.nii.gz",
+        tmp_path / "aff.txt",
+        settings=SETTINGS,
+        case="c",
+        view="sagittal",
+    )
     assert record["status"] == "ok" and record["ncc_after"] > record["ncc_before"]
     # reg_aladin's affine maps reference world points (NIfTI RAS) to floating world points.
     affine = read_affine(tmp_path / "aff.txt")
@@ -72,15 +97,34 @@ def test_failure_policies(tmp_path, monkeypatch):
     flo = np.roll(ref, 2, axis=2)
     write_volume(tmp_path / "ref.nii.gz", ref)
     write_volume(tmp_path / "flo.nii.gz", flo)
-    monkeypatch.setattr(registration, "reg_aladin_command", lambda *a, **k: ["sh", "-c", "echo 'cannot allocate' >&2; exit 3"])
-    kept = register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "out.nii.gz", tmp_path / "out.txt",
-                           settings={**SETTINGS, "on_failure": "keep_unregistered"}, case="0007", view="axial")
-    assert kept["status"].startswith("failed: reg_aladin exit 3: cannot allocate") and "kept unregistered" in kept["status"]
+    monkeypatch.setattr(
+        registration, "reg_aladin_command", lambda *a, **k: ["sh", "-c", "echo 'cannot allocate' >&2; exit 3"]
+    )
+    kept = register_volume(
+        tmp_path / "ref.nii.gz",
+        tmp_path / "flo.nii.gz",
+        tmp_path / "out.nii.gz",
+        tmp_path / "out.txt",
+        settings={**SETTINGS, "on_failure": "keep_unregistered"},
+        case="0007",
+        view="axial",
+    )
+    assert (
+        kept["status"].startswith("failed: reg_aladin exit 3: cannot allocate")
+        and "kept unregistered" in kept["status"]
+    )
     np.testing.assert_array_equal(read_volume(tmp_path / "out.nii.gz")[0], flo)
     np.testing.assert_array_equal(read_affine(tmp_path / "out.txt"), np.eye(4))
     with pytest.raises(InputDataError, match=r"case '0007', view 'axial'.*registration failed"):
-        register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "o2.nii.gz", tmp_path / "o2.txt",
-                        settings=SETTINGS, case="0007", view="axial")
+        register_volume(
+            tmp_path / "ref.nii.gz",
+            tmp_path / "flo.nii.gz",
+            tmp_path / "o2.nii.gz",
+            tmp_path / "o2.txt",
+            settings=SETTINGS,
+            case="0007",
+            view="axial",
+        )
     assert not (tmp_path / "o2.nii.gz").exists() and not (tmp_path / "o2.txt").exists()
 
 
@@ -88,8 +132,15 @@ def test_shape_mismatch_is_named(tmp_path):
     write_volume(tmp_path / "ref.nii.gz", np.zeros((8, 8, 8)))
     write_volume(tmp_path / "flo.nii.gz", np.zeros((8, 8, 6)))
     with pytest.raises(InputDataError, match=r"case '0001', view 'coronal'.*differs from the reference"):
-        register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "r.nii.gz", tmp_path / "a.txt",
-                        settings=SETTINGS, case="0001", view="coronal")
+        register_volume(
+            tmp_path / "ref.nii.gz",
+            tmp_path / "flo.nii.gz",
+            tmp_path / "r.nii.gz",
+            tmp_path / "a.txt",
+            settings=SETTINGS,
+            case="0001",
+            view="coronal",
+        )
 
 
 def _posed(ref: np.ndarray, angle_deg: float, shift: tuple[float, float, float], scale: float = 1.0) -> np.ndarray:
@@ -112,15 +163,36 @@ def test_worse_registration_is_flagged(tmp_path, monkeypatch):
     write_volume(tmp_path / "flo.nii.gz", np.roll(ref, 1, axis=2))
     write_volume(tmp_path / "bad.nii.gz", np.roll(ref, 9, axis=1))
     np.savetxt(tmp_path / "eye.txt", np.eye(4))
-    monkeypatch.setattr(registration, "reg_aladin_command",
-                        lambda ref, flo, res, aff, settings, threads=1: ["sh", "-c", f"cp {tmp_path}/bad.nii.gz {res} && cp {tmp_path}/eye.txt {aff}"])
-    record = register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "out.nii.gz", tmp_path / "out.txt",
-                             settings={**SETTINGS, "on_failure": "keep_unregistered"}, case="0003", view="coronal")
+    monkeypatch.setattr(
+        registration,
+        "reg_aladin_command",
+        lambda ref, flo, res, aff, settings, threads=1: [
+            "sh",
+            "-c",
+            f"cp {tmp_path}/bad.nii.gz {res} && cp {tmp_path}/eye.txt {aff}",
+        ],
+    )
+    record = register_volume(
+        tmp_path / "ref.nii.gz",
+        tmp_path / "flo.nii.gz",
+        tmp_path / "out.nii.gz",
+        tmp_path / "out.txt",
+        settings={**SETTINGS, "on_failure": "keep_unregistered"},
+        case="0003",
+        view="coronal",
+    )
     assert record["status"].startswith("worse: NCC") and record["flagged"] and record["exit_status"] == 0
     np.testing.assert_allclose(read_volume(tmp_path / "out.nii.gz")[0], np.roll(ref, 1, axis=2), atol=1e-5)
     with pytest.raises(InputDataError, match=r"case '0003', view 'coronal'.*registration worse: NCC"):
-        register_volume(tmp_path / "ref.nii.gz", tmp_path / "flo.nii.gz", tmp_path / "o.nii.gz", tmp_path / "o.txt",
-                        settings=SETTINGS, case="0003", view="coronal")
+        register_volume(
+            tmp_path / "ref.nii.gz",
+            tmp_path / "flo.nii.gz",
+            tmp_path / "o.nii.gz",
+            tmp_path / "o.txt",
+            settings=SETTINGS,
+            case="0003",
+            view="coronal",
+        )
 
 
 def test_missing_tool_is_a_clear_error(monkeypatch):
@@ -140,7 +212,10 @@ def test_missing_tool_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_niftyreg)
     registration.find_niftyreg_tool.cache_clear()
     try:
-        with pytest.raises(ToolNotFoundError, match=r"NiftyReg's reg_average was not found on PATH nor in the 'niftyreg'.*pip install niftyreg"):
+        with pytest.raises(
+            ToolNotFoundError,
+            match=r"NiftyReg's reg_average was not found on PATH nor in the 'niftyreg'.*pip install niftyreg",
+        ):
             registration.find_niftyreg_tool("reg_average")
     finally:
         registration.find_niftyreg_tool.cache_clear()
@@ -153,21 +228,45 @@ def test_niftyreg_version():
 def test_group_template_and_stages(tmp_path):
     """Template of posed copies: members correlate better with it after registration; stages write contract files."""
     base = phantom((16, 32, 32))
-    poses = {"0000": (0.0, (0.0, 0.0, 0.0)), "0001": (5.0, (2.0, -1.0, 0.0)), "0002": (-4.0, (-1.5, 2.0, 1.0)),
-             "0003": (3.0, (1.0, 1.0, -1.0))}
+    poses = {
+        "0000": (0.0, (0.0, 0.0, 0.0)),
+        "0001": (5.0, (2.0, -1.0, 0.0)),
+        "0002": (-4.0, (-1.5, 2.0, 1.0)),
+        "0003": (3.0, (1.0, 1.0, -1.0)),
+    }
     pre = tmp_path / "pre"
     for case, (angle, shift) in poses.items():
         for view in ("sagittal", "axial"):
             write_volume(pre / f"{case}_{view}.nii.gz", _posed(base, angle, shift))
-    cohort = pd.DataFrame({"case": list(poses), "split": ["train", "train", "train", "valid"], "abn": [0, 0, 1, 0],
-                           "acl": [0, 0, 1, 0], "men": [0, 0, 0, 0]}).astype({"abn": "Int64", "acl": "Int64", "men": "Int64"})
+    cohort = pd.DataFrame(
+        {
+            "case": list(poses),
+            "split": ["train", "train", "train", "valid"],
+            "abn": [0, 0, 1, 0],
+            "acl": [0, 0, 1, 0],
+            "men": [0, 0, 0, 0],
+        }
+    ).astype({"abn": "Int64", "acl": "Int64", "men": "Int64"})
     cohort.to_parquet(tmp_path / "cohort.parquet")
     assert healthy_training_cases(cohort) == ["0000", "0001"]
-    settings = {**SETTINGS, "reference": "template", "reference_case": None, "template_cases": 8, "template_iterations": 2,
-                "seed": 4, "on_failure": "keep_unregistered"}
+    settings = {
+        **SETTINGS,
+        "reference": "template",
+        "reference_case": None,
+        "template_cases": 8,
+        "template_iterations": 2,
+        "seed": 4,
+        "on_failure": "keep_unregistered",
+    }
     ref_dir = tmp_path / "registration"
-    stage_reference(tmp_path / "cohort.parquet", pre, "sagittal", ref_dir / "reference_sagittal.nii.gz",
-                    ref_dir / "reference_sagittal.json", settings)
+    stage_reference(
+        tmp_path / "cohort.parquet",
+        pre,
+        "sagittal",
+        ref_dir / "reference_sagittal.nii.gz",
+        ref_dir / "reference_sagittal.json",
+        settings,
+    )
     meta = json.loads((ref_dir / "reference_sagittal.json").read_text(encoding="utf-8"))
     assert meta["kind"] == "template" and meta["members"] == ["0000", "0001"] and meta["seed"] == 4
     assert len(meta["iterations"]) == 2
@@ -176,21 +275,48 @@ def test_group_template_and_stages(tmp_path):
     template, _ = read_volume(ref_dir / "reference_sagittal.nii.gz")
     # de-biased: the template sits in the members' mean pose (half of 0001's), not in the start case's
     halfway = _posed(base, 2.5, (1.0, -0.5, 0.0))
-    assert template.shape == base.shape and ncc(template, halfway) > 0.98 and ncc(template, halfway) > ncc(template, base)
+    assert (
+        template.shape == base.shape and ncc(template, halfway) > 0.98 and ncc(template, halfway) > ncc(template, base)
+    )
     last = np.array(meta["iterations"][-1]["mean_affine"])
     assert np.abs(last[:3, :3] - np.eye(3)).max() < 0.05 and np.abs(last[:3, 3]).max() < 0.5
     # a case reference copies one case's volume
-    stage_reference(tmp_path / "cohort.parquet", pre, "axial", ref_dir / "reference_axial.nii.gz", ref_dir / "reference_axial.json",
-                    {**settings, "reference": "case", "reference_case": "0001"})
-    np.testing.assert_array_equal(read_volume(ref_dir / "reference_axial.nii.gz")[0], read_volume(pre / "0001_axial.nii.gz")[0])
+    stage_reference(
+        tmp_path / "cohort.parquet",
+        pre,
+        "axial",
+        ref_dir / "reference_axial.nii.gz",
+        ref_dir / "reference_axial.json",
+        {**settings, "reference": "case", "reference_case": "0001"},
+    )
+    np.testing.assert_array_equal(
+        read_volume(ref_dir / "reference_axial.nii.gz")[0], read_volume(pre / "0001_axial.nii.gz")[0]
+    )
     # register one case's two views, then gather QC
     views = ["sagittal", "axial"]
-    stage_register("0002", views, [str(pre / f"0002_{v}.nii.gz") for v in views], [str(ref_dir / f"reference_{v}.nii.gz") for v in views],
-                   [str(tmp_path / "reg" / f"0002_{v}.nii.gz") for v in views], [str(tmp_path / "reg" / f"0002_{v}.aff.txt") for v in views],
-                   tmp_path / "qc" / "0002.parquet", settings)
+    stage_register(
+        "0002",
+        views,
+        [str(pre / f"0002_{v}.nii.gz") for v in views],
+        [str(ref_dir / f"reference_{v}.nii.gz") for v in views],
+        [str(tmp_path / "reg" / f"0002_{v}.nii.gz") for v in views],
+        [str(tmp_path / "reg" / f"0002_{v}.aff.txt") for v in views],
+        tmp_path / "qc" / "0002.parquet",
+        settings,
+    )
     qc = stage_registration_qc([tmp_path / "qc" / "0002.parquet"], tmp_path / "qc.parquet")
-    assert list(qc.columns[:10]) == ["case", "view", "ncc_before", "ncc_after", "mse_before", "mse_after", "seconds", "status",
-                                     "exit_status", "flagged"]
+    assert list(qc.columns[:10]) == [
+        "case",
+        "view",
+        "ncc_before",
+        "ncc_after",
+        "mse_before",
+        "mse_after",
+        "seconds",
+        "status",
+        "exit_status",
+        "flagged",
+    ]
     assert (qc["ncc_after"] > qc["ncc_before"]).all() and not qc["flagged"].any()
     assert read_affine(tmp_path / "reg" / "0002_axial.aff.txt").shape == (4, 4)
 
@@ -202,9 +328,16 @@ def test_register_stage_removes_earlier_views_on_error(tmp_path):
     write_volume(tmp_path / "b.nii.gz", np.zeros((16, 24, 20)))  # wrong shape: second view fails
     out = tmp_path / "reg"
     with pytest.raises(InputDataError, match=r"case '0005', view 'axial'.*differs from the reference"):
-        stage_register("0005", ["sagittal", "axial"], [str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii.gz")],
-                       [str(tmp_path / "ref.nii.gz")] * 2, [str(out / "s.nii.gz"), str(out / "x.nii.gz")],
-                       [str(out / "s.txt"), str(out / "x.txt")], tmp_path / "qc.parquet", SETTINGS)
+        stage_register(
+            "0005",
+            ["sagittal", "axial"],
+            [str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii.gz")],
+            [str(tmp_path / "ref.nii.gz")] * 2,
+            [str(out / "s.nii.gz"), str(out / "x.nii.gz")],
+            [str(out / "s.txt"), str(out / "x.txt")],
+            tmp_path / "qc.parquet",
+            SETTINGS,
+        )
     assert not list(out.iterdir()) and not (tmp_path / "qc.parquet").exists()
 
 
@@ -216,26 +349,65 @@ def test_registration_raises_ncc_on_synthetic_knees(tmp_path):
     from radpersona.preprocess import preprocess_volume
     from radpersona.synthetic import generate_cohort
 
-    generate_cohort(tmp_path / "mrnet", tmp_path / "truth", n_train=3, n_valid=1, seed=7, matrix=64, slices=(10, 12),
-                    prevalence={"abn": 0.5, "acl": 0.2, "men": 0.3})
+    generate_cohort(
+        tmp_path / "mrnet",
+        tmp_path / "truth",
+        n_train=3,
+        n_valid=1,
+        seed=7,
+        matrix=64,
+        slices=(10, 12),
+        prevalence={"abn": 0.5, "acl": 0.2, "men": 0.3},
+    )
     cfg = {"source": {"kind": "synthetic", "root": str(tmp_path / "mrnet")}, "fingerprint": {"folds": 2, "seed": 0}}
     cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
     for case in cohort["case"]:
         for v in VIEWS:
-            preprocess_volume(tmp_path / "raw" / f"{case}_{v}.nii.gz", tmp_path / "pre" / f"{case}_{v}.nii.gz", shape=(16, 32, 32),
-                              interpolation="linear", normalisation="percentile", percentiles=(0.5, 99.5), case=case, view=v)
-    settings = {**SETTINGS, "reference": "case", "reference_case": None, "template_cases": 4, "template_iterations": 1, "seed": 1,
-                "levels_to_perform": 2, "max_iterations": 5, "on_failure": "keep_unregistered"}
+            preprocess_volume(
+                tmp_path / "raw" / f"{case}_{v}.nii.gz",
+                tmp_path / "pre" / f"{case}_{v}.nii.gz",
+                shape=(16, 32, 32),
+                interpolation="linear",
+                normalisation="percentile",
+                percentiles=(0.5, 99.5),
+                case=case,
+                view=v,
+            )
+    settings = {
+        **SETTINGS,
+        "reference": "case",
+        "reference_case": None,
+        "template_cases": 4,
+        "template_iterations": 1,
+        "seed": 1,
+        "levels_to_perform": 2,
+        "max_iterations": 5,
+        "on_failure": "keep_unregistered",
+    }
     for v in VIEWS:
-        stage_reference(tmp_path / "cohort.parquet", tmp_path / "pre", v, tmp_path / f"ref_{v}.nii.gz", tmp_path / f"ref_{v}.json", settings)
+        stage_reference(
+            tmp_path / "cohort.parquet",
+            tmp_path / "pre",
+            v,
+            tmp_path / f"ref_{v}.nii.gz",
+            tmp_path / f"ref_{v}.json",
+            settings,
+        )
     start = json.loads((tmp_path / "ref_sagittal.json").read_text(encoding="utf-8"))["initial_case"]
     parts = []
     for case in cohort["case"]:
         if case == start:
             continue
-        stage_register(case, list(VIEWS), [str(tmp_path / "pre" / f"{case}_{v}.nii.gz") for v in VIEWS],
-                       [str(tmp_path / f"ref_{v}.nii.gz") for v in VIEWS], [str(tmp_path / "reg" / f"{case}_{v}.nii.gz") for v in VIEWS],
-                       [str(tmp_path / "reg" / f"{case}_{v}.aff.txt") for v in VIEWS], tmp_path / "qc" / f"{case}.parquet", settings)
+        stage_register(
+            case,
+            list(VIEWS),
+            [str(tmp_path / "pre" / f"{case}_{v}.nii.gz") for v in VIEWS],
+            [str(tmp_path / f"ref_{v}.nii.gz") for v in VIEWS],
+            [str(tmp_path / "reg" / f"{case}_{v}.nii.gz") for v in VIEWS],
+            [str(tmp_path / "reg" / f"{case}_{v}.aff.txt") for v in VIEWS],
+            tmp_path / "qc" / f"{case}.parquet",
+            settings,
+        )
         parts.append(tmp_path / "qc" / f"{case}.parquet")
     qc = stage_registration_qc(parts, tmp_path / "qc.parquet")
     means = qc.groupby("view")[["ncc_before", "ncc_after"]].mean()

@@ -34,8 +34,13 @@ SHIPPED_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 # per-case rule still goes through a batch (group) job.
 TINY = {
     # 16 training cases: each CV training fold keeps >= 2 ACL and meniscal tears, >= 2 healthy for the DDPM
-    "synthetic": {"n_train": 16, "n_valid": 4, "matrix": 64, "slices": [16, 20],
-                  "prevalence": {"abn": 0.75, "acl": 0.5, "men": 0.5}},
+    "synthetic": {
+        "n_train": 16,
+        "n_valid": 4,
+        "matrix": 64,
+        "slices": [16, 20],
+        "prevalence": {"abn": 0.75, "acl": 0.5, "men": 0.5},
+    },
     "persona": {"train": {"steps": 10, "checkpoint_every": 10}, "sample": {"steps": 4}},
     "fingerprint": {"epochs": 2, "folds": 2},
     "evaluation": {"bootstrap": 20},
@@ -64,7 +69,14 @@ def slurm_unreachable_reason() -> str | None:
     except ImportError:
         return "snakemake-executor-plugin-slurm is not installed (requirements.txt pins it)"
     try:
-        proc = subprocess.run(["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=20)
+        proc = subprocess.run(
+            ["sinfo", "--noheader", "--format=%T"],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=20,
+        )
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 20 s: no SLURM controller reachable"
     if proc.returncode != 0:
@@ -77,7 +89,14 @@ def slurm_unreachable_reason() -> str | None:
 
 def node_cpus() -> int:
     """CPUs of the smallest node, so that no batch asks for more than a node has."""
-    out = subprocess.run(["sinfo", "--noheader", "--format=%c"], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=20).stdout
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--format=%c"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=20,
+    ).stdout
     return min(int(c) for c in out.split() if c.strip("+").isdigit())
 
 
@@ -87,16 +106,18 @@ def write_test_profile(folder: Path, slurm_logs: Path) -> Path:
     assert profile["executor"] == "slurm"
     if shutil.which("conda") is None and shutil.which("mamba") is None:
         profile.pop("software-deployment-method", None)  # this machine runs rules in the test's own venv
-    profile.update({
-        "slurm-status-command": "squeue",      # the test cluster has no accounting database (no sacct)
-        "slurm-no-account": True,
-        "cores": min(int(profile["cores"]), node_cpus()),
-        "slurm-init-seconds-before-status-checks": 2,
-        "seconds-between-status-checks": 3,
-        "slurm-keep-successful-logs": True,    # the logs prove that every job ran inside an sbatch job
-        "slurm-logdir": str(slurm_logs),
-        "retries": 0,                          # a cancelled job must fail the run, not be retried silently
-    })
+    profile.update(
+        {
+            "slurm-status-command": "squeue",  # the test cluster has no accounting database (no sacct)
+            "slurm-no-account": True,
+            "cores": min(int(profile["cores"]), node_cpus()),
+            "slurm-init-seconds-before-status-checks": 2,
+            "seconds-between-status-checks": 3,
+            "slurm-keep-successful-logs": True,  # the logs prove that every job ran inside an sbatch job
+            "slurm-logdir": str(slurm_logs),
+            "retries": 0,  # a cancelled job must fail the run, not be retried silently
+        }
+    )
     profile["groups"] = {**profile.get("groups", {}), **TEST_GROUPS}
     profile["group-components"] = {**profile.get("group-components", {}), **{g: 100 for g in TEST_GROUPS.values()}}
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +131,10 @@ def snakemake_cmd(exe: str, *args: str) -> list[str]:
 
 def configs(root: Path, results: Path) -> list[str]:
     layer = root / f"{results.name}.yaml"
-    layer.write_text(yaml.safe_dump({**TINY, "results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}), encoding="utf-8")
+    layer.write_text(
+        yaml.safe_dump({**TINY, "results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}),
+        encoding="utf-8",
+    )
     # targets: every stage through the metrics table (explanation pages, population figures, paper
     # tables and plots are left to the local smoke test, to keep CI's time)
     targets = [str(results / "tables" / "metrics.csv"), str(results / "registration" / "qc.parquet")]
@@ -149,7 +173,14 @@ def wait_for_running_job(comment_part: str, proc: subprocess.Popen, timeout: flo
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"snakemake ended ({proc.returncode}) before a {comment_part} job ran")
-        out = subprocess.run(["squeue", "--noheader", "--format=%i|%T|%k"], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=20).stdout
+        out = subprocess.run(
+            ["squeue", "--noheader", "--format=%i|%T|%k"],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=20,
+        ).stdout
         for line in out.splitlines():
             job_id, state, comment = line.split("|", 2)
             if comment_part in comment and state == "RUNNING":
@@ -173,12 +204,26 @@ def slurm_runs(tmp_path_factory, snakemake_exe, request):
     # the local reference run goes alongside: it fills the CPU while the SLURM runs wait on squeue
     local_results = root / "results-local"
     with open(root / "local.log", "w", encoding="utf-8") as local_log:
-        local_proc = subprocess.Popen(snakemake_cmd(snakemake_exe, "--cores", str(node_cpus()), *configs(root, local_results)),
-                                      stdout=local_log, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
+        local_proc = subprocess.Popen(
+            snakemake_cmd(snakemake_exe, "--cores", str(node_cpus()), *configs(root, local_results)),
+            stdout=local_log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
     try:
         started = time.monotonic()
         with open(root / "first.log", "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
             try:
                 cancelled = wait_for_running_job("rule_train_ddpm", proc, timeout=RUN_TIMEOUT)
                 model_existed = (slurm_results / "models" / "ddpm_reg.pt").exists()
@@ -192,11 +237,20 @@ def slurm_runs(tmp_path_factory, snakemake_exe, request):
         first_seconds = time.monotonic() - started
 
         started = time.monotonic()
-        rerun = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=RUN_TIMEOUT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        rerun = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=RUN_TIMEOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         rerun_seconds = time.monotonic() - started
         (root / "rerun.log").write_text(rerun.stdout + rerun.stderr, encoding="utf-8")
-        assert rerun.returncode == 0, f"rerun failed ({rerun.returncode}):\n{rerun.stdout[-5000:]}\n{rerun.stderr[-5000:]}"
+        assert rerun.returncode == 0, (
+            f"rerun failed ({rerun.returncode}):\n{rerun.stdout[-5000:]}\n{rerun.stderr[-5000:]}"
+        )
         local_rc = local_proc.wait(timeout=RUN_TIMEOUT)
     finally:
         if local_proc.poll() is None:
@@ -206,9 +260,15 @@ def slurm_runs(tmp_path_factory, snakemake_exe, request):
     assert local_rc == 0, f"local run failed ({local_rc}):\n{local_out[-5000:]}"
     report(request, f"SLURM run with scancel of job {cancelled}: {first_seconds:.0f} s, rerun: {rerun_seconds:.0f} s")
     return {
-        "first": first, "first_rc": first_rc, "cancelled": cancelled, "model_existed": model_existed,
-        "rerun": rerun.stdout + rerun.stderr, "local": local_out,
-        "slurm_results": slurm_results, "local_results": local_results, "slurm_logs": slurm_logs,
+        "first": first,
+        "first_rc": first_rc,
+        "cancelled": cancelled,
+        "model_existed": model_existed,
+        "rerun": rerun.stdout + rerun.stderr,
+        "local": local_out,
+        "slurm_results": slurm_results,
+        "local_results": local_results,
+        "slurm_logs": slurm_logs,
     }
 
 
@@ -262,4 +322,6 @@ def test_slurm_results_equal_the_local_run(slurm_runs):
             a, _ = read_volume(path)
             b, _ = read_volume(slurm / "volumes" / folder / path.name)  # same case and view
             np.testing.assert_array_equal(a, b, err_msg=f"{folder}/{path.name}")
-    assert (slurm / "tables" / "metrics.csv").read_text(encoding="utf-8") == (local / "tables" / "metrics.csv").read_text(encoding="utf-8")
+    assert (slurm / "tables" / "metrics.csv").read_text(encoding="utf-8") == (
+        local / "tables" / "metrics.csv"
+    ).read_text(encoding="utf-8")

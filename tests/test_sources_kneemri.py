@@ -39,8 +39,10 @@ def make_kneemri(root: Path, n: int = 8, seed: int = 0) -> list[np.ndarray]:
 
 
 def config_for(root: Path, **kneemri) -> dict:
-    return {"source": {"kind": "kneemri", "root": str(root), "kneemri": {**SETTINGS, **kneemri}},
-            "fingerprint": {"folds": 2, "seed": 0}}
+    return {
+        "source": {"kind": "kneemri", "root": str(root), "kneemri": {**SETTINGS, **kneemri}},
+        "fingerprint": {"folds": 2, "seed": 0},
+    }
 
 
 def python2_pickle(array: np.ndarray) -> bytes:
@@ -48,9 +50,14 @@ def python2_pickle(array: np.ndarray) -> bytes:
     array = np.ascontiguousarray(array, dtype="<u2")
     data = array.tobytes()
     shape = b"(" + b"".join(b"K" + bytes([s]) for s in array.shape) + b"t"
-    return (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85U\x01b\x87R(K\x01" + shape
-            + b"cnumpy\ndtype\nq\x02U\x02u2K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
-            + struct.pack("<I", len(data)) + data + b"tb.")
+    return (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01K\x00\x85U\x01b\x87R(K\x01"
+        + shape
+        + b"cnumpy\ndtype\nq\x02U\x02u2K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
+        + struct.pack("<I", len(data))
+        + data
+        + b"tb."
+    )
 
 
 @pytest.mark.parametrize("protocol", ["python2", 0, 2, 4, 5])
@@ -118,8 +125,11 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pck"
     path.write_bytes(pickle.dumps(_Exploit(marker), protocol=2))
-    with pytest.raises(InputDataError, match=r"case 'x', view 'sagittal', file '.*evil.pck': unsafe or invalid pickle: "
-                                             r"refused global (posix|os|nt)\.system"):
+    with pytest.raises(
+        InputDataError,
+        match=r"case 'x', view 'sagittal', file '.*evil.pck': unsafe or invalid pickle: "
+        r"refused global (posix|os|nt)\.system",
+    ):
         load_pck(path, case="x")
     assert not marker.exists()
     # control: the same bytes under a plain unpickler do run the command (the test can fail)

@@ -31,10 +31,16 @@ def write_dicom_series(folder: Path, array: np.ndarray, series_uid: str, spacing
     for k in range(array.shape[0]):
         sl = sitk.GetImageFromArray(array[k].astype(np.int16))
         sl.SetSpacing((spacing[2], spacing[1]))
-        for tag, value in [("0020|000e", series_uid), ("0020|000d", "1.2.826.0.1.3680043.2.1125.1"),
-                           ("0008|0060", "MR"), ("0020|0032", f"0\\0\\{k * spacing[0]}"), ("0020|0013", str(k + 1)),
-                           ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", str(spacing[0])),
-                           ("0008|0018", f"{series_uid}.{k + 1}")]:
+        for tag, value in [
+            ("0020|000e", series_uid),
+            ("0020|000d", "1.2.826.0.1.3680043.2.1125.1"),
+            ("0008|0060", "MR"),
+            ("0020|0032", f"0\\0\\{k * spacing[0]}"),
+            ("0020|0013", str(k + 1)),
+            ("0020|0037", "1\\0\\0\\0\\1\\0"),
+            ("0018|0050", str(spacing[0])),
+            ("0008|0018", f"{series_uid}.{k + 1}"),
+        ]:
             sl.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{series_uid[-4:]}_{k:03d}.dcm"))
         writer.Execute(sl)
@@ -55,13 +61,18 @@ def make_manifest(root: Path, n: int = 6, views=("sagittal", "coronal", "axial")
             paths[view] = rel
         split = "valid" if i >= n - 2 else "train"
         men = "" if i == 1 else str(i % 2)  # one unknown label
-        lines.append(f"k{i},{split},{int(i % 3 > 0)},{i % 2},{men},pt{i // 2},{paths['sagittal']},{paths['coronal']},{paths['axial']}\n")
+        lines.append(
+            f"k{i},{split},{int(i % 3 > 0)},{i % 2},{men},pt{i // 2},{paths['sagittal']},{paths['coronal']},{paths['axial']}\n"
+        )
     (root / "manifest.csv").write_text("".join(lines), encoding="utf-8")
     return root / "manifest.csv"
 
 
 def config_for(manifest: Path) -> dict:
-    return {"source": {"kind": "manifest", "root": None, "manifest": str(manifest)}, "fingerprint": {"folds": 2, "seed": 0}}
+    return {
+        "source": {"kind": "manifest", "root": None, "manifest": str(manifest)},
+        "fingerprint": {"folds": 2, "seed": 0},
+    }
 
 
 def test_ingest_manifest_of_nifti(tmp_path):
@@ -70,8 +81,19 @@ def test_ingest_manifest_of_nifti(tmp_path):
     assert source_views(cfg) == ["sagittal", "coronal", "axial"]
     cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
     table = pd.read_parquet(tmp_path / "cohort.parquet")
-    assert list(table.columns[:11]) == ["case", "source", "split", "abn", "acl", "men", "path_sagittal", "path_coronal",
-                                        "path_axial", "fold", "patient"]
+    assert list(table.columns[:11]) == [
+        "case",
+        "source",
+        "split",
+        "abn",
+        "acl",
+        "men",
+        "path_sagittal",
+        "path_coronal",
+        "path_axial",
+        "fold",
+        "patient",
+    ]
     assert table["men"].isna().sum() == 1 and table.loc[table["case"] == "k1", "men"].isna().all()
     assert (table.loc[table["split"] == "valid", "fold"] == -1).all()
     for _, grp in table[table["split"] == "train"].groupby("patient"):
@@ -114,7 +136,10 @@ def test_dicom_series_folder(tmp_path):
         ("non_binary", r"case 'k3'.*acl label must be 0, 1 or empty \(got '2'\)"),
         ("bad_split", r"case 'k0'.*split must be train or valid \(got 'test'\)"),
         ("two_series", r"case 'k2', view 'axial', file '.*two': folder holds 2 DICOM series.*\(got \["),
-        ("nan", r"case 'k2', view 'sagittal', file '.*k2_sagittal.nii.gz': 1 non-finite voxels.*first at index \(1, 2, 3\).*\(got nan\)"),
+        (
+            "nan",
+            r"case 'k2', view 'sagittal', file '.*k2_sagittal.nii.gz': 1 non-finite voxels.*first at index \(1, 2, 3\).*\(got nan\)",
+        ),
         ("two_dims", r"case 'k2', view 'sagittal'.*expected a 3-D volume"),
         ("corrupt", r"case 'k2', view 'sagittal', file '.*k2_sagittal.nii.gz': cannot read image"),
     ],

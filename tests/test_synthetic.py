@@ -168,7 +168,9 @@ def test_label_logic_and_prevalence() -> None:
 def test_upsample_is_linear_with_grid_alignment() -> None:
     factor, n = 2, 8
     coarse_pos = (np.arange(n) + 0.5) * factor - 0.5  # coarse sample centres in fine-index units
-    coarse = np.broadcast_to((3.0 * coarse_pos[:, None] + 2.0 * coarse_pos[None, :])[None], (2, n, n)).astype(np.float32)
+    coarse = np.broadcast_to((3.0 * coarse_pos[:, None] + 2.0 * coarse_pos[None, :])[None], (2, n, n)).astype(
+        np.float32
+    )
     fine = _upsample(coarse, factor)
     pos = np.arange(n * factor)
     expected = 3.0 * pos[:, None] + 2.0 * pos[None, :]
@@ -183,7 +185,9 @@ def _segment_plane_distance(p0: np.ndarray, p1: np.ndarray, origin: np.ndarray, 
 
 def test_acl_tear_visible_in_every_view_that_crosses_it(tmp_path: Path) -> None:
     prevalence = {"abn": 1.0, "acl": 1.0, "men": 0.0}
-    table = generate_cohort(tmp_path / "m", tmp_path / "t", n_train=4, n_valid=0, seed=21, prevalence=prevalence, matrix=64)
+    table = generate_cohort(
+        tmp_path / "m", tmp_path / "t", n_train=4, n_valid=0, seed=21, prevalence=prevalence, matrix=64
+    )
     assert table["acl"].eq(1).all()
     for case in table["case"]:
         meta = json.loads((tmp_path / "t" / f"{case}.json").read_text(encoding="utf-8"))
@@ -251,14 +255,18 @@ def test_difficulty_raises_background_noise(tmp_path: Path) -> None:
     sd = {}
     for difficulty in (0.0, 1.0):
         root = tmp_path / str(difficulty)
-        generate_cohort(root / "m", root / "t", n_train=1, n_valid=0, seed=4, difficulty=difficulty, prevalence=prevalence, **SMALL)
+        generate_cohort(
+            root / "m", root / "t", n_train=1, n_valid=0, seed=4, difficulty=difficulty, prevalence=prevalence, **SMALL
+        )
         axial = np.load(root / "m" / "train" / "axial" / "0000.npy").astype(float)
         sd[difficulty] = axial[:, :3, :3].std()  # corner: air, pure (Rician) noise
     assert sd[1.0] > 2 * sd[0.0]
 
 
 @pytest.mark.parametrize("matrix, slices", [(48, (20, 32)), (256, (3, 4))])
-def test_culling_and_lesion_crop_are_exact(monkeypatch: pytest.MonkeyPatch, matrix: int, slices: tuple[int, int]) -> None:
+def test_culling_and_lesion_crop_are_exact(
+    monkeypatch: pytest.MonkeyPatch, matrix: int, slices: tuple[int, int]
+) -> None:
     """Evaluating local shapes in bounding boxes, and redoing the lesioned image only around the
     lesions (matrix 256: interpolated from a coarse grid), changes no voxel."""
     from radpersona import synthetic

@@ -14,7 +14,9 @@ PRE = {"shape": [8, 16, 16], "interpolation": "linear", "normalisation": "percen
 
 
 def test_truth_on_the_preprocessed_grid(tmp_path):
-    cohort = generate_cohort(tmp_path / "mrnet", tmp_path / "truth", n_train=6, n_valid=2, seed=3, matrix=48, slices=(8, 10))
+    cohort = generate_cohort(
+        tmp_path / "mrnet", tmp_path / "truth", n_train=6, n_valid=2, seed=3, matrix=48, slices=(8, 10)
+    )
     healthy_case = cohort[cohort["abn"] == 0]["case"].iloc[0]
     lesion_case = cohort[cohort["abn"] == 1]["case"].iloc[0]
     for case in (healthy_case, lesion_case):
@@ -25,7 +27,9 @@ def test_truth_on_the_preprocessed_grid(tmp_path):
             write_volume(raw_path, raw)
             preprocess_volume(raw_path, tmp_path / "pre.nii.gz", case=case, view=view, **PRE)
             pre, _ = read_volume(tmp_path / "pre.nii.gz")
-            healthy = healthy_on_grid(tmp_path / "truth", raw, case, view, results=tmp_path, preprocess=PRE, reg="noreg")
+            healthy = healthy_on_grid(
+                tmp_path / "truth", raw, case, view, results=tmp_path, preprocess=PRE, reg="noreg"
+            )
             lesion = lesion_on_grid(tmp_path / "truth", case, view, results=tmp_path, preprocess=PRE, reg="noreg")
             assert healthy.shape == pre.shape == lesion.shape
             if case == healthy_case:

@@ -15,11 +15,15 @@ from radpersona import TASKS
 pytestmark = pytest.mark.slow
 
 
-def _snakemake(exe: str, repo: Path, *args: str, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
+def _snakemake(
+    exe: str, repo: Path, *args: str, check: bool = True, timeout: int = 1200
+) -> subprocess.CompletedProcess:
     cmd = [exe, "--snakefile", str(repo / "Snakefile"), "--directory", str(repo), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -44,7 +48,10 @@ def smoke_run(tmp_path_factory, repo, snakemake_exe):
     root = tmp_path_factory.mktemp("smoke")
     results = root / "results"
     layer = root / "where.yaml"
-    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}), encoding="utf-8")
+    layer.write_text(
+        yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}),
+        encoding="utf-8",
+    )
     configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
     proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs)
     return configs, results, root, proc
@@ -101,8 +108,17 @@ def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, re
     proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs, str(layer))
     counts = _job_counts(proc.stdout + proc.stderr)
     assert counts, proc.stdout[-3000:]
-    downstream = {"train_fingerprint", "predict", "metrics", "tables", "plots", "localisation", "explain",
-                  "summarise_fingerprints", "all"}
+    downstream = {
+        "train_fingerprint",
+        "predict",
+        "metrics",
+        "tables",
+        "plots",
+        "localisation",
+        "explain",
+        "summarise_fingerprints",
+        "all",
+    }
     assert {"train_fingerprint", "predict", "metrics"} <= set(counts) <= downstream, counts
 
 
@@ -117,7 +133,9 @@ def test_persona_change_reruns_persona_and_downstream_only(smoke_run, repo, snak
 
 def test_lint_is_clean(repo, snakemake_exe):
     proc = _snakemake(snakemake_exe, repo, "--lint", check=False)
-    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, (
+        proc.stdout + proc.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,18 +165,36 @@ def test_keep_going_finishes_the_good_cases_and_exclude_runs_without_the_bad_one
     bad = root / "train" / "coronal" / "0001.npy"
     bad.write_bytes(b"not a numpy file")
     layer = tmp_path / "layer.yaml"
-    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"kind": "mrnet", "root": str(root)},
-                                     "fingerprint": {"folds": 2}}), encoding="utf-8")
-    pre = [str(results / "volumes" / "pre" / f"{c:04d}_{v}.nii.gz") for c in range(7) for v in ("sagittal", "coronal", "axial")]
-    run = _snakemake(snakemake_exe, repo, "--cores", "2", "--keep-going", "--configfile", str(layer), "--", *pre, check=False)
+    layer.write_text(
+        yaml.safe_dump(
+            {"results": str(results), "source": {"kind": "mrnet", "root": str(root)}, "fingerprint": {"folds": 2}}
+        ),
+        encoding="utf-8",
+    )
+    pre = [
+        str(results / "volumes" / "pre" / f"{c:04d}_{v}.nii.gz")
+        for c in range(7)
+        for v in ("sagittal", "coronal", "axial")
+    ]
+    run = _snakemake(
+        snakemake_exe, repo, "--cores", "2", "--keep-going", "--configfile", str(layer), "--", *pre, check=False
+    )
     assert run.returncode != 0
     made = {Path(p).name for p in pre if Path(p).exists()}
     assert made == {Path(p).name for p in pre if not Path(p).name.startswith("0001_")}
     assert not list((results / "volumes" / "raw").glob("0001_*")) and not (results / "ingest" / "0001.parquet").exists()
     log = (results / "logs" / "ingest_case" / "0001.log").read_text(encoding="utf-8")
     assert "case '0001', view 'coronal'" in log and str(bad) in log and "source.exclude" in log
-    layer.write_text(yaml.safe_dump({"results": str(results), "source": {"kind": "mrnet", "root": str(root), "exclude": ["0001"]},
-                                     "fingerprint": {"folds": 2}}), encoding="utf-8")
+    layer.write_text(
+        yaml.safe_dump(
+            {
+                "results": str(results),
+                "source": {"kind": "mrnet", "root": str(root), "exclude": ["0001"]},
+                "fingerprint": {"folds": 2},
+            }
+        ),
+        encoding="utf-8",
+    )
     _snakemake(snakemake_exe, repo, "--cores", "2", "--configfile", str(layer), "--", str(results / "cohort.parquet"))
     cohort = pd.read_parquet(results / "cohort.parquet")
     assert sorted(cohort["case"]) == ["0000", "0002", "0003", "0004", "0005", "0006"]

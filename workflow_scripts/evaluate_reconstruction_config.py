@@ -1,4 +1,5 @@
 """Rule evaluate_reconstruction_config: held-out healthy reconstruction and counterfactual fidelity of one configuration."""
+
 import sys
 from pathlib import Path
 
@@ -6,11 +7,23 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.persona.reconstruction import stage_evaluate_reconstruction_config
 from radpersona.workflow import snakemake_entry
 
-snakemake_entry(snakemake, stage_evaluate_reconstruction_config, cohort_path=snakemake.input.cohort,
-                config_name=snakemake.wildcards.rconfig, models=dict(zip(snakemake.params.models, snakemake.input.models)),
-                volumes=Path(snakemake.input.volumes[0]).parent, out_csv=snakemake.output.table, out_figure=snakemake.output.figure,
-                persona=snakemake.params.persona, preprocess=snakemake.params.preprocess, default_reg=snakemake.params.default_reg,
-                threads=snakemake.threads, source_views=snakemake.params.source_views, truth_dir=snakemake.input.truth or None,
-                raw_dir=Path(snakemake.input.raw[0]).parent if snakemake.input.raw else None,
-                pre_dir=Path(snakemake.input.pre[0]).parent if snakemake.input.pre else None,
-                reference_dir=snakemake.params.reference_dir, qc_dir=snakemake.params.qc_dir)
+snakemake_entry(
+    snakemake,
+    stage_evaluate_reconstruction_config,
+    cohort_path=snakemake.input.cohort,
+    config_name=snakemake.wildcards.rconfig,
+    models=dict(zip(snakemake.params.models, snakemake.input.models)),
+    volumes=Path(snakemake.input.volumes[0]).parent,
+    out_csv=snakemake.output.table,
+    out_figure=snakemake.output.figure,
+    persona=snakemake.params.persona,
+    preprocess=snakemake.params.preprocess,
+    default_reg=snakemake.params.default_reg,
+    threads=snakemake.threads,
+    source_views=snakemake.params.source_views,
+    truth_dir=snakemake.input.truth or None,
+    raw_dir=Path(snakemake.input.raw[0]).parent if snakemake.input.raw else None,
+    pre_dir=Path(snakemake.input.pre[0]).parent if snakemake.input.pre else None,
+    reference_dir=snakemake.params.reference_dir,
+    qc_dir=snakemake.params.qc_dir,
+)

@@ -1,12 +1,23 @@
 """Rule extract_features: patch-wise radiomic features of one case (long table)."""
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.workflow import snakemake_entry, stage_extract_features
 
-snakemake_entry(snakemake, stage_extract_features, case=snakemake.wildcards.case, volumes=Path(snakemake.input.volumes[0]).parent,
-                persona_dir=Path(snakemake.input.persona[0]).parent, residual_dir=Path(snakemake.input.residual[0]).parent,
-                out=snakemake.output[0], grid=int(snakemake.wildcards.grid), radiomics=snakemake.params.radiomics,
-                box=snakemake.params.box, normalisation=snakemake.params.normalisation, threads=snakemake.threads,
-                views=snakemake.params.views)
+snakemake_entry(
+    snakemake,
+    stage_extract_features,
+    case=snakemake.wildcards.case,
+    volumes=Path(snakemake.input.volumes[0]).parent,
+    persona_dir=Path(snakemake.input.persona[0]).parent,
+    residual_dir=Path(snakemake.input.residual[0]).parent,
+    out=snakemake.output[0],
+    grid=int(snakemake.wildcards.grid),
+    radiomics=snakemake.params.radiomics,
+    box=snakemake.params.box,
+    normalisation=snakemake.params.normalisation,
+    threads=snakemake.threads,
+    views=snakemake.params.views,
+)

@@ -1,9 +1,16 @@
 """Rule metrics: Acc, Sen, Spe and AUC per experiment, task, fold and split."""
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.workflow import snakemake_entry, stage_metrics
 
-snakemake_entry(snakemake, stage_metrics, prediction_paths=list(snakemake.input), out_csv=snakemake.output.csv,
-                out_md=snakemake.output.md, evaluation=snakemake.params.evaluation)
+snakemake_entry(
+    snakemake,
+    stage_metrics,
+    prediction_paths=list(snakemake.input),
+    out_csv=snakemake.output.csv,
+    out_md=snakemake.output.md,
+    evaluation=snakemake.params.evaluation,
+)

@@ -1,4 +1,5 @@
 """Rule plots: ROC curves per task and a calibration plot of every model."""
+
 import sys
 from pathlib import Path
 
@@ -7,7 +8,15 @@ from radpersona.evaluation import stage_plots
 from radpersona.workflow import snakemake_entry
 
 tasks = [Path(p).stem.removeprefix("roc_") for p in snakemake.output.roc]
-snakemake_entry(snakemake, stage_plots,
-                predictions={m: [p for p in snakemake.input if Path(p).stem.rsplit("_", 1)[0] == m] for m in snakemake.params.models},
-                tasks=tasks, roc_out=list(snakemake.output.roc), calibration_out=snakemake.output.calibration,
-                split=snakemake.params.split, n_bins=snakemake.params.n_bins)
+snakemake_entry(
+    snakemake,
+    stage_plots,
+    predictions={
+        m: [p for p in snakemake.input if Path(p).stem.rsplit("_", 1)[0] == m] for m in snakemake.params.models
+    },
+    tasks=tasks,
+    roc_out=list(snakemake.output.roc),
+    calibration_out=snakemake.output.calibration,
+    split=snakemake.params.split,
+    n_bins=snakemake.params.n_bins,
+)

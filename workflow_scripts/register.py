@@ -1,4 +1,5 @@
 """Rule register: reg_aladin of one case's views to the references, with QC."""
+
 import sys
 from pathlib import Path
 
@@ -6,7 +7,16 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.registration import stage_register
 from radpersona.workflow import snakemake_entry
 
-snakemake_entry(snakemake, stage_register, case=snakemake.wildcards.case, views=list(snakemake.params.views),
-                pre=list(snakemake.input.pre), references=list(snakemake.input.references), out=list(snakemake.output.vol),
-                affines=list(snakemake.output.aff), qc_out=snakemake.output.qc, settings=snakemake.params.settings,
-                threads=snakemake.threads)
+snakemake_entry(
+    snakemake,
+    stage_register,
+    case=snakemake.wildcards.case,
+    views=list(snakemake.params.views),
+    pre=list(snakemake.input.pre),
+    references=list(snakemake.input.references),
+    out=list(snakemake.output.vol),
+    affines=list(snakemake.output.aff),
+    qc_out=snakemake.output.qc,
+    settings=snakemake.params.settings,
+    threads=snakemake.threads,
+)

@@ -1,4 +1,5 @@
 """Rule registration_qc: gather per-case QC rows into qc.parquet."""
+
 import sys
 from pathlib import Path
 

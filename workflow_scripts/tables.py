@@ -1,4 +1,5 @@
 """Rule tables: the paper's tables (mean +/- sd over folds, valid with bootstrap CI) and DeLong/McNemar comparisons."""
+
 import sys
 from pathlib import Path
 
@@ -7,8 +8,18 @@ from radpersona.evaluation import stage_tables
 from radpersona.workflow import snakemake_entry
 
 tasks = list(dict.fromkeys(Path(p).stem.rsplit("_", 1)[1] for p in snakemake.input.predictions))
-snakemake_entry(snakemake, stage_tables, metrics_csv=snakemake.input.metrics,
-                predictions={m: [p for p in snakemake.input.predictions if Path(p).stem.rsplit("_", 1)[0] == m] for m in snakemake.params.models},
-                tables=snakemake.params.tables, descriptors=snakemake.params.descriptors, tasks=tasks,
-                compare_to=snakemake.params.compare_to, mcnemar_exact_below=snakemake.params.mcnemar_exact_below,
-                out_dir=Path(snakemake.output.comparisons).parent)
+snakemake_entry(
+    snakemake,
+    stage_tables,
+    metrics_csv=snakemake.input.metrics,
+    predictions={
+        m: [p for p in snakemake.input.predictions if Path(p).stem.rsplit("_", 1)[0] == m]
+        for m in snakemake.params.models
+    },
+    tables=snakemake.params.tables,
+    descriptors=snakemake.params.descriptors,
+    tasks=tasks,
+    compare_to=snakemake.params.compare_to,
+    mcnemar_exact_below=snakemake.params.mcnemar_exact_below,
+    out_dir=Path(snakemake.output.comparisons).parent,
+)

@@ -1,4 +1,5 @@
 """Rule train_baseline: one baseline and task over every fold; predictions in the fingerprint's schema."""
+
 import sys
 from pathlib import Path
 
@@ -6,8 +7,17 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.baselines import stage_train_baseline
 from radpersona.workflow import snakemake_entry
 
-snakemake_entry(snakemake, stage_train_baseline, cohort_path=snakemake.input.cohort, baseline=snakemake.wildcards.baseline,
-                task=snakemake.wildcards.task, out=snakemake.output[0], settings=snakemake.params.settings,
-                inner_validation=snakemake.params.inner_validation, threads=snakemake.threads,
-                table_path=snakemake.input.get("table"), feature_settings=snakemake.params.feature_settings,
-                volumes_dir=Path(snakemake.input.volumes[0]).parent if "volumes" in snakemake.input.keys() else None)
+snakemake_entry(
+    snakemake,
+    stage_train_baseline,
+    cohort_path=snakemake.input.cohort,
+    baseline=snakemake.wildcards.baseline,
+    task=snakemake.wildcards.task,
+    out=snakemake.output[0],
+    settings=snakemake.params.settings,
+    inner_validation=snakemake.params.inner_validation,
+    threads=snakemake.threads,
+    table_path=snakemake.input.get("table"),
+    feature_settings=snakemake.params.feature_settings,
+    volumes_dir=Path(snakemake.input.volumes[0]).parent if "volumes" in snakemake.input.keys() else None,
+)

@@ -1,11 +1,21 @@
 """Rule train_fingerprint: usage predictor + logistic regression for one experiment, task and fold."""
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.workflow import snakemake_entry, stage_train_fingerprint
 
-snakemake_entry(snakemake, stage_train_fingerprint, cohort_path=snakemake.input.cohort, wide_path=snakemake.input.table,
-                volumes=Path(snakemake.input.volumes[0]).parent, out=snakemake.output[0], task=snakemake.wildcards.task,
-                fold=snakemake.wildcards.fold, settings=snakemake.params.settings, threads=snakemake.threads,
-                views=snakemake.params.views)
+snakemake_entry(
+    snakemake,
+    stage_train_fingerprint,
+    cohort_path=snakemake.input.cohort,
+    wide_path=snakemake.input.table,
+    volumes=Path(snakemake.input.volumes[0]).parent,
+    out=snakemake.output[0],
+    task=snakemake.wildcards.task,
+    fold=snakemake.wildcards.fold,
+    settings=snakemake.params.settings,
+    threads=snakemake.threads,
+    views=snakemake.params.views,
+)

@@ -1,4 +1,5 @@
 """Rule train_reconstruction_model: train the DDPM, GAN or ViT3D-AE of one reconstruction configuration."""
+
 import sys
 from pathlib import Path
 
@@ -6,8 +7,16 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.persona.reconstruction import stage_train_reconstruction_model
 from radpersona.workflow import snakemake_entry
 
-snakemake_entry(snakemake, stage_train_reconstruction_model, cohort_path=snakemake.input.cohort,
-                volumes=Path(snakemake.input.volumes[0]).parent, checkpoint=snakemake.output[0], model=snakemake.wildcards.rmodel,
-                config_name=snakemake.wildcards.rconfig, persona=snakemake.params.persona,
-                default_reg=snakemake.params.default_reg, threads=snakemake.threads,
-                source_views=snakemake.params.source_views)
+snakemake_entry(
+    snakemake,
+    stage_train_reconstruction_model,
+    cohort_path=snakemake.input.cohort,
+    volumes=Path(snakemake.input.volumes[0]).parent,
+    checkpoint=snakemake.output[0],
+    model=snakemake.wildcards.rmodel,
+    config_name=snakemake.wildcards.rconfig,
+    persona=snakemake.params.persona,
+    default_reg=snakemake.params.default_reg,
+    threads=snakemake.threads,
+    source_views=snakemake.params.source_views,
+)

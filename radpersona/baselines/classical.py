@@ -16,8 +16,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.frozen import FrozenEstimator
 from sklearn.feature_selection import VarianceThreshold
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -41,7 +41,9 @@ class CalibratedLinearSVC(ClassifierMixin, BaseEstimator):
     With a single case of a class, the sigmoid is fitted on the SVM's own training scores.
     """
 
-    def __init__(self, C: float = 1.0, calibration_folds: int = 3, max_iter: int = 20000, random_state: int | None = None) -> None:
+    def __init__(
+        self, C: float = 1.0, calibration_folds: int = 3, max_iter: int = 20000, random_state: int | None = None
+    ) -> None:
         self.C = C
         self.calibration_folds = calibration_folds
         self.max_iter = max_iter
@@ -69,11 +71,15 @@ class CalibratedLinearSVC(ClassifierMixin, BaseEstimator):
 def _inner_cv(y: np.ndarray, folds: int, seed: int, what: str) -> StratifiedKFold:
     smallest = int(min((y == 0).sum(), (y == 1).sum()))
     if smallest < 2:
-        raise InputDataError(f"{what}: the grid search needs >= 2 cases of each class, the smallest class has {smallest}")
+        raise InputDataError(
+            f"{what}: the grid search needs >= 2 cases of each class, the smallest class has {smallest}"
+        )
     return StratifiedKFold(n_splits=min(folds, smallest), shuffle=True, random_state=seed)
 
 
-def build_search(kind: str, settings: Mapping[str, Any], y: np.ndarray, seed: int, what: str = "classical baseline") -> GridSearchCV:
+def build_search(
+    kind: str, settings: Mapping[str, Any], y: np.ndarray, seed: int, what: str = "classical baseline"
+) -> GridSearchCV:
     """The grid-searched pipeline of ``kind`` (one of :data:`CLASSICAL_KINDS`).
 
     Args:
@@ -92,23 +98,42 @@ def build_search(kind: str, settings: Mapping[str, Any], y: np.ndarray, seed: in
     ]
     C = [float(c) for c in settings["C"]]
     if kind in ("lr_l1", "lr_l2"):
-        clf = LogisticRegression(l1_ratio=1.0 if kind == "lr_l1" else 0.0, solver="liblinear", class_weight="balanced",
-                                 max_iter=5000, random_state=seed)
+        clf = LogisticRegression(
+            l1_ratio=1.0 if kind == "lr_l1" else 0.0,
+            solver="liblinear",
+            class_weight="balanced",
+            max_iter=5000,
+            random_state=seed,
+        )
         grid = {"clf__C": C}
     elif kind == "svm":
         clf = CalibratedLinearSVC(random_state=seed)
         grid = {"clf__C": C}
     elif kind == "rf":
-        clf = RandomForestClassifier(n_estimators=int(settings["rf_trees"]), class_weight="balanced", random_state=seed, n_jobs=1)
-        grid = {"clf__max_depth": list(settings["rf_max_depth"]), "clf__min_samples_leaf": [int(v) for v in settings["rf_min_samples_leaf"]]}
+        clf = RandomForestClassifier(
+            n_estimators=int(settings["rf_trees"]), class_weight="balanced", random_state=seed, n_jobs=1
+        )
+        grid = {
+            "clf__max_depth": list(settings["rf_max_depth"]),
+            "clf__min_samples_leaf": [int(v) for v in settings["rf_min_samples_leaf"]],
+        }
     else:
         raise ConfigError(f"classical baseline must be one of {list(CLASSICAL_KINDS)}, not {kind!r}")
     steps.append(("clf", clf))
     return GridSearchCV(Pipeline(steps), grid, scoring="roc_auc", cv=cv, refit=True, n_jobs=1, error_score="raise")
 
 
-def fit_classical(kind: str, X_train: np.ndarray, y_train: np.ndarray, X_reported: np.ndarray, *,
-                  settings: Mapping[str, Any], inner_validation: float, seed: int, what: str) -> dict[str, Any]:
+def fit_classical(
+    kind: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_reported: np.ndarray,
+    *,
+    settings: Mapping[str, Any],
+    inner_validation: float,
+    seed: int,
+    what: str,
+) -> dict[str, Any]:
     """Fit a classical baseline on one training fold and score the reported cases.
 
     The fold is split (stratified, seeded, :func:`inner_validation_split`) into inner-training cases,

@@ -75,7 +75,11 @@ class _Block(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(repeats):
-            layers += [nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False), multi_slice_norm(channels, norm), nn.ReLU()]
+            layers += [
+                nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False),
+                multi_slice_norm(channels, norm),
+                nn.ReLU(),
+            ]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,13 +101,21 @@ class ELNet(nn.Module):
         if not isinstance(K, int) or K < 1:
             raise ConfigError(f"baselines.elnet.K must be a positive integer, not {K!r}")
         c = [4 * K, 8 * K, 16 * K, 16 * K, 16 * K]
-        self.stem = nn.Sequential(nn.Conv2d(1, c[0], 7, stride=2, padding=3, bias=False), multi_slice_norm(c[0], norm), nn.ReLU(),
-                                  BlurPool(c[0], filter_size=blur_filter))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, c[0], 7, stride=2, padding=3, bias=False),
+            multi_slice_norm(c[0], norm),
+            nn.ReLU(),
+            BlurPool(c[0], filter_size=blur_filter),
+        )
         spec = [(5, 2), (3, 2), (3, 1), (3, 1)]  # (kernel, repeats) of blocks 2..5
         stages: list[nn.Module] = []
         for i, (kernel, repeats) in enumerate(spec):
-            stages += [_Block(c[i], kernel, repeats, norm), nn.Conv2d(c[i], c[i + 1], kernel, padding=kernel // 2, bias=False),
-                       nn.ReLU(), BlurPool(c[i + 1], filter_size=blur_filter)]
+            stages += [
+                _Block(c[i], kernel, repeats, norm),
+                nn.Conv2d(c[i], c[i + 1], kernel, padding=kernel // 2, bias=False),
+                nn.ReLU(),
+                BlurPool(c[i + 1], filter_size=blur_filter),
+            ]
         self.stages = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c[-1], 1)
@@ -116,8 +128,17 @@ class ELNet(nn.Module):
         return self.fc(self.dropout(feats.max(dim=0).values)).reshape(1)  # max over slices
 
 
-def fit_elnet(train_volumes: Sequence[np.ndarray], y_train: np.ndarray, reported_volumes: Sequence[np.ndarray], *,
-              settings: Mapping[str, Any], cnn: Mapping[str, Any], inner_validation: float, seed: int, label: str) -> dict[str, Any]:
+def fit_elnet(
+    train_volumes: Sequence[np.ndarray],
+    y_train: np.ndarray,
+    reported_volumes: Sequence[np.ndarray],
+    *,
+    settings: Mapping[str, Any],
+    cnn: Mapping[str, Any],
+    inner_validation: float,
+    seed: int,
+    label: str,
+) -> dict[str, Any]:
     """Train ELNet on the inner-training cases of one fold (one view), threshold on the inner
     validation cases by Youden's J, and score the reported cases.
 
@@ -128,10 +149,28 @@ def fit_elnet(train_volumes: Sequence[np.ndarray], y_train: np.ndarray, reported
     device = resolve_device(cnn["device"])
     tr, val = inner_validation_split(y, inner_validation, seed)
     torch.manual_seed(seed)
-    model = ELNet(K=int(settings["K"]), norm=str(settings["norm"]), blur_filter=int(settings["blur_filter"]),
-                  dropout=float(settings["dropout"]))
-    train_slice_cnn(model, [train_volumes[i] for i in tr], y[tr], epochs=int(cnn["epochs"]), learning_rate=float(cnn["learning_rate"]),
-                    weight_decay=float(cnn["weight_decay"]), seed=seed, device=device, label=f"{label} elnet")
+    model = ELNet(
+        K=int(settings["K"]),
+        norm=str(settings["norm"]),
+        blur_filter=int(settings["blur_filter"]),
+        dropout=float(settings["dropout"]),
+    )
+    train_slice_cnn(
+        model,
+        [train_volumes[i] for i in tr],
+        y[tr],
+        epochs=int(cnn["epochs"]),
+        learning_rate=float(cnn["learning_rate"]),
+        weight_decay=float(cnn["weight_decay"]),
+        seed=seed,
+        device=device,
+        label=f"{label} elnet",
+    )
     threshold = youden_threshold(y[val], predict_slice_cnn(model, [train_volumes[i] for i in val], device))
-    return {"prob": predict_slice_cnn(model, reported_volumes, device), "threshold": float(threshold), "init": "scratch",
-            "n_inner_train": int(tr.size), "n_inner_validation": int(val.size)}
+    return {
+        "prob": predict_slice_cnn(model, reported_volumes, device),
+        "threshold": float(threshold),
+        "init": "scratch",
+        "n_inner_train": int(tr.size),
+        "n_inner_validation": int(val.size),
+    }

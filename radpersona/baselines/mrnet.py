@@ -72,12 +72,16 @@ def load_backbone(model: MRNetView, path: str | Path) -> str:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputDataError(f"baselines.mrnet.init_weights: no such local file {str(path)!r} (weights are never downloaded)")
+        raise InputDataError(
+            f"baselines.mrnet.init_weights: no such local file {str(path)!r} (weights are never downloaded)"
+        )
     state = torch.load(path, map_location="cpu", weights_only=True)
     try:
         model.backbone.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as exc:
-        raise InputDataError(f"baselines.mrnet.init_weights {str(path)!r} does not fit the MRNet backbone: {exc}") from None
+        raise InputDataError(
+            f"baselines.mrnet.init_weights {str(path)!r} does not fit the MRNet backbone: {exc}"
+        ) from None
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
@@ -90,9 +94,17 @@ def _new_model(settings: Mapping[str, Any], seed: int) -> tuple[MRNetView, str]:
     return model, f"file {init} (sha256 {load_backbone(model, init)})"
 
 
-def fit_mrnet(train_volumes: Mapping[str, Sequence[np.ndarray]], y_train: np.ndarray,
-              reported_volumes: Mapping[str, Sequence[np.ndarray]], *, settings: Mapping[str, Any],
-              cnn: Mapping[str, Any], inner_validation: float, seed: int, label: str) -> dict[str, Any]:
+def fit_mrnet(
+    train_volumes: Mapping[str, Sequence[np.ndarray]],
+    y_train: np.ndarray,
+    reported_volumes: Mapping[str, Sequence[np.ndarray]],
+    *,
+    settings: Mapping[str, Any],
+    cnn: Mapping[str, Any],
+    inner_validation: float,
+    seed: int,
+    label: str,
+) -> dict[str, Any]:
     """Train MRNet on one training fold (three views + fusion) and score the reported cases.
 
     Args:
@@ -119,8 +131,17 @@ def fit_mrnet(train_volumes: Mapping[str, Sequence[np.ndarray]], y_train: np.nda
         model_seed = seed * 1000 + view_index * 100 + tag
         model, init = _new_model(settings, model_seed)
         vols = [train_volumes[VIEWS[view_index]][i] for i in cases]
-        train_slice_cnn(model, vols, y[cases], epochs=int(cnn["epochs"]), learning_rate=float(cnn["learning_rate"]),
-                        weight_decay=float(cnn["weight_decay"]), seed=model_seed, device=device, label=f"{label} {what}")
+        train_slice_cnn(
+            model,
+            vols,
+            y[cases],
+            epochs=int(cnn["epochs"]),
+            learning_rate=float(cnn["learning_rate"]),
+            weight_decay=float(cnn["weight_decay"]),
+            seed=model_seed,
+            device=device,
+            label=f"{label} {what}",
+        )
         return model
 
     for v, view in enumerate(VIEWS):
@@ -137,9 +158,12 @@ def fit_mrnet(train_volumes: Mapping[str, Sequence[np.ndarray]], y_train: np.nda
         rep_p[:, v] = predict_slice_cnn(model, reported_volumes[view], device)
     threshold = youden_threshold(y[val], fusion.predict_proba(val_p)[:, 1])
     out: dict[str, Any] = {
-        "prob": fusion.predict_proba(rep_p)[:, 1], "threshold": float(threshold),
-        "fusion_coef": [float(fusion.intercept_[0]), *map(float, fusion.coef_[0])], "init": init,
-        "n_inner_train": int(tr.size), "n_inner_validation": int(val.size),
+        "prob": fusion.predict_proba(rep_p)[:, 1],
+        "threshold": float(threshold),
+        "fusion_coef": [float(fusion.intercept_[0]), *map(float, fusion.coef_[0])],
+        "init": init,
+        "n_inner_train": int(tr.size),
+        "n_inner_validation": int(val.size),
     }
     for v, view in enumerate(VIEWS):
         out[f"prob_{view}"] = rep_p[:, v]

@@ -68,9 +68,18 @@ def _feature_matrix(wide: pd.DataFrame, cases: Sequence[str], columns: Sequence[
     return wide.loc[list(cases), list(columns)].to_numpy(np.float64)
 
 
-def stage_train_baseline(cohort_path: str | Path, baseline: str, task: str, out: str | Path, settings: Mapping[str, Any],
-                         inner_validation: float, threads: int, table_path: str | Path | None = None,
-                         feature_settings: Mapping[str, Any] | None = None, volumes_dir: str | Path | None = None) -> None:
+def stage_train_baseline(
+    cohort_path: str | Path,
+    baseline: str,
+    task: str,
+    out: str | Path,
+    settings: Mapping[str, Any],
+    inner_validation: float,
+    threads: int,
+    table_path: str | Path | None = None,
+    feature_settings: Mapping[str, Any] | None = None,
+    volumes_dir: str | Path | None = None,
+) -> None:
     """Train ``baseline`` for ``task`` on every fold, predict the reported cases, write the predictions.
 
     Args:
@@ -104,7 +113,9 @@ def stage_train_baseline(cohort_path: str | Path, baseline: str, task: str, out:
         if table_path is None or feature_settings is None:
             raise ConfigError(f"baseline {baseline!r} needs a feature table (baselines.classical.features_from)")
         wide, _ = read_wide(table_path)
-        columns = select_columns(list(wide.columns), feature_settings["representation"], feature_settings.get("families"))
+        columns = select_columns(
+            list(wide.columns), feature_settings["representation"], feature_settings.get("families")
+        )
     elif volumes_dir is None:
         raise ConfigError(f"baseline {baseline!r} needs a volume folder (baselines.cnn.volumes)")
     start = time.perf_counter()
@@ -123,33 +134,80 @@ def stage_train_baseline(cohort_path: str | Path, baseline: str, task: str, out:
             tr_vol = load_views(volumes_dir, train["case"].tolist(), views)
             rep_vol = load_views(volumes_dir, reported["case"].tolist(), views)
             if baseline == "mrnet":
-                result = fit_mrnet(tr_vol, y, rep_vol, settings=settings["mrnet"], cnn=settings["cnn"],
-                                   inner_validation=inner_validation, seed=fold_seed, label=what)
+                result = fit_mrnet(
+                    tr_vol,
+                    y,
+                    rep_vol,
+                    settings=settings["mrnet"],
+                    cnn=settings["cnn"],
+                    inner_validation=inner_validation,
+                    seed=fold_seed,
+                    label=what,
+                )
             else:
-                result = fit_elnet(tr_vol[views[0]], y, rep_vol[views[0]], settings=settings["elnet"], cnn=settings["cnn"],
-                                   inner_validation=inner_validation, seed=fold_seed, label=what)
+                result = fit_elnet(
+                    tr_vol[views[0]],
+                    y,
+                    rep_vol[views[0]],
+                    settings=settings["elnet"],
+                    cnn=settings["cnn"],
+                    inner_validation=inner_validation,
+                    seed=fold_seed,
+                    label=what,
+                )
         else:
             from radpersona.baselines.classical import fit_classical
 
             X_tr = _feature_matrix(wide, train["case"].tolist(), columns, table_path)
             X_rep = _feature_matrix(wide, reported["case"].tolist(), columns, table_path)
-            result = fit_classical(baseline, X_tr, y, X_rep, settings=settings["classical"], inner_validation=inner_validation,
-                                   seed=fold_seed, what=what)
+            result = fit_classical(
+                baseline,
+                X_tr,
+                y,
+                X_rep,
+                settings=settings["classical"],
+                inner_validation=inner_validation,
+                seed=fold_seed,
+                what=what,
+            )
         prob = np.asarray(result["prob"], dtype=np.float64)
         threshold = float(result["threshold"])
-        frames.append(pd.DataFrame({
-            "case": reported["case"].to_numpy(), "task": task, "fold": -1 if fold == "all" else int(fold),
-            "split": reported["split"].to_numpy(), "label": reported[task].to_numpy().astype(int), "prob": prob,
-            "threshold": threshold, "pred": (prob >= threshold).astype(int), "model": baseline, "experiment": baseline,
-            "threshold_from": "inner",
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "case": reported["case"].to_numpy(),
+                    "task": task,
+                    "fold": -1 if fold == "all" else int(fold),
+                    "split": reported["split"].to_numpy(),
+                    "label": reported[task].to_numpy().astype(int),
+                    "prob": prob,
+                    "threshold": threshold,
+                    "pred": (prob >= threshold).astype(int),
+                    "model": baseline,
+                    "experiment": baseline,
+                    "threshold_from": "inner",
+                }
+            )
+        )
         per_fold[fold] = {"seed": fold_seed, **{k: v for k, v in result.items() if not k.startswith("prob")}}
-        logger.info("%s: %d training cases, %d reported, threshold %.3f, %s", what, len(train), len(reported), threshold,
-                    {k: v for k, v in per_fold[fold].items() if k != "seed"})
+        logger.info(
+            "%s: %d training cases, %d reported, threshold %.3f, %s",
+            what,
+            len(train),
+            len(reported),
+            threshold,
+            {k: v for k, v in per_fold[fold].items() if k != "seed"},
+        )
     if not frames:
         raise InputDataError(f"baseline {baseline} task {task}: no fold reports any labelled case")
-    meta = {"baseline": baseline, "task": task, "settings": dict(settings), "inner_validation": inner_validation,
-            "folds": per_fold, "seconds": round(time.perf_counter() - start, 1)}
+    meta = {
+        "baseline": baseline,
+        "task": task,
+        "settings": dict(settings),
+        "inner_validation": inner_validation,
+        "folds": per_fold,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     if baseline in CNN_KINDS:
         meta["volumes"] = str(volumes_dir)
         meta["init"] = sorted({str(f.get("init")) for f in per_fold.values()})

@@ -54,8 +54,18 @@ def _as_input(volume: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(volume)).unsqueeze(1).to(device)  # (S, 1, H, W)
 
 
-def train_slice_cnn(model: nn.Module, volumes: Sequence[np.ndarray], y: np.ndarray, *, epochs: int, learning_rate: float,
-                    weight_decay: float, seed: int, device: torch.device, label: str = "") -> list[float]:
+def train_slice_cnn(
+    model: nn.Module,
+    volumes: Sequence[np.ndarray],
+    y: np.ndarray,
+    *,
+    epochs: int,
+    learning_rate: float,
+    weight_decay: float,
+    seed: int,
+    device: torch.device,
+    label: str = "",
+) -> list[float]:
     """Train ``model`` (input ``(S, 1, H, W)``, output one logit) with class-weighted BCE and Adam.
 
     Args:
@@ -76,18 +86,26 @@ def train_slice_cnn(model: nn.Module, volumes: Sequence[np.ndarray], y: np.ndarr
     rng = np.random.default_rng(seed)
     losses = []
     start = time.perf_counter()
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         total = 0.0
         for i in rng.permutation(y.size):
             logit = model(_as_input(volumes[i], device)).reshape(1)
-            loss = F.binary_cross_entropy_with_logits(logit, torch.tensor([float(y[i])], device=device), pos_weight=pos_weight)
+            loss = F.binary_cross_entropy_with_logits(
+                logit, torch.tensor([float(y[i])], device=device), pos_weight=pos_weight
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach())
         losses.append(total / y.size)
-    logger.info("%s: %d epochs on %d cases, final loss %.4f, %.1f s", label, epochs, y.size, losses[-1] if losses else float("nan"),
-                time.perf_counter() - start)
+    logger.info(
+        "%s: %d epochs on %d cases, final loss %.4f, %.1f s",
+        label,
+        epochs,
+        y.size,
+        losses[-1] if losses else float("nan"),
+        time.perf_counter() - start,
+    )
     return losses
 
 

@@ -13,9 +13,9 @@
 from radpersona.explain.anatomy import ORIENTATION_NOTE, VIEW_DIRECTIONS, axis_word, patch_position
 from radpersona.explain.descriptions import FEATURE_DESCRIPTIONS, describe_feature
 from radpersona.explain.inputs import CasePrediction, load_case_prediction, patch_contributions
-from radpersona.truth import LESION_FRACTION, TASK_LESION_CODES, lesion_fraction
 from radpersona.explain.page import ExplainSettings, choose_slices, explain_case
 from radpersona.explain.population import SUMMARY_FILES, SummarySettings, summarise_fingerprints, usage_rates
+from radpersona.truth import LESION_FRACTION, TASK_LESION_CODES, lesion_fraction
 
 __all__ = [
     "FEATURE_DESCRIPTIONS",

@@ -24,11 +24,13 @@ import numpy as np
 from radpersona.synthetic import VIEW_AXES
 
 #: Knee-frame axis -> (word at the negative end, word at the positive end, word for the centre).
-AXIS_WORDS: Mapping[int, tuple[str, str, str]] = MappingProxyType({
-    0: ("medial", "lateral", "central"),
-    1: ("posterior", "anterior", "central"),
-    2: ("inferior", "superior", "middle"),
-})
+AXIS_WORDS: Mapping[int, tuple[str, str, str]] = MappingProxyType(
+    {
+        0: ("medial", "lateral", "central"),
+        1: ("posterior", "anterior", "central"),
+        2: ("inferior", "superior", "middle"),
+    }
+)
 
 
 def _directions(axes: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, tuple[tuple[int, int], ...]]:

@@ -7,8 +7,8 @@ families are computed on grey levels binned with ``radiomics.bin_width``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 _FIRSTORDER = {
     "10Percentile": "intensity below which the darkest 10% of the patch's voxels lie",
@@ -147,29 +147,43 @@ _LOCATION = {
     "k": "the patch's index along the column direction (a location feature, not an image measurement)",
 }
 
-FEATURE_DESCRIPTIONS: Mapping[tuple[str, str], str] = MappingProxyType({
-    (family, name): text
-    for family, table in (("firstorder", _FIRSTORDER), ("shape", _SHAPE), ("glcm", _GLCM), ("glrlm", _GLRLM),
-                          ("glszm", _GLSZM), ("gldm", _GLDM), ("ngtdm", _NGTDM), ("location", _LOCATION))
-    for name, text in table.items()
-})
+FEATURE_DESCRIPTIONS: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        (family, name): text
+        for family, table in (
+            ("firstorder", _FIRSTORDER),
+            ("shape", _SHAPE),
+            ("glcm", _GLCM),
+            ("glrlm", _GLRLM),
+            ("glszm", _GLSZM),
+            ("gldm", _GLDM),
+            ("ngtdm", _NGTDM),
+            ("location", _LOCATION),
+        )
+        for name, text in table.items()
+    }
+)
 
-FAMILY_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
-    "firstorder": "intensity statistics of the patch",
-    "shape": "shape of the tissue region inside the patch",
-    "glcm": "grey-level co-occurrence texture",
-    "glrlm": "grey-level run-length texture",
-    "glszm": "grey-level size-zone texture",
-    "gldm": "grey-level dependence texture",
-    "ngtdm": "neighbouring grey-tone difference texture",
-    "location": "patch position",
-})
+FAMILY_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "firstorder": "intensity statistics of the patch",
+        "shape": "shape of the tissue region inside the patch",
+        "glcm": "grey-level co-occurrence texture",
+        "glrlm": "grey-level run-length texture",
+        "glszm": "grey-level size-zone texture",
+        "gldm": "grey-level dependence texture",
+        "ngtdm": "neighbouring grey-tone difference texture",
+        "location": "patch position",
+    }
+)
 
-IMAGE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
-    "original": "the patient's image",
-    "persona": "the healthy persona (what this knee would look like without disease)",
-    "residual": "patient minus persona (where the knee deviates from its healthy persona)",
-})
+IMAGE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "original": "the patient's image",
+        "persona": "the healthy persona (what this knee would look like without disease)",
+        "residual": "patient minus persona (where the knee deviates from its healthy persona)",
+    }
+)
 
 
 def describe_feature(family: str, name: str) -> str:
@@ -182,4 +196,6 @@ def describe_feature(family: str, name: str) -> str:
     try:
         return FEATURE_DESCRIPTIONS[(family, name)]
     except KeyError:
-        raise KeyError(f"no description for feature {family}.{name}; add it to radpersona/explain/descriptions.py") from None
+        raise KeyError(
+            f"no description for feature {family}.{name}; add it to radpersona/explain/descriptions.py"
+        ) from None

@@ -91,13 +91,23 @@ def view_figure(
                     colour = cmap(norm(contrib[(i, j, k)]))
                     ax.add_patch(Rectangle(xy, w, h, fc=colour, alpha=0.35, ec="none"))
                     ax.add_patch(Rectangle(xy, w, h, fill=False, ec=colour, lw=2.2))
-                    ax.text(xy[0] + 0.8, xy[1] + 0.8, f"{contrib[(i, j, k)]:+.2f}", color="white", fontsize=7,
-                            va="top", ha="left", bbox={"fc": "black", "alpha": 0.5, "pad": 1, "ec": "none"})
+                    ax.text(
+                        xy[0] + 0.8,
+                        xy[1] + 0.8,
+                        f"{contrib[(i, j, k)]:+.2f}",
+                        color="white",
+                        fontsize=7,
+                        va="top",
+                        ha="left",
+                        bbox={"fc": "black", "alpha": 0.5, "pad": 1, "ec": "none"},
+                    )
                 else:
                     ax.add_patch(Rectangle(xy, w, h, fill=False, ec="white", lw=0.5, alpha=0.6))
             for frac, colour, style in ((other_lesion, "cyan", "dashed"), (lesion, "yellow", "solid")):
                 if frac is not None and float(frac[row.index].max()) >= LESION_FRACTION:
-                    ax.contour(frac[row.index], levels=[LESION_FRACTION], colors=colour, linewidths=1.4, linestyles=style)
+                    ax.contour(
+                        frac[row.index], levels=[LESION_FRACTION], colors=colour, linewidths=1.4, linestyles=style
+                    )
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

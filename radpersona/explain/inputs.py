@@ -112,11 +112,16 @@ def load_case_prediction(results: str | Path, case: str, task: str, experiment: 
     fp = fp[fp["case"].astype(str) == case]
     fold = int(row["fold"])
     if "fold" in fp.columns and len(fp) and not (fp["fold"].astype(int) == fold).all():
-        raise InputDataError(f"fingerprint rows come from folds {sorted(set(fp['fold'].astype(int)))}, the prediction "
-                             f"from fold {fold}", case=case, path=fp_file)
+        raise InputDataError(
+            f"fingerprint rows come from folds {sorted(set(fp['fold'].astype(int)))}, the prediction from fold {fold}",
+            case=case,
+            path=fp_file,
+        )
     used = fp["z"].astype(int) == 1
     features = fp[used].copy()
-    features = features.iloc[np.argsort(-features["contribution"].abs().to_numpy(), kind="stable")].reset_index(drop=True)
+    features = features.iloc[np.argsort(-features["contribution"].abs().to_numpy(), kind="stable")].reset_index(
+        drop=True
+    )
     mfile = model_path(results, experiment, task, fold)
     if not mfile.exists():
         raise InputDataError("fingerprint model not found", case=case, path=mfile)
@@ -124,27 +129,45 @@ def load_case_prediction(results: str | Path, case: str, task: str, experiment: 
     index = {name: n for n, name in enumerate(model.feature_names)}
     missing = [f for f in features["feature"] if f not in index]
     if missing:
-        raise InputDataError(f"{len(missing)} fingerprint features are not in the model, e.g. {missing[0]!r}",
-                             case=case, path=mfile)
+        raise InputDataError(
+            f"{len(missing)} fingerprint features are not in the model, e.g. {missing[0]!r}", case=case, path=mfile
+        )
     beta = model.beta[[index[f] for f in features["feature"]]]
     bad = ~np.isclose(features["beta"].to_numpy(np.float64), beta, rtol=1e-6, atol=1e-9)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise InputDataError(f"fingerprint beta of {features['feature'].iloc[first]!r} differs from the model's",
-                             case=case, path=fp_file, value=(float(features["beta"].iloc[first]), float(beta[first])))
+        raise InputDataError(
+            f"fingerprint beta of {features['feature'].iloc[first]!r} differs from the model's",
+            case=case,
+            path=fp_file,
+            value=(float(features["beta"].iloc[first]), float(beta[first])),
+        )
     intercept = model.intercept
     logit = intercept + float(features["contribution"].sum())
     prob = float(row["prob"])
     if abs(sigmoid(logit) - prob) > PROB_TOLERANCE:
-        raise InputDataError(f"intercept {intercept:.6g} + sum of {len(features)} contributions = logit {logit:.6g}, "
-                             f"probability {sigmoid(logit):.6g}, but the prediction table says {prob:.6g}",
-                             case=case, path=fp_file)
+        raise InputDataError(
+            f"intercept {intercept:.6g} + sum of {len(features)} contributions = logit {logit:.6g}, "
+            f"probability {sigmoid(logit):.6g}, but the prediction table says {prob:.6g}",
+            case=case,
+            path=fp_file,
+        )
     label = row.get("label")
     return CasePrediction(
-        case=case, task=task, experiment=experiment, prob=prob, threshold=float(row["threshold"]),
+        case=case,
+        task=task,
+        experiment=experiment,
+        prob=prob,
+        threshold=float(row["threshold"]),
         pred=int(row["pred"]) if "pred" in row and pd.notna(row["pred"]) else int(prob >= float(row["threshold"])),
-        label=None if label is None or pd.isna(label) else int(label), fold=fold, split=str(row["split"]),
-        intercept=intercept, logit=logit, features=features, n_dropped_unused=int((~used).sum()), model_file=mfile,
+        label=None if label is None or pd.isna(label) else int(label),
+        fold=fold,
+        split=str(row["split"]),
+        intercept=intercept,
+        logit=logit,
+        features=features,
+        n_dropped_unused=int((~used).sum()),
+        model_file=mfile,
     )
 
 
@@ -156,11 +179,13 @@ def patch_contributions(features: pd.DataFrame) -> pd.DataFrame:
     """
     if not len(features):
         return pd.DataFrame(columns=["view", "i", "j", "k", "contribution", "n_features", "abs_contribution"])
-    grouped = (features.groupby(["view", "i", "j", "k"], sort=True)
-               .agg(contribution=("contribution", "sum"), n_features=("feature", "size")).reset_index())
+    grouped = (
+        features.groupby(["view", "i", "j", "k"], sort=True)
+        .agg(contribution=("contribution", "sum"), n_features=("feature", "size"))
+        .reset_index()
+    )
     grouped["abs_contribution"] = grouped["contribution"].abs()
     grouped = grouped.iloc[np.argsort(-grouped["abs_contribution"].to_numpy(), kind="stable")].reset_index(drop=True)
     for col in ("i", "j", "k", "n_features"):
         grouped[col] = grouped[col].astype(int)
     return grouped
-

@@ -26,9 +26,9 @@ from radpersona.explain.anatomy import ORIENTATION_NOTE, patch_position
 from radpersona.explain.descriptions import IMAGE_DESCRIPTIONS, describe_feature
 from radpersona.explain.figures import SliceRow, view_figure
 from radpersona.explain.inputs import CasePrediction, image_path, load_case_prediction, patch_contributions, sigmoid
-from radpersona.truth import TASK_LESION_CODES, lesion_fraction, truth_lesion_path
 from radpersona.features import patch_grid
 from radpersona.persona.masks import box_slices
+from radpersona.truth import TASK_LESION_CODES, lesion_fraction, truth_lesion_path
 from radpersona.volume import read_volume
 
 from ..atomic import write_text_atomic
@@ -65,12 +65,15 @@ class ExplainSettings:
         if self.grid not in (1, 2, 3):
             raise ValueError(f"grid must be 1, 2 or 3, not {self.grid!r}")
         if self.top_features < 1 or self.slices_per_view < 1 or self.dpi < 20:
-            raise ValueError(f"top_features and slices_per_view must be >= 1 and dpi >= 20, not "
-                             f"{self.top_features}, {self.slices_per_view}, {self.dpi}")
+            raise ValueError(
+                f"top_features and slices_per_view must be >= 1 and dpi >= 20, not "
+                f"{self.top_features}, {self.slices_per_view}, {self.dpi}"
+            )
 
 
-def choose_slices(box: tuple[slice, slice, slice], patches: Sequence, highlighted: pd.DataFrame,
-                  depth: int, limit: int) -> list[SliceRow]:
+def choose_slices(
+    box: tuple[slice, slice, slice], patches: Sequence, highlighted: pd.DataFrame, depth: int, limit: int
+) -> list[SliceRow]:
     """The mid-slice, then the central slice of each patch slab (``i``) with a highlighted patch.
 
     Slabs are ordered by their summed ``|contribution|``; at most ``limit`` rows; a slab whose
@@ -104,8 +107,9 @@ def _case_row(results: Path, case: str) -> pd.Series | None:
     return rows.iloc[0]
 
 
-def case_lesions(results: Path, cohort_row: pd.Series, case: str, view: str, task: str, reg: str,
-                 shape: Sequence[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+def case_lesions(
+    results: Path, cohort_row: pd.Series, case: str, view: str, task: str, reg: str, shape: Sequence[int]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Task lesion and other-finding lesion fractions on the working grid (synthetic cases), else ``(None, None)``."""
     truth_dir = cohort_row.get("truth_dir") if "truth_dir" in cohort_row.index else None
     if cohort_row.get("source") != "synthetic" or truth_dir is None or pd.isna(truth_dir):
@@ -115,18 +119,29 @@ def case_lesions(results: Path, cohort_row: pd.Series, case: str, view: str, tas
     pre_shape = read_volume(pre_file, case=case, view=view)[0].shape if pre_file.exists() else tuple(shape)
     kwargs = {}
     if reg == "reg":
-        kwargs = {"registered_volume": image_path(results, reg, "original", case, view),
-                  "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt"}
+        kwargs = {
+            "registered_volume": image_path(results, reg, "original", case, view),
+            "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt",
+        }
     task_codes = TASK_LESION_CODES[task]
     other_codes = tuple(c for c in TASK_LESION_CODES["abn"] if c not in task_codes)
     raw = results / "volumes" / "raw" / f"{case}_{view}.nii.gz"
-    task_frac = lesion_fraction(mask_file, raw, case=case, view=view, codes=task_codes, preprocess_shape=pre_shape, **kwargs)
-    other_frac = (lesion_fraction(mask_file, raw, case=case, view=view, codes=other_codes, preprocess_shape=pre_shape, **kwargs)
-                  if other_codes else None)
+    task_frac = lesion_fraction(
+        mask_file, raw, case=case, view=view, codes=task_codes, preprocess_shape=pre_shape, **kwargs
+    )
+    other_frac = (
+        lesion_fraction(mask_file, raw, case=case, view=view, codes=other_codes, preprocess_shape=pre_shape, **kwargs)
+        if other_codes
+        else None
+    )
     for frac in (task_frac, other_frac):
         if frac is not None and frac.shape != tuple(shape):
-            raise InputDataError(f"lesion grid {frac.shape} differs from the volume grid {tuple(shape)}", case=case,
-                                 view=view, path=mask_file)
+            raise InputDataError(
+                f"lesion grid {frac.shape} differs from the volume grid {tuple(shape)}",
+                case=case,
+                view=view,
+                path=mask_file,
+            )
     return task_frac, other_frac
 
 
@@ -142,17 +157,19 @@ def _feature_rows(pred: CasePrediction, n_grid: int, top: int) -> tuple[list[str
         rows.append(
             f'<tr class="feature" data-feature="{html.escape(f.feature)}" data-view="{f.view}" data-i="{int(f.i)}" '
             f'data-j="{int(f.j)}" data-k="{int(f.k)}" data-z="{int(f.z)}" data-contribution="{float(f.contribution)!r}">'
-            f"<td>{rank}</td><td>{f.view}</td><td title=\"{html.escape(IMAGE_DESCRIPTIONS.get(f.image, f.image))}\">{f.image}</td>"
-            f"<td>{html.escape(position)} <span class=\"ijk\">(p{int(f.i)}{int(f.j)}{int(f.k)})</span></td>"
-            f"<td>{html.escape(f.family)}.{html.escape(f.name)}</td><td class=\"desc\">{html.escape(describe_feature(f.family, f.name))}</td>"
+            f'<td>{rank}</td><td>{f.view}</td><td title="{html.escape(IMAGE_DESCRIPTIONS.get(f.image, f.image))}">{f.image}</td>'
+            f'<td>{html.escape(position)} <span class="ijk">(p{int(f.i)}{int(f.j)}{int(f.k)})</span></td>'
+            f'<td>{html.escape(f.family)}.{html.escape(f.name)}</td><td class="desc">{html.escape(describe_feature(f.family, f.name))}</td>'
             f"<td>{float(f.u):.3f}</td><td>{float(f.beta):+.4f}</td><td>{float(f.r):+.3f}</td>"
-            f"<td class=\"num\">{_fmt(float(f.contribution))}</td></tr>"
+            f'<td class="num">{_fmt(float(f.contribution))}</td></tr>'
         )
     rest = pred.features.iloc[top:]
     rest_sum = float(rest["contribution"].sum()) if len(rest) else 0.0
-    remainder = (f'<tr class="remainder" data-count="{len(rest)}" data-contribution="{rest_sum!r}">'
-                 f'<td colspan="9">the other {len(rest)} selected features (z = 1), summed</td>'
-                 f'<td class="num">{_fmt(rest_sum)}</td></tr>')
+    remainder = (
+        f'<tr class="remainder" data-count="{len(rest)}" data-contribution="{rest_sum!r}">'
+        f'<td colspan="9">the other {len(rest)} selected features (z = 1), summed</td>'
+        f'<td class="num">{_fmt(rest_sum)}</td></tr>'
+    )
     return rows, remainder
 
 
@@ -162,11 +179,13 @@ def _patch_rows(view: str, highlighted: pd.DataFrame, n_grid: int) -> str:
     rows = "".join(
         f'<tr class="patch" data-view="{view}" data-i="{int(p.i)}" data-j="{int(p.j)}" data-k="{int(p.k)}" '
         f'data-contribution="{float(p.contribution)!r}"><td>{html.escape(patch_position(view, int(p.i), int(p.j), int(p.k), n_grid))}'
-        f" (p{int(p.i)}{int(p.j)}{int(p.k)})</td><td>{int(p.n_features)}</td><td class=\"num\">{_fmt(float(p.contribution))}</td></tr>"
+        f' (p{int(p.i)}{int(p.j)}{int(p.k)})</td><td>{int(p.n_features)}</td><td class="num">{_fmt(float(p.contribution))}</td></tr>'
         for p in highlighted.itertuples()
     )
-    return ("<table class=\"patches\"><tr><th>highlighted patch</th><th>features used</th><th>summed contribution</th></tr>"
-            f"{rows}</table>")
+    return (
+        '<table class="patches"><tr><th>highlighted patch</th><th>features used</th><th>summed contribution</th></tr>'
+        f"{rows}</table>"
+    )
 
 
 _STYLE = """
@@ -189,15 +208,22 @@ window.addEventListener('load', function () {
 """
 
 
-def render_case_page(pred: CasePrediction, settings: ExplainSettings, figures: Mapping[str, bytes],
-                     highlighted: pd.DataFrame, *, source: str, lesion_shown: bool) -> str:
+def render_case_page(
+    pred: CasePrediction,
+    settings: ExplainSettings,
+    figures: Mapping[str, bytes],
+    highlighted: pd.DataFrame,
+    *,
+    source: str,
+    lesion_shown: bool,
+) -> str:
     """The HTML text of a case page (figures: view -> PNG bytes)."""
     task = TASK_NAMES.get(pred.task, pred.task)
     label = "unknown" if pred.label is None else ("positive" if pred.label else "negative")
     verdict = "positive" if pred.pred else "negative"
     feature_rows, remainder = _feature_rows(pred, settings.grid, settings.top_features)
     shown_sum = float(pred.features.iloc[: settings.top_features]["contribution"].sum())
-    rest_sum = float(pred.features.iloc[settings.top_features:]["contribution"].sum())
+    rest_sum = float(pred.features.iloc[settings.top_features :]["contribution"].sum())
     sections = []
     for view in VIEWS:
         hv = highlighted[highlighted["view"] == view]
@@ -207,8 +233,12 @@ def render_case_page(pred: CasePrediction, settings: ExplainSettings, figures: M
             f'<img alt="{view}: original, persona and residual with the patch grid" src="data:image/png;base64,{img}">'
             f"{_patch_rows(view, hv, settings.grid)}</section>"
         )
-    lesion_note = ("Yellow outline: the true lesion of this task (synthetic truth, brought through preprocessing and "
-                   "registration); cyan dashed: other findings. " if lesion_shown else "")
+    lesion_note = (
+        "Yellow outline: the true lesion of this task (synthetic truth, brought through preprocessing and "
+        "registration); cyan dashed: other findings. "
+        if lesion_shown
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>radpersona: case {html.escape(pred.case)}, {html.escape(task)} ({html.escape(pred.experiment)})</title>
@@ -216,12 +246,12 @@ def render_case_page(pred: CasePrediction, settings: ExplainSettings, figures: M
 <body>
 <h1>Case {html.escape(pred.case)}: {html.escape(task)} — radiomic fingerprint</h1>
 <table class="summary">
-<tr><td>prediction</td><td class="{'pos' if pred.pred else 'neg'}">{verdict}</td></tr>
+<tr><td>prediction</td><td class="{"pos" if pred.pred else "neg"}">{verdict}</td></tr>
 <tr><td>probability</td><td id="prob" data-value="{pred.prob!r}">{pred.prob:.4f}</td></tr>
 <tr><td>decision threshold</td><td id="threshold" data-value="{pred.threshold!r}">{pred.threshold:.4f}</td></tr>
 <tr><td>label</td><td id="label">{label}</td></tr>
 <tr><td>features used (z = 1)</td><td id="n-used">{len(pred.features)}</td></tr>
-<tr><td>reported by</td><td>{'the model trained on all of train (valid split)' if pred.fold == -1 else f'cross-validation fold {pred.fold} (held out)'}; experiment {html.escape(pred.experiment)}; source {html.escape(source)}</td></tr>
+<tr><td>reported by</td><td>{"the model trained on all of train (valid split)" if pred.fold == -1 else f"cross-validation fold {pred.fold} (held out)"}; experiment {html.escape(pred.experiment)}; source {html.escape(source)}</td></tr>
 </table>
 
 <h2>Logit decomposition</h2>
@@ -237,25 +267,26 @@ def render_case_page(pred: CasePrediction, settings: ExplainSettings, figures: M
 <h2>Fingerprint: top features by |contribution|</h2>
 <table class="fingerprint">
 <tr><th>#</th><th>view</th><th>image</th><th>patch position</th><th>feature</th><th>what it measures</th><th>u</th><th>&beta;</th><th>r</th><th>contribution</th></tr>
-{''.join(feature_rows)}
+{"".join(feature_rows)}
 {remainder}
 </table>
 <p class="note">u: usage probability from the usage predictor (selected when u &gt; T); &beta;: population coefficient;
 r: the feature standardised with the training fold's mean and standard deviation; contribution = &beta; r.
-Images: original = {html.escape(IMAGE_DESCRIPTIONS['original'])}; persona = {html.escape(IMAGE_DESCRIPTIONS['persona'])}; residual = {html.escape(IMAGE_DESCRIPTIONS['residual'])}.</p>
+Images: original = {html.escape(IMAGE_DESCRIPTIONS["original"])}; persona = {html.escape(IMAGE_DESCRIPTIONS["persona"])}; residual = {html.escape(IMAGE_DESCRIPTIONS["residual"])}.</p>
 
 <h2>Where the fingerprint looks</h2>
 <p class="note">Each row: one slice of the original, the healthy persona and the residual. Dashed white: the persona box
 (the ROI the patch grid divides, {settings.grid}&times;{settings.grid}&times;{settings.grid} patches). Coloured patches are used by the
 fingerprint (z = 1), coloured by their summed contribution (red raises, blue lowers the probability); thin white
 lines: patches not used. {lesion_note}{html.escape(ORIENTATION_NOTE)}</p>
-{''.join(sections)}
+{"".join(sections)}
 </body></html>
 """
 
 
-def explain_case(results: str | Path, case: str, task: str, experiment: str, settings: ExplainSettings,
-                 out: str | Path) -> dict[str, object]:
+def explain_case(
+    results: str | Path, case: str, task: str, experiment: str, settings: ExplainSettings, out: str | Path
+) -> dict[str, object]:
     """Write the explanation page of ``case`` for ``task`` to ``out`` (atomically).
 
     Returns:
@@ -289,15 +320,40 @@ def explain_case(results: str | Path, case: str, task: str, experiment: str, set
         hv = highlighted[highlighted["view"] == view]
         outside = hv[(hv[["i", "j", "k"]] >= settings.grid).any(axis=1)]
         if len(outside):
-            raise InputDataError(f"fingerprint patch {tuple(outside.iloc[0][['i', 'j', 'k']])} is outside a grid of "
-                                 f"{settings.grid} (wrong experiment grid?)", case=case, view=view)
+            raise InputDataError(
+                f"fingerprint patch {tuple(outside.iloc[0][['i', 'j', 'k']])} is outside a grid of "
+                f"{settings.grid} (wrong experiment grid?)",
+                case=case,
+                view=view,
+            )
         lesion, other = case_lesions(results, cohort_row, case, view, task, settings.reg, shape)
         lesion_shown = lesion_shown or lesion is not None
         rows = choose_slices(box, patches, hv, shape[0], settings.slices_per_view)
-        figures[view] = view_figure(view, images, spacing, rows, patches, box, hv, scale, lesion, other, dpi=settings.dpi)
-    text = render_case_page(pred, settings, figures, highlighted, source=str(cohort_row.get("source")), lesion_shown=lesion_shown)
+        figures[view] = view_figure(
+            view, images, spacing, rows, patches, box, hv, scale, lesion, other, dpi=settings.dpi
+        )
+    text = render_case_page(
+        pred, settings, figures, highlighted, source=str(cohort_row.get("source")), lesion_shown=lesion_shown
+    )
     write_text_atomic(out, text)
-    logger.info("explain %s %s %s: logit %.4f (prob %.4f), %d features, %d patches -> %s", experiment, task, case,
-                pred.logit, pred.prob, len(pred.features), len(highlighted), out)
-    return {"case": case, "task": task, "experiment": experiment, "logit": pred.logit, "prob": pred.prob,
-            "n_used": len(pred.features), "highlighted": len(highlighted), "lesion": lesion_shown}
+    logger.info(
+        "explain %s %s %s: logit %.4f (prob %.4f), %d features, %d patches -> %s",
+        experiment,
+        task,
+        case,
+        pred.logit,
+        pred.prob,
+        len(pred.features),
+        len(highlighted),
+        out,
+    )
+    return {
+        "case": case,
+        "task": task,
+        "experiment": experiment,
+        "logit": pred.logit,
+        "prob": pred.prob,
+        "n_used": len(pred.features),
+        "highlighted": len(highlighted),
+        "lesion": lesion_shown,
+    }

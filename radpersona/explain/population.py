@@ -32,17 +32,24 @@ from radpersona.errors import InputDataError  # noqa: E402
 from radpersona.explain.anatomy import axis_word, patch_position  # noqa: E402
 from radpersona.explain.figures import png_bytes  # noqa: E402
 from radpersona.explain.inputs import fingerprints_path, image_path, model_path, predictions_path  # noqa: E402
-from radpersona.truth import LESION_FRACTION  # noqa: E402
 from radpersona.explain.page import TASK_NAMES, case_lesions  # noqa: E402
 from radpersona.features import patch_grid  # noqa: E402
 from radpersona.fingerprint import parse_feature_name, population_table  # noqa: E402
 from radpersona.persona.masks import box_slices  # noqa: E402
+from radpersona.truth import LESION_FRACTION  # noqa: E402
 from radpersona.volume import read_volume  # noqa: E402
 
 logger = logging.getLogger("radpersona")
 
-SUMMARY_FILES: tuple[str, ...] = ("usage.png", "patches.png", "top_beta.png", "lesion_overlap.png", "summary.csv",
-                                  "lesion_overlap.csv", "provenance.json")
+SUMMARY_FILES: tuple[str, ...] = (
+    "usage.png",
+    "patches.png",
+    "top_beta.png",
+    "lesion_overlap.png",
+    "summary.csv",
+    "lesion_overlap.csv",
+    "provenance.json",
+)
 GROUPS: tuple[tuple[str, int], ...] = (("positive", 1), ("negative", 0))
 
 
@@ -57,7 +64,9 @@ class SummarySettings:
     dpi: int = 90
 
 
-def usage_rates(fingerprints: pd.DataFrame, cases: Sequence[str], candidates: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+def usage_rates(
+    fingerprints: pd.DataFrame, cases: Sequence[str], candidates: pd.DataFrame, by: Sequence[str]
+) -> pd.DataFrame:
     """Mean over ``cases`` of (selected features in the group / candidate features in the group).
 
     Args:
@@ -86,8 +95,13 @@ def _usage_figure(rates: dict[str, dict[str, pd.DataFrame]], title: str, dpi: in
         x = np.arange(len(labels))
         for off, (group, colour) in zip((-0.2, 0.2), (("positive", "#b2182b"), ("negative", "#2166ac"))):
             table = rates[group][key].set_index(key).reindex(labels)
-            ax.bar(x + off, table["rate"].to_numpy(), width=0.4, color=colour,
-                   label=f"{group} (n={int(table['n_cases'].iloc[0])})" if len(table) else group)
+            ax.bar(
+                x + off,
+                table["rate"].to_numpy(),
+                width=0.4,
+                color=colour,
+                label=f"{group} (n={int(table['n_cases'].iloc[0])})" if len(table) else group,
+            )
         ax.set_xticks(x, labels, rotation=30, ha="right")
         ax.set_title(f"by {key}")
         ax.set_ylabel("usage rate (selected / candidates)")
@@ -115,8 +129,15 @@ def _patch_figure(rates: dict[str, pd.DataFrame], n: int, title: str, dpi: int) 
             for j in range(n):
                 for k in range(n):
                     if np.isfinite(grid[j, k]):
-                        ax.text(k, j, f"{grid[j, k]:.2f}", ha="center", va="center", fontsize=7,
-                                color="white" if grid[j, k] < 0.6 * vmax else "black")
+                        ax.text(
+                            k,
+                            j,
+                            f"{grid[j, k]:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if grid[j, k] < 0.6 * vmax else "black",
+                        )
             ax.set_xticks(range(n), [axis_word(view, 2, k, n)[1] for k in range(n)], fontsize=7)
             ax.set_yticks(range(n), [axis_word(view, 1, j, n)[1] for j in range(n)], fontsize=7)
             ax.set_title(f"{view} {group}\nslab i={i} ({axis_word(view, 0, i, n)[1]})", fontsize=8)
@@ -127,7 +148,10 @@ def _patch_figure(rates: dict[str, pd.DataFrame], n: int, title: str, dpi: int) 
 
 def _beta_figure(table: pd.DataFrame, n: int, title: str, dpi: int) -> bytes:
     fig, ax = plt.subplots(figsize=(9, 0.32 * len(table) + 1.2))
-    labels = [f"{patch_position(r.view, int(r.i), int(r.j), int(r.k), n)} | {r.image} | {r.family}.{r.name}" for r in table.itertuples()]
+    labels = [
+        f"{patch_position(r.view, int(r.i), int(r.j), int(r.k), n)} | {r.image} | {r.family}.{r.name}"
+        for r in table.itertuples()
+    ]
     y = np.arange(len(table))[::-1]
     ax.barh(y, table["beta"].to_numpy(), color=np.where(table["beta"] > 0, "#b2182b", "#2166ac"))
     ax.set_yticks(y, labels, fontsize=7)
@@ -145,8 +169,14 @@ def _text_figure(text: str, dpi: int) -> bytes:
     return png_bytes(fig, dpi)
 
 
-def lesion_overlap(results: Path, cohort: pd.DataFrame, fingerprints: pd.DataFrame, cases: Sequence[str], task: str,
-                   settings: SummarySettings) -> pd.DataFrame:
+def lesion_overlap(
+    results: Path,
+    cohort: pd.DataFrame,
+    fingerprints: pd.DataFrame,
+    cases: Sequence[str],
+    task: str,
+    settings: SummarySettings,
+) -> pd.DataFrame:
     """Per synthetic case and view: highlighted patches, how many overlap the true lesion, and chance.
 
     A patch overlaps the lesion when it holds a voxel whose lesion fraction is at least
@@ -160,7 +190,9 @@ def lesion_overlap(results: Path, cohort: pd.DataFrame, fingerprints: pd.DataFra
         row = by_case.loc[case]
         highlighted = used[used["case"].astype(str) == case]
         for view in VIEWS:
-            shape = read_volume(image_path(results, settings.reg, "original", case, view), case=case, view=view)[0].shape
+            shape = read_volume(image_path(results, settings.reg, "original", case, view), case=case, view=view)[
+                0
+            ].shape
             frac, _ = case_lesions(results, row, case, view, task, settings.reg, shape)
             if frac is None:
                 continue
@@ -168,15 +200,34 @@ def lesion_overlap(results: Path, cohort: pd.DataFrame, fingerprints: pd.DataFra
             patches = patch_grid(box_slices(shape, settings.box), settings.grid)
             on_lesion = {ijk for ijk, sl in patches if lesion[sl].any()}
             hv = {(int(r.i), int(r.j), int(r.k)) for r in highlighted[highlighted["view"] == view].itertuples()}
-            records.append({"case": case, "view": view, "n_patches": len(patches), "n_lesion_patches": len(on_lesion),
-                            "n_highlighted": len(hv), "n_highlighted_on_lesion": len(hv & on_lesion),
-                            "lesion_voxels": int(lesion.sum())})
-    return pd.DataFrame(records, columns=["case", "view", "n_patches", "n_lesion_patches", "n_highlighted",
-                                          "n_highlighted_on_lesion", "lesion_voxels"])
+            records.append(
+                {
+                    "case": case,
+                    "view": view,
+                    "n_patches": len(patches),
+                    "n_lesion_patches": len(on_lesion),
+                    "n_highlighted": len(hv),
+                    "n_highlighted_on_lesion": len(hv & on_lesion),
+                    "lesion_voxels": int(lesion.sum()),
+                }
+            )
+    return pd.DataFrame(
+        records,
+        columns=[
+            "case",
+            "view",
+            "n_patches",
+            "n_lesion_patches",
+            "n_highlighted",
+            "n_highlighted_on_lesion",
+            "lesion_voxels",
+        ],
+    )
 
 
-def summarise_fingerprints(results: str | Path, experiment: str, task: str, settings: SummarySettings,
-                           out_dir: str | Path) -> pd.DataFrame:
+def summarise_fingerprints(
+    results: str | Path, experiment: str, task: str, settings: SummarySettings, out_dir: str | Path
+) -> pd.DataFrame:
     """Write the population figures and tables of ``experiment``/``task`` into ``out_dir``.
 
     Files: ``usage.png`` (usage rate by family, view, image; positive vs negative cases),
@@ -203,7 +254,16 @@ def summarise_fingerprints(results: str | Path, experiment: str, task: str, sett
     records: list[dict[str, object]] = []
 
     def add(group: str, measure: str, key: str, value: float) -> None:
-        records.append({"experiment": experiment, "task": task, "group": group, "measure": measure, "key": key, "value": float(value)})
+        records.append(
+            {
+                "experiment": experiment,
+                "task": task,
+                "group": group,
+                "measure": measure,
+                "key": key,
+                "value": float(value),
+            }
+        )
 
     rates: dict[str, dict[str, pd.DataFrame]] = {}
     patch_rates: dict[str, pd.DataFrame] = {}
@@ -222,7 +282,9 @@ def summarise_fingerprints(results: str | Path, experiment: str, task: str, sett
         add(group, "mean_features_used", "", float(counts.mean()) if len(cases) else np.nan)
         add(group, "sd_features_used", "", float(counts.std(ddof=0)) if len(cases) else np.nan)
     (out_dir / "usage.png").write_bytes(_usage_figure(rates, f"Feature usage: {name}", settings.dpi))
-    (out_dir / "patches.png").write_bytes(_patch_figure(patch_rates, settings.grid, f"Patch usage: {name}", settings.dpi))
+    (out_dir / "patches.png").write_bytes(
+        _patch_figure(patch_rates, settings.grid, f"Patch usage: {name}", settings.dpi)
+    )
     top = population_table(model).head(settings.top_beta)
     for row in top.itertuples():
         add("population", "beta", row.feature, row.beta)
@@ -238,7 +300,11 @@ def summarise_fingerprints(results: str | Path, experiment: str, task: str, sett
         share = on / hl if hl else np.nan
         # chance: each highlighted patch drawn uniformly from its case-view's grid
         with np.errstate(invalid="ignore", divide="ignore"):
-            chance = float((overlap["n_highlighted"] * overlap["n_lesion_patches"] / overlap["n_patches"]).sum() / hl) if hl else np.nan
+            chance = (
+                float((overlap["n_highlighted"] * overlap["n_lesion_patches"] / overlap["n_patches"]).sum() / hl)
+                if hl
+                else np.nan
+            )
         add("positive", "lesion_overlap_share", "highlighted", share)
         add("positive", "lesion_overlap_share", "chance", chance)
         add("positive", "lesion_overlap_cases", "", overlap["case"].nunique())
@@ -248,18 +314,37 @@ def summarise_fingerprints(results: str | Path, experiment: str, task: str, sett
         ax.bar(["highlighted patches", "chance (all patches)"], [share, chance], color=["#b2182b", "#999999"])
         ax.set_ylim(0, 1)
         ax.set_ylabel("share overlapping the true lesion")
-        ax.set_title(f"{name}: {overlap['case'].nunique()} synthetic positive cases,\n{hl} highlighted case-view patches", fontsize=9)
+        ax.set_title(
+            f"{name}: {overlap['case'].nunique()} synthetic positive cases,\n{hl} highlighted case-view patches",
+            fontsize=9,
+        )
         for x, v in enumerate((share, chance)):
             ax.text(x, (v if np.isfinite(v) else 0) + 0.02, f"{v:.2f}", ha="center")
         fig.tight_layout()
         (out_dir / "lesion_overlap.png").write_bytes(png_bytes(fig, settings.dpi))
-        logger.info("summary %s %s: %d of %d highlighted patches on the true lesion (%.2f; chance %.2f)",
-                    experiment, task, on, hl, share, chance)
+        logger.info(
+            "summary %s %s: %d of %d highlighted patches on the true lesion (%.2f; chance %.2f)",
+            experiment,
+            task,
+            on,
+            hl,
+            share,
+            chance,
+        )
     else:
-        (out_dir / "lesion_overlap.png").write_bytes(_text_figure(
-            "No synthetic positive case with a true lesion mask: lesion overlap not available.", settings.dpi))
+        (out_dir / "lesion_overlap.png").write_bytes(
+            _text_figure(
+                "No synthetic positive case with a true lesion mask: lesion overlap not available.", settings.dpi
+            )
+        )
     summary = pd.DataFrame(records, columns=["experiment", "task", "group", "measure", "key", "value"])
     summary.to_csv(out_dir / "summary.csv", index=False, float_format="%.6g")
-    (out_dir / "provenance.json").write_text(json.dumps({"experiment": experiment, "task": task, "model": str(mfile),
-                                                         "settings": settings.__dict__}, default=list, indent=1), encoding="utf-8")
+    (out_dir / "provenance.json").write_text(
+        json.dumps(
+            {"experiment": experiment, "task": task, "model": str(mfile), "settings": settings.__dict__},
+            default=list,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     return summary

@@ -169,7 +169,5 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> tuple[int, i
             f"({len(state)} tensors in the file, {len(target)} in the backbone)"
         )
     backbone.load_state_dict(matched, strict=False)
-    logger.info(
-        "usage predictor: loaded %d of %d backbone tensors from %s", len(matched), len(target), path
-    )
+    logger.info("usage predictor: loaded %d of %d backbone tensors from %s", len(matched), len(target), path)
     return len(matched), len(target)

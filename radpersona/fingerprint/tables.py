@@ -69,9 +69,7 @@ def parse_feature_name(column: str) -> FeatureKey:
     """
     match = _COLUMN.match(column)
     if match is None:
-        raise InputDataError(
-            "feature column is not '{view}.{image}.p{i}{j}{k}.{family}.{feature}'", value=column
-        )
+        raise InputDataError("feature column is not '{view}.{image}.p{i}{j}{k}.{family}.{feature}'", value=column)
     if match["image"] not in IMAGES:
         raise InputDataError(f"feature column has image {match['image']!r}, not one of {IMAGES}", value=column)
     return FeatureKey(
@@ -85,9 +83,7 @@ def parse_feature_name(column: str) -> FeatureKey:
     )
 
 
-def select_columns(
-    columns: Sequence[str], representation: str, families: Sequence[str] | None = None
-) -> list[str]:
+def select_columns(columns: Sequence[str], representation: str, families: Sequence[str] | None = None) -> list[str]:
     """Wide-table columns that form ``r`` for ``representation``, in their original order.
 
     Args:
@@ -105,8 +101,7 @@ def select_columns(
         rep = Representation(representation)
     except ValueError:
         raise ConfigError(
-            f"fingerprint.representation must be one of {[r.value for r in Representation]}, "
-            f"not {representation!r}"
+            f"fingerprint.representation must be one of {[r.value for r in Representation]}, not {representation!r}"
         ) from None
     keep = _IMAGES_OF[rep]
     selected = [c for c in columns if parse_feature_name(c).image in keep]
@@ -126,8 +121,7 @@ def select_columns(
     if not selected:
         images = sorted({parse_feature_name(c).image for c in columns})
         raise InputDataError(
-            f"representation {rep.value!r} selects no column (images present: {images}, "
-            f"{len(columns)} columns)"
+            f"representation {rep.value!r} selects no column (images present: {images}, {len(columns)} columns)"
         )
     return selected
 
@@ -170,9 +164,7 @@ def fingerprint_table(
     u, z, r = (np.asarray(pred[key], dtype=np.float64) for key in ("u", "z", "r"))
     n_cases, n_features = r.shape
     if len(cases) != n_cases or u.shape != r.shape or z.shape != r.shape:
-        raise ValueError(
-            f"fingerprint_table: {len(cases)} cases, u {u.shape}, z {z.shape}, r {r.shape} do not agree"
-        )
+        raise ValueError(f"fingerprint_table: {len(cases)} cases, u {u.shape}, z {z.shape}, r {r.shape} do not agree")
     if n_features != len(model.feature_names):
         raise ValueError(
             f"fingerprint_table: predictions have {n_features} features, the model {len(model.feature_names)}"

@@ -39,9 +39,7 @@ def youden_threshold(labels: ArrayLike, scores: ArrayLike) -> float:
         raise ValueError(f"scores must be finite, got {int((~np.isfinite(s)).sum())} non-finite values")
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
-        raise ValueError(
-            f"Youden's J needs both classes, got {n_pos} positives among {y.size} cases"
-        )
+        raise ValueError(f"Youden's J needs both classes, got {n_pos} positives among {y.size} cases")
     fpr, tpr, thresholds = roc_curve(y.astype(int), s, drop_intermediate=False)
     # thresholds[0] is +inf (nothing predicted positive, J = 0); the best J is >= 0 elsewhere too
     # because the last point (everything positive) also has J = 0, so skip the infinite one.

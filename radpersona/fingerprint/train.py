@@ -166,7 +166,9 @@ class FingerprintSettings:
                 or not all(isinstance(f, str) and f in RADIOMIC_FAMILIES for f in families)
                 or len(set(families)) != len(families)
             ):
-                raise bad("families", f"must be null or a non-empty list of distinct families from {list(RADIOMIC_FAMILIES)}")
+                raise bad(
+                    "families", f"must be null or a non-empty list of distinct families from {list(RADIOMIC_FAMILIES)}"
+                )
         return cls(
             representation=enum("representation", Representation),
             usage_predictor=settings["usage_predictor"],
@@ -434,7 +436,11 @@ class TrainedFingerprint:
             "pos_weight": float(self.pos_weight),
             "threshold_from": str(self.threshold_from),
             "init_weights_loaded": self.init_weights_loaded,
-            "versions": {"radpersona": str(__version__), "torch": str(torch.__version__), "monai": str(monai.__version__)},
+            "versions": {
+                "radpersona": str(__version__),
+                "torch": str(torch.__version__),
+                "monai": str(monai.__version__),
+            },
         }
         with atomic_output(path) as tmp:
             torch.save(payload, tmp)
@@ -519,9 +525,7 @@ def _usage(
 # ----------------------------------------------------------------------------- training
 
 
-def _penalties(
-    net: FingerprintNet, u: torch.Tensor, cfg: FingerprintSettings
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _penalties(net: FingerprintNet, u: torch.Tensor, cfg: FingerprintSettings) -> tuple[torch.Tensor, torch.Tensor]:
     """``lambda_u mean|u|`` (0 without a usage predictor) and ``lambda_beta ||beta||`` (Eq. 8)."""
     zero = net.beta.new_zeros(())
     penalty_u = cfg.lambda_u * u.abs().mean() if net.usage_predictor is not None else zero
@@ -659,7 +663,8 @@ def fit_fingerprint(
                 loss.backward()
                 opt.step()
             else:
-                def closure() -> torch.Tensor:
+
+                def closure(index: np.ndarray = index) -> torch.Tensor:
                     opt.zero_grad(set_to_none=True)
                     loss_c, _ = objective(index)
                     loss_c.backward()
@@ -723,7 +728,8 @@ def _inner_validation(
     logit_soft = (u * r) @ beta + b
     soft_bce = float(
         F.binary_cross_entropy_with_logits(
-            torch.from_numpy(logit_soft), torch.from_numpy(yv.astype(np.float64)),
+            torch.from_numpy(logit_soft),
+            torch.from_numpy(yv.astype(np.float64)),
             pos_weight=torch.tensor(pos_weight, dtype=torch.float64),
         )
     )

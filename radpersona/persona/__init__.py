@@ -14,10 +14,20 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "box_mask": "masks", "box_slices": "masks", "box_size": "masks", "random_box_origin": "masks",
-    "CudaUnavailableError": "model", "build_scheduler": "model", "build_unet": "model", "resolve_device": "model",
-    "derive_case_seed": "sample", "load_model": "sample", "sample_personas": "sample",
-    "TrainingStopped": "train", "resume_path": "train", "train_ddpm": "train",
+    "box_mask": "masks",
+    "box_slices": "masks",
+    "box_size": "masks",
+    "random_box_origin": "masks",
+    "CudaUnavailableError": "model",
+    "build_scheduler": "model",
+    "build_unet": "model",
+    "resolve_device": "model",
+    "derive_case_seed": "sample",
+    "load_model": "sample",
+    "sample_personas": "sample",
+    "TrainingStopped": "train",
+    "resume_path": "train",
+    "train_ddpm": "train",
 }
 
 BASELINE_PERSONA_KEYS: tuple[str, ...] = ("box", "train_masks", "intensity_range", "device")

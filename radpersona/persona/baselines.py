@@ -45,8 +45,8 @@ from radpersona.errors import ConfigError, InputDataError
 from radpersona.persona.masks import box_mask, box_size
 from radpersona.persona.model import (
     MaskMode,
-    load_checkpoint_state,
     from_model_scale,
+    load_checkpoint_state,
     plain_settings,
     resolve_device,
     settings_hash,
@@ -210,7 +210,15 @@ class MaskedViT3D(nn.Module):
     """
 
     def __init__(
-        self, in_views: int, shape: Sequence[int], patch: Sequence[int], *, hidden_size: int, layers: int, heads: int, mlp_dim: int
+        self,
+        in_views: int,
+        shape: Sequence[int],
+        patch: Sequence[int],
+        *,
+        hidden_size: int,
+        layers: int,
+        heads: int,
+        mlp_dim: int,
     ) -> None:
         super().__init__()
         self.in_views = int(in_views)
@@ -226,7 +234,13 @@ class MaskedViT3D(nn.Module):
         nn.init.trunc_normal_(self.position, std=0.02)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         layer = nn.TransformerEncoderLayer(
-            hidden_size, heads, dim_feedforward=mlp_dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            hidden_size,
+            heads,
+            dim_feedforward=mlp_dim,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden_size)
@@ -268,7 +282,9 @@ def _build(kind: str, in_views: int, shape: Sequence[int], section: Mapping[str,
 # -------------------------------------------------------------------------------------- training
 def _check_volumes(volumes: np.ndarray, what: str) -> None:
     if not isinstance(volumes, np.ndarray) or volumes.ndim != 5 or volumes.shape[0] < 1:
-        raise InputDataError(f"{what} needs a float array (N, C, D, H, W) with N >= 1", value=getattr(volumes, "shape", None))
+        raise InputDataError(
+            f"{what} needs a float array (N, C, D, H, W) with N >= 1", value=getattr(volumes, "shape", None)
+        )
     if not np.all(np.isfinite(volumes)):
         bad = int(np.argwhere(~np.isfinite(volumes))[0][0])
         raise InputDataError(f"{what}: volume index {bad} contains NaN or infinite voxels")
@@ -399,7 +415,9 @@ def train_baseline(
             "kind": kind,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "section": plain_settings(section),
-            "persona": plain_settings({"box": box, "train_masks": mode, "intensity_range": list(map(float, intensity))}),
+            "persona": plain_settings(
+                {"box": box, "train_masks": mode, "intensity_range": list(map(float, intensity))}
+            ),
             "in_views": views,
             "shape": list(shape),
             "seed": seed,
@@ -409,8 +427,14 @@ def train_baseline(
         },
         Path(checkpoint),
     )
-    logger.info("%s training: wrote %s (%d steps, final loss %.4f, %.2f steps/s)", kind, checkpoint, steps,
-                summary["final_loss"], summary["steps_per_second"])
+    logger.info(
+        "%s training: wrote %s (%d steps, final loss %.4f, %.2f steps/s)",
+        kind,
+        checkpoint,
+        steps,
+        summary["final_loss"],
+        summary["steps_per_second"],
+    )
     return summary
 
 

@@ -72,7 +72,11 @@ def box_slices(
                 raise ConfigError(
                     f"box origin {tuple(origin)!r} puts the {axis} extent [{o}, {o + s}) outside the volume of size {d}"
                 )
-    return (slice(start[0], start[0] + size[0]), slice(start[1], start[1] + size[1]), slice(start[2], start[2] + size[2]))
+    return (
+        slice(start[0], start[0] + size[0]),
+        slice(start[1], start[1] + size[1]),
+        slice(start[2], start[2] + size[2]),
+    )
 
 
 def box_mask(shape: Sequence[int], box: Sequence[float], *, origin: Sequence[int] | None = None) -> np.ndarray:

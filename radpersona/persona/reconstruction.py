@@ -98,8 +98,20 @@ STUDY_HEALTHY = "heldout_healthy"
 STUDY_COUNTERPART = "heldout_counterpart"
 STUDY_COUNTERFACTUAL = "counterfactual"
 RESULT_COLUMNS = [
-    "model", "config", "case", "region", "mse", "ssim", "study", "contrast_removed", "n_voxels",
-    "views", "reg", "box", "box_origin", "seed",
+    "model",
+    "config",
+    "case",
+    "region",
+    "mse",
+    "ssim",
+    "study",
+    "contrast_removed",
+    "n_voxels",
+    "views",
+    "reg",
+    "box",
+    "box_origin",
+    "seed",
 ]
 LESION_OCCUPANCY = 0.5
 MIN_LESION_CONTRAST = 1e-3
@@ -141,7 +153,6 @@ class ReconConfig:
 _CONFIG_KEYS = {"box", "location", "views", "reg"}
 
 
-
 def validate_reconstruction(section: Mapping[str, Any]) -> None:
     """Check ``persona.reconstruction`` (models, configs, seeds; the baselines' sections).
 
@@ -171,7 +182,9 @@ def validate_reconstruction(section: Mapping[str, Any]) -> None:
             raise ConfigError(f"{where}.configs.{name} must be a mapping of overrides, not {over!r}")
         unknown = set(over) - _CONFIG_KEYS
         if unknown:
-            raise ConfigError(f"{where}.configs.{name}: unknown keys {sorted(unknown)} (allowed: {sorted(_CONFIG_KEYS)})")
+            raise ConfigError(
+                f"{where}.configs.{name}: unknown keys {sorted(unknown)} (allowed: {sorted(_CONFIG_KEYS)})"
+            )
     seed = section.get("location_seed")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"{where}.location_seed must be a non-negative integer, not {seed!r}")
@@ -180,7 +193,9 @@ def validate_reconstruction(section: Mapping[str, Any]) -> None:
             validate_baseline_settings(kind, section.get(kind))
 
 
-def resolve_configs(persona: Mapping[str, Any], default_reg: str, source_views: Sequence[str] = VIEWS) -> dict[str, ReconConfig]:
+def resolve_configs(
+    persona: Mapping[str, Any], default_reg: str, source_views: Sequence[str] = VIEWS
+) -> dict[str, ReconConfig]:
     """The configurations of ``persona.reconstruction.configs`` with every default filled in.
 
     Args:
@@ -210,12 +225,20 @@ def resolve_configs(persona: Mapping[str, Any], default_reg: str, source_views: 
         elif views in source_views:
             view_tuple = (views,)
         else:
-            raise ConfigError(f"{where}.views must be 'all' or one of the source's views {list(source_views)}, not {views!r}")
+            raise ConfigError(
+                f"{where}.views must be 'all' or one of the source's views {list(source_views)}, not {views!r}"
+            )
         reg = over.get("reg", default_reg)
         if reg not in ("reg", "noreg"):
             raise ConfigError(f"{where}.reg must be reg or noreg, not {reg!r}")
-        out[name] = ReconConfig(name, tuple(float(b) for b in box), str(location), view_tuple, str(reg),  # type: ignore[arg-type]
-                                views == "all")
+        out[name] = ReconConfig(
+            name,
+            tuple(float(b) for b in box),
+            str(location),
+            view_tuple,
+            str(reg),  # type: ignore[arg-type]
+            views == "all",
+        )
     return out
 
 
@@ -231,13 +254,18 @@ def ddpm_settings(persona: Mapping[str, Any], cfg: ReconConfig) -> dict[str, Any
     return settings
 
 
-def box_origins(cfg: ReconConfig, shape: Sequence[int], cases: Sequence[str], seed: int) -> list[tuple[int, int, int] | None]:
+def box_origins(
+    cfg: ReconConfig, shape: Sequence[int], cases: Sequence[str], seed: int
+) -> list[tuple[int, int, int] | None]:
     """Per case the box origin: ``None`` (central) or a seeded random origin (same for every model)."""
     if cfg.location == Location.CENTRAL:
         return [None] * len(cases)
     from radpersona.persona.sample import derive_case_seed
 
-    return [random_box_origin(shape, cfg.box, np.random.Generator(np.random.PCG64(derive_case_seed(seed, c)))) for c in cases]
+    return [
+        random_box_origin(shape, cfg.box, np.random.Generator(np.random.PCG64(derive_case_seed(seed, c))))
+        for c in cases
+    ]
 
 
 # --------------------------------------------------------------------------------------- metrics
@@ -248,9 +276,7 @@ def _win_size(shape: Sequence[int]) -> int | None:
     return min(7, smallest if smallest % 2 else smallest - 1)
 
 
-def ssim_3d(
-    reference: np.ndarray, test: np.ndarray, data_range: float, within: np.ndarray | None = None
-) -> float:
+def ssim_3d(reference: np.ndarray, test: np.ndarray, data_range: float, within: np.ndarray | None = None) -> float:
     """3-D SSIM per view (skimage, uniform window), averaged over views.
 
     Args:
@@ -281,10 +307,16 @@ def region_metrics(
     crop = (slice(None), *box)
     t_box, r_box = target[crop], recon[crop]
     return {
-        "box": {"mse": float(np.mean((t_box.astype(np.float64) - r_box) ** 2)), "ssim": ssim_3d(t_box, r_box, data_range),
-                "n_voxels": int(t_box[0].size)},
-        "volume": {"mse": float(np.mean((target.astype(np.float64) - recon) ** 2)), "ssim": ssim_3d(target, recon, data_range),
-                   "n_voxels": int(target[0].size)},
+        "box": {
+            "mse": float(np.mean((t_box.astype(np.float64) - r_box) ** 2)),
+            "ssim": ssim_3d(t_box, r_box, data_range),
+            "n_voxels": int(t_box[0].size),
+        },
+        "volume": {
+            "mse": float(np.mean((target.astype(np.float64) - recon) ** 2)),
+            "ssim": ssim_3d(target, recon, data_range),
+            "n_voxels": int(target[0].size),
+        },
     }
 
 
@@ -326,8 +358,12 @@ def counterfactual_metrics(
         _, smap = structural_similarity(h, r, data_range=data_range, channel_axis=0, win_size=win, full=True)
         ssim_les = float(smap[les].mean())
     return {
-        "lesion": {"mse": float(np.mean((r[les] - h[les]) ** 2)), "ssim": ssim_les, "n_voxels": int(les.sum()),
-                   "contrast_removed": 1.0 - after / before},
+        "lesion": {
+            "mse": float(np.mean((r[les] - h[les]) ** 2)),
+            "ssim": ssim_les,
+            "n_voxels": int(les.sum()),
+            "contrast_removed": 1.0 - after / before,
+        },
         "box": {"mse": float(np.mean((r - h) ** 2)), "ssim": ssim_3d(h, r, data_range), "n_voxels": int(h[0].size)},
     }
 
@@ -391,7 +427,9 @@ def truth_on_grid(
     if healthy_raw.shape != original_raw.shape or lesion_raw.shape != original_raw.shape:
         raise InputDataError(
             f"truth shapes {healthy_raw.shape}/{lesion_raw.shape} differ from the raw volume {original_raw.shape}",
-            case=case, view=view, path=healthy_path,
+            case=case,
+            view=view,
+            path=healthy_path,
         )
     shape, interp = preprocess["shape"], preprocess["interpolation"]
     original, new_spacing = resize(original_raw, spacing, shape, interp)
@@ -404,7 +442,9 @@ def truth_on_grid(
         raise InputDataError(
             "re-preprocessing the raw volume does not reproduce the preprocessed file: the preprocess settings "
             "given to the reconstruction study differ from the run's",
-            case=case, view=view, path=pre_path,
+            case=case,
+            view=view,
+            path=pre_path,
             value=float(np.max(np.abs(check - pre))) if check.shape == pre.shape else check.shape,
         )
     healthy = _normalise_like(original, healthy, preprocess)
@@ -459,15 +499,29 @@ def reconstruct(
         for i, o in enumerate(origins):
             groups.setdefault(o, []).append(i)
         for origin, idx in groups.items():
-            out[idx] = sample_personas(volumes[idx], checkpoint=Path(checkpoint), box=list(cfg.box), sampler=sample["sampler"],
-                                       steps=int(sample["steps"]), seeds=[seeds[i] for i in idx],
-                                       batch_size=int(sample["batch_size"]), device=device, origin=origin)
+            out[idx] = sample_personas(
+                volumes[idx],
+                checkpoint=Path(checkpoint),
+                box=list(cfg.box),
+                sampler=sample["sampler"],
+                steps=int(sample["steps"]),
+                seeds=[seeds[i] for i in idx],
+                batch_size=int(sample["batch_size"]),
+                device=device,
+                origin=origin,
+            )
         return out, seeds
     from radpersona.persona.baselines import inpaint_baseline, load_baseline
 
     _, meta = load_baseline(Path(checkpoint), "cpu")
-    out = inpaint_baseline(volumes, checkpoint=Path(checkpoint), box=list(cfg.box), origins=list(origins),
-                           batch_size=int(persona["sample"]["batch_size"]), device=device)
+    out = inpaint_baseline(
+        volumes,
+        checkpoint=Path(checkpoint),
+        box=list(cfg.box),
+        origins=list(origins),
+        batch_size=int(persona["sample"]["batch_size"]),
+        device=device,
+    )
     return out, [int(meta["seed"])] * len(cases)
 
 
@@ -524,9 +578,16 @@ def evaluate_config(
         # the figure shows what the pipeline makes: personas of the valid cases as they are
         recons[model] = {c: recon[i] for i, (c, st) in enumerate(zip(cases, studies)) if st != STUDY_COUNTERPART}
         for i, (case, study) in enumerate(zip(cases, studies)):
-            base = {"model": model, "config": cfg.name, "case": case, "views": cfg.view_label, "reg": cfg.reg,
-                    "box": "x".join(f"{b:g}" for b in cfg.box), "box_origin": _origin_text(origins[i], shape, cfg.box),
-                    "seed": int(seeds[i])}
+            base = {
+                "model": model,
+                "config": cfg.name,
+                "case": case,
+                "views": cfg.view_label,
+                "reg": cfg.reg,
+                "box": "x".join(f"{b:g}" for b in cfg.box),
+                "box_origin": _origin_text(origins[i], shape, cfg.box),
+                "seed": int(seeds[i]),
+            }
             box = box_slices(shape, cfg.box, origin=origins[i])
             if study != STUDY_COUNTERFACTUAL:
                 for region, m in region_metrics(volumes[i], recon[i], box, data_range).items():
@@ -535,8 +596,15 @@ def evaluate_config(
             original, truth, occupancy = lesion_data[case]
             found = counterfactual_metrics(original, truth, occupancy >= LESION_OCCUPANCY, recon[i], box, data_range)
             for region, m in (found or {}).items():
-                rows.append({**base, "region": region, "study": study,
-                             "contrast_removed": m.pop("contrast_removed", float("nan")), **m})
+                rows.append(
+                    {
+                        **base,
+                        "region": region,
+                        "study": study,
+                        "contrast_removed": m.pop("contrast_removed", float("nan")),
+                        **m,
+                    }
+                )
     table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return table, recons
 
@@ -596,14 +664,38 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     def p(v: float) -> str:
         return "" if not math.isfinite(v) else f"{v:.3g}"
 
-    head = ["config", "study", "region", "model", "n", "MSE", "SSIM", "contrast removed", "p MSE vs ddpm", "p SSIM vs ddpm"]
+    head = [
+        "config",
+        "study",
+        "region",
+        "model",
+        "n",
+        "MSE",
+        "SSIM",
+        "contrast removed",
+        "p MSE vs ddpm",
+        "p SSIM vs ddpm",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary.itertuples(index=False):
-        lines.append("| " + " | ".join([
-            str(r.config), str(r.study), str(r.region), str(r.model), str(r.n), pm(r.mse_mean, r.mse_sd, 5),
-            pm(r.ssim_mean, r.ssim_sd, 3), pm(r.contrast_removed_mean, r.contrast_removed_sd, 3),
-            p(r.p_mse_vs_ddpm), p(r.p_ssim_vs_ddpm),
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    str(r.config),
+                    str(r.study),
+                    str(r.region),
+                    str(r.model),
+                    str(r.n),
+                    pm(r.mse_mean, r.mse_sd, 5),
+                    pm(r.ssim_mean, r.ssim_sd, 3),
+                    pm(r.contrast_removed_mean, r.contrast_removed_sd, 3),
+                    p(r.p_mse_vs_ddpm),
+                    p(r.p_ssim_vs_ddpm),
+                ]
+            )
+            + " |"
+        )
     note = (
         "\n\nMSE on the preprocess intensity scale; SSIM: 3-D SSIM per view, mean over views. `heldout_healthy`: "
         "reconstruction of the box of healthy valid cases vs the original. `heldout_counterpart`: the same, with the "
@@ -659,16 +751,27 @@ def plot_config(
                 ax.imshow(arr[v, k], cmap=cmap, vmin=-lim, vmax=lim)
             else:
                 ax.imshow(arr[v, k], cmap=cmap, vmin=lo, vmax=hi)
-            ax.add_patch(Rectangle((sl[2].start - 0.5, sl[1].start - 0.5), sl[2].stop - sl[2].start,
-                                   sl[1].stop - sl[1].start, fill=False, edgecolor="yellow", linewidth=0.8))
+            ax.add_patch(
+                Rectangle(
+                    (sl[2].start - 0.5, sl[1].start - 0.5),
+                    sl[2].stop - sl[2].start,
+                    sl[1].stop - sl[1].start,
+                    fill=False,
+                    edgecolor="yellow",
+                    linewidth=0.8,
+                )
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if v == 0:
                 ax.set_title(title, fontsize=8)
             if j == 0:
                 ax.set_ylabel(f"{view}\nslice {k}", fontsize=8)
-    fig.suptitle(f"reconstruction config {cfg.name}: case {case}, box {'x'.join(f'{b:g}' for b in cfg.box)} "
-                 f"{cfg.location}, views {cfg.view_label}, {cfg.reg}", fontsize=9)
+    fig.suptitle(
+        f"reconstruction config {cfg.name}: case {case}, box {'x'.join(f'{b:g}' for b in cfg.box)} "
+        f"{cfg.location}, views {cfg.view_label}, {cfg.reg}",
+        fontsize=9,
+    )
     fig.tight_layout()
     try:
         with atomic_output(out) as tmp:
@@ -703,10 +806,17 @@ def stage_train_reconstruction_model(
     cohort = pd.read_parquet(cohort_path)
     healthy = cohort[(cohort["split"] == "train") & (cohort["abn"] == 0)]["case"].tolist()
     if len(healthy) < 2:
-        raise RadpersonaError(f"reconstruction config {config_name}: needs at least 2 healthy training cases, found {len(healthy)}")
+        raise RadpersonaError(
+            f"reconstruction config {config_name}: needs at least 2 healthy training cases, found {len(healthy)}"
+        )
     stack, _ = load_stack(volumes, healthy, cfg.views)
-    logger.info("train %s for reconstruction config %s: %d healthy training cases, volumes %s", model, config_name,
-                len(healthy), stack.shape)
+    logger.info(
+        "train %s for reconstruction config %s: %d healthy training cases, volumes %s",
+        model,
+        config_name,
+        len(healthy),
+        stack.shape,
+    )
     device = str(persona["device"])
     if model == ReconModel.DDPM:
         from radpersona.persona.train import train_ddpm
@@ -716,8 +826,14 @@ def stage_train_reconstruction_model(
         from radpersona.persona.baselines import train_baseline
 
         section = persona["reconstruction"][model]
-        summary = train_baseline(model, stack, persona=ddpm_settings(persona, cfg), section=section,
-                                 checkpoint=Path(checkpoint), device=device)
+        summary = train_baseline(
+            model,
+            stack,
+            persona=ddpm_settings(persona, cfg),
+            section=section,
+            checkpoint=Path(checkpoint),
+            device=device,
+        )
     logger.info("train %s (%s): %s", model, config_name, summary)
 
 
@@ -769,20 +885,44 @@ def stage_evaluate_reconstruction_config(
             truths, occs = [], []
             for view in cfg.views:
                 registered = _was_registered(Path(qc_dir) if qc_dir and reg_dir else None, case, view)
-                h, o = truth_on_grid(case, view, truth_dir=Path(truth_dir), raw_dir=Path(raw_dir or ""), pre_dir=Path(pre_dir or ""),
-                                     preprocess=preprocess, reg_dir=reg_dir, reference_dir=Path(reference_dir or ""),
-                                     registered=registered)
+                h, o = truth_on_grid(
+                    case,
+                    view,
+                    truth_dir=Path(truth_dir),
+                    raw_dir=Path(raw_dir or ""),
+                    pre_dir=Path(pre_dir or ""),
+                    preprocess=preprocess,
+                    reg_dir=reg_dir,
+                    reference_dir=Path(reference_dir or ""),
+                    registered=registered,
+                )
                 truths.append(h)
                 occs.append(o)
             lesion_data[case] = (originals[n], np.stack(truths), np.stack(occs))
-    table, recons = evaluate_config(cfg, models={m: Path(p) for m, p in models.items()}, healthy=healthy,
-                                    healthy_cases=healthy_cases, lesion_data=lesion_data, persona=persona,
-                                    device=str(persona["device"]))
+    table, recons = evaluate_config(
+        cfg,
+        models={m: Path(p) for m, p in models.items()},
+        healthy=healthy,
+        healthy_cases=healthy_cases,
+        lesion_data=lesion_data,
+        persona=persona,
+        device=str(persona["device"]),
+    )
     _atomic_csv(table, Path(out_csv))
     for (study, region, model), grp in table.groupby(["study", "region", "model"], sort=False):
-        logger.info("reconstruction %s %s %s %s: n %d, MSE %.5f, SSIM %.3f%s", config_name, study, region, model, len(grp),
-                    grp["mse"].mean(), grp["ssim"].mean(),
-                    f", contrast removed {grp['contrast_removed'].mean():.3f}" if study == STUDY_COUNTERFACTUAL and region == "lesion" else "")
+        logger.info(
+            "reconstruction %s %s %s %s: n %d, MSE %.5f, SSIM %.3f%s",
+            config_name,
+            study,
+            region,
+            model,
+            len(grp),
+            grp["mse"].mean(),
+            grp["ssim"].mean(),
+            f", contrast removed {grp['contrast_removed'].mean():.3f}"
+            if study == STUDY_COUNTERFACTUAL and region == "lesion"
+            else "",
+        )
     # figure: the first counterfactual case (it has a truth), else the first held-out healthy case
     cf = table[table["study"] == STUDY_COUNTERFACTUAL]["case"]
     case = str(cf.iloc[0]) if len(cf) else healthy_cases[0]
@@ -791,11 +931,21 @@ def stage_evaluate_reconstruction_config(
     else:
         original, truth = healthy[healthy_cases.index(case)], None
     origin = box_origins(cfg, original.shape[1:], [case], int(persona["reconstruction"]["location_seed"]))[0]
-    plot_config(cfg, case, original, {m: r[case] for m, r in recons.items()}, truth, origin, Path(out_figure),
-                persona.get("intensity_range", [0.0, 1.0]))
+    plot_config(
+        cfg,
+        case,
+        original,
+        {m: r[case] for m, r in recons.items()},
+        truth,
+        origin,
+        Path(out_figure),
+        persona.get("intensity_range", [0.0, 1.0]),
+    )
 
 
-def stage_reconstruction_tables(parts: Sequence[str], out_csv: str | Path, out_summary_csv: str | Path, out_md: str | Path) -> None:
+def stage_reconstruction_tables(
+    parts: Sequence[str], out_csv: str | Path, out_summary_csv: str | Path, out_md: str | Path
+) -> None:
     """Concatenate the configurations' tables; write the summary with the paired Wilcoxon tests."""
     table = pd.concat([pd.read_csv(p, dtype={"case": str}) for p in parts], ignore_index=True)
     _atomic_csv(table, Path(out_csv))

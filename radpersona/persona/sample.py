@@ -36,8 +36,8 @@ from radpersona.persona.model import (
     SamplerKind,
     build_scheduler,
     build_unet,
-    load_checkpoint_state,
     from_model_scale,
+    load_checkpoint_state,
     model_input,
     to_model_scale,
 )

@@ -54,7 +54,15 @@ from radpersona.progress import Progress
 
 from ..atomic import atomic_output
 
-__all__ = ["CHECKPOINT_FORMAT", "TrainingStopped", "resume_path", "train_ddpm", "draw_train_masks", "min_snr_weight", "training_target"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "TrainingStopped",
+    "resume_path",
+    "train_ddpm",
+    "draw_train_masks",
+    "min_snr_weight",
+    "training_target",
+]
 
 logger = logging.getLogger("radpersona")
 
@@ -138,7 +146,9 @@ def _check_volumes(volumes: np.ndarray) -> None:
         shape = getattr(volumes, "shape", None)
         raise InputDataError("DDPM training volumes must be a float array (N, C, D, H, W)", value=shape)
     if volumes.shape[0] < 1 or min(volumes.shape[1:]) < 1:
-        raise InputDataError("DDPM training needs at least one healthy volume with non-empty shape", value=volumes.shape)
+        raise InputDataError(
+            "DDPM training needs at least one healthy volume with non-empty shape", value=volumes.shape
+        )
     if not np.all(np.isfinite(volumes)):
         bad = int(np.argwhere(~np.isfinite(volumes))[0][0])
         raise InputDataError(f"DDPM training volume index {bad} contains NaN or infinite voxels")

@@ -14,8 +14,8 @@ ROI voxels). The returned DataFrame's ``attrs["status"]`` is a DataFrame of the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -15,16 +15,27 @@ keeps co-occurrence and run-length matrices small.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 
 #: The 13 unique 3-D directions at distance 1, as (slice, row, column) offsets, in PyRadiomics' order.
 DIRECTIONS: tuple[tuple[int, int, int], ...] = (
-    (1, 1, 1), (1, 1, 0), (1, 1, -1), (1, 0, 1), (1, 0, 0), (1, 0, -1), (1, -1, 1),
-    (1, -1, 0), (1, -1, -1), (0, 1, 1), (0, 1, 0), (0, 1, -1), (0, 0, 1),
+    (1, 1, 1),
+    (1, 1, 0),
+    (1, 1, -1),
+    (1, 0, 1),
+    (1, 0, 0),
+    (1, 0, -1),
+    (1, -1, 1),
+    (1, -1, 0),
+    (1, -1, -1),
+    (0, 1, 1),
+    (0, 1, 0),
+    (0, 1, -1),
+    (0, 0, 1),
 )
 
 
@@ -141,7 +152,6 @@ class RoiBatch:
                 shift = torch.tensor(steps, dtype=torch.int64, device=self.device)
                 self._cache[key] = source.to(torch.int32)[self.roi_index[None, :] + shift[:, None]]
         return self._cache[key]
-
 
     def equal_neighbour_pairs(self) -> list[torch.Tensor]:
         """Per direction of ``DIRECTIONS``, a boolean tensor over flat padded positions f < len - step (step the

@@ -10,7 +10,7 @@ Compactness2) are enabled explicitly.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -65,6 +65,6 @@ def extract_with_pyradiomics(
             rows.append({})
             status.append("single voxel" if "single voxel" in str(err) else f"pyradiomics refused: {err}")
             continue
-        rows.append({k[len("original_"):]: float(v) for k, v in result.items() if k.startswith("original_")})
+        rows.append({k[len("original_") :]: float(v) for k, v in result.items() if k.startswith("original_")})
         status.append("ok")
     return rows, status

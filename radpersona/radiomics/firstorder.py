@@ -7,8 +7,8 @@ numpy.spacing(1). Percentiles use numpy's default linear interpolation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -43,7 +43,13 @@ def coefficients(batch: RoiBatch, voxel_array_shift: float) -> FirstOrderCoeffic
     counts.scatter_add_(1, batch.levels, valid.to(x.dtype))
     p = counts[:, 1:] / n[:, None]
     return FirstOrderCoefficients(
-        x=x, x0=x0, valid=valid, n=n, mean=x0.sum(1) / n, p=p, shift=float(voxel_array_shift),
+        x=x,
+        x0=x0,
+        valid=valid,
+        n=n,
+        mean=x0.sum(1) / n,
+        p=p,
+        shift=float(voxel_array_shift),
         voxel_volume=float(np.prod(batch.spacing)),
         sorted_x=_sorted(torch.where(valid, x, torch.full_like(x, float("inf")))),
     )

@@ -11,8 +11,8 @@ absent from the ROI have empty rows and columns, which contribute nothing to any
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -83,12 +83,22 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
     p_sum = torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat)
     p_diff = torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat)
     return GlcmCoefficients(
-        p=p, used=used, i=i, j=j, px=px, py=py,
-        ux=(px * lvf[:, None, :]).sum(2), uy=(py * lvf[:, None, :]).sum(2),
-        p_sum=p_sum, p_diff=p_diff,
+        p=p,
+        used=used,
+        i=i,
+        j=j,
+        px=px,
+        py=py,
+        ux=(px * lvf[:, None, :]).sum(2),
+        uy=(py * lvf[:, None, :]).sum(2),
+        p_sum=p_sum,
+        p_diff=p_diff,
         k_sum=torch.arange(0, 2 * g + 1, dtype=p.dtype, device=p.device),
         k_diff=torch.arange(0, g + 1, dtype=p.dtype, device=p.device),
-        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)), pxy=pxy, log_pxy=torch.log2(pxy + EPS), n_levels=batch.n_levels,
+        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)),
+        pxy=pxy,
+        log_pxy=torch.log2(pxy + EPS),
+        n_levels=batch.n_levels,
         n_present=batch.n_present,
     )
 

@@ -8,8 +8,8 @@ eps = numpy.spacing(1).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -48,7 +48,10 @@ def coefficients(batch: RoiBatch) -> GldmCoefficients:
     """Dependence matrices and marginals of the batch."""
     P = dependence(batch)
     return GldmCoefficients(
-        P=P, n_z=P.sum((1, 2)), pg=P.sum(2), pd=P.sum(1),
+        P=P,
+        n_z=P.sum((1, 2)),
+        pg=P.sum(2),
+        pd=P.sum(1),
         i=torch.arange(1, P.shape[1] + 1, dtype=P.dtype, device=P.device),
         j=torch.arange(1, 28, dtype=P.dtype, device=P.device),
     )

@@ -10,8 +10,8 @@ p_r(j) = sum_i P(i, j); features are averaged over directions. i runs over grey 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -112,8 +112,13 @@ def coefficients(batch: RoiBatch) -> GlrlmCoefficients:
     used = n_runs > 0
     j = torch.arange(1, P.shape[3] + 1, dtype=P.dtype, device=P.device)
     return GlrlmCoefficients(
-        P=P, used=used, n_runs=n_runs, pg=pg, pr=P.sum(2),
-        i=torch.where(lv > 0, lv, torch.ones_like(lv))[:, None, :], j=j,
+        P=P,
+        used=used,
+        n_runs=n_runs,
+        pg=pg,
+        pr=P.sum(2),
+        i=torch.where(lv > 0, lv, torch.ones_like(lv))[:, None, :],
+        j=j,
         pj=P @ torch.stack([1 / j**2, j**2], dim=1),
     )
 

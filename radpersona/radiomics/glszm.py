@@ -8,8 +8,8 @@ sum_i P(i, j), eps = numpy.spacing(1). Zones of the whole batch are labelled in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -70,8 +70,14 @@ def coefficients(batch: RoiBatch) -> GlszmCoefficients:
     i = batch.level_values.to(P.dtype)
     pg = P.sum(2)
     return GlszmCoefficients(
-        P=P, n_zones=pg.sum(1), n_voxels=batch.n_voxels.to(P.dtype), pg=pg, ps=P.sum(1),
-        i=torch.where(i > 0, i, torch.ones_like(i)), j=sizes, pj=P @ torch.stack([1 / sizes**2, sizes**2], dim=1),
+        P=P,
+        n_zones=pg.sum(1),
+        n_voxels=batch.n_voxels.to(P.dtype),
+        pg=pg,
+        ps=P.sum(1),
+        i=torch.where(i > 0, i, torch.ones_like(i)),
+        j=sizes,
+        pj=P @ torch.stack([1 / sizes**2, sizes**2], dim=1),
     )
 
 

@@ -8,8 +8,8 @@ over grey levels with p > 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -50,15 +50,20 @@ def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
     cnt = sums[1] - 1
     mean_nb = total / torch.where(cnt > 0, cnt, torch.ones_like(cnt))
     diff = torch.where(cnt > 0, (grey - mean_nb).abs(), torch.zeros_like(cnt))
-    n = torch.zeros(batch.size * g, dtype=dtype, device=batch.device).index_add_(
-        0, b * g + level, torch.ones_like(diff)
-    ).reshape(batch.size, g)
+    n = (
+        torch.zeros(batch.size * g, dtype=dtype, device=batch.device)
+        .index_add_(0, b * g + level, torch.ones_like(diff))
+        .reshape(batch.size, g)
+    )
     s = torch.zeros(batch.size * g, dtype=dtype, device=batch.device).index_add_(0, b * g + level, diff)
     n_vp = n.sum(1)
     present = n > 0
     return NgtdmCoefficients(
-        p=n / n_vp[:, None], s=s.reshape(batch.size, g), present=present,
-        i=torch.arange(1, g + 1, dtype=dtype, device=batch.device), n_vp=n_vp,
+        p=n / n_vp[:, None],
+        s=s.reshape(batch.size, g),
+        present=present,
+        i=torch.arange(1, g + 1, dtype=dtype, device=batch.device),
+        n_vp=n_vp,
         n_gp=present.sum(1).to(dtype),
     )
 

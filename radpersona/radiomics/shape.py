@@ -14,9 +14,9 @@ diameter a maximum over line-extreme vertices; the 3x3 eigenproblems use PyRadio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import torch
@@ -117,24 +117,32 @@ def _line_extents(padded: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.T
     dev = padded.device
 
     def empty(n1: int, n2: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.full((b, n1, n2), _INF, dtype=torch.float64, device=dev),
-                torch.full((b, n1, n2), -_INF, dtype=torch.float64, device=dev))
+        return (
+            torch.full((b, n1, n2), _INF, dtype=torch.float64, device=dev),
+            torch.full((b, n1, n2), -_INF, dtype=torch.float64, device=dev),
+        )
 
     xl = empty(z2, y2)  # lines along x
     for (s1, s2), (diff, off) in {
-        (0, 0): (dx, 1), (0, 1): (dy, 0), (1, 0): (dz, 0),
+        (0, 0): (dx, 1),
+        (0, 1): (dy, 0),
+        (1, 0): (dz, 0),
     }.items():
         lo, hi = _extent(diff, off)
         xl[0][:, s1::2, s2::2], xl[1][:, s1::2, s2::2] = lo, hi
     yl = empty(z2, x2)  # lines along y: move y to the last axis
     for (s1, s2), (diff, off) in {
-        (0, 1): (dx, 0), (0, 0): (dy, 1), (1, 0): (dz, 0),
+        (0, 1): (dx, 0),
+        (0, 0): (dy, 1),
+        (1, 0): (dz, 0),
     }.items():
         lo, hi = _extent(diff.transpose(2, 3), off)
         yl[0][:, s1::2, s2::2], yl[1][:, s1::2, s2::2] = lo, hi
     zl = empty(y2, x2)  # lines along z
     for (s1, s2), (diff, off) in {
-        (0, 1): (dx, 0), (1, 0): (dy, 0), (0, 0): (dz, 1),
+        (0, 1): (dx, 0),
+        (1, 0): (dy, 0),
+        (0, 0): (dz, 1),
     }.items():
         lo, hi = _extent(diff.permute(0, 2, 3, 1), off)
         zl[0][:, s1::2, s2::2], zl[1][:, s1::2, s2::2] = lo, hi
@@ -160,7 +168,6 @@ def _max_3d(ext: dict[str, tuple[torch.Tensor, torch.Tensor]], half: np.ndarray)
     z-lines alike (a superset of the convex hull's vertices, so the maximum is unchanged)."""
     (xlo, xhi), (ylo, yhi), (zlo, zhi) = (tuple(t.cpu().numpy() for t in ext[k]) for k in "xyz")
     nb, z2, y2 = xlo.shape
-    x2 = ylo.shape[2]
     bb, zz, yy = np.meshgrid(np.arange(nb), np.arange(z2), np.arange(y2), indexing="ij")
     pts = []
     for xs in (xlo, xhi):
@@ -260,8 +267,12 @@ def coefficients(batch: RoiBatch) -> ShapeCoefficients:
     z, y, x = batch.spacing
     to = dict(dtype=batch.dtype, device=batch.device)
     return ShapeCoefficients(
-        volume=volume, surface=surface, n_voxels=batch.n_voxels.to(batch.dtype), voxel_volume=z * x * y,
-        diameters=diam.to(**to), eigenvalues=torch.as_tensor(eig, **to),
+        volume=volume,
+        surface=surface,
+        n_voxels=batch.n_voxels.to(batch.dtype),
+        voxel_volume=z * x * y,
+        diameters=diam.to(**to),
+        eigenvalues=torch.as_tensor(eig, **to),
     )
 
 

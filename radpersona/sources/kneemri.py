@@ -33,23 +33,36 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputDataError
-from . import read_source_csv
 from ..volume import check_source_array
+from . import read_source_csv
 
-METADATA_COLUMNS = ["examId", "seriesNo", "aclDiagnosis", "kneeLR", "roiX", "roiY", "roiZ", "roiWidth",
-                    "roiHeight", "roiDepth", "volumeFilename"]
+METADATA_COLUMNS = [
+    "examId",
+    "seriesNo",
+    "aclDiagnosis",
+    "kneeLR",
+    "roiX",
+    "roiY",
+    "roiZ",
+    "roiWidth",
+    "roiHeight",
+    "roiDepth",
+    "volumeFilename",
+]
 ROI_COLUMNS = ["roiX", "roiY", "roiZ", "roiWidth", "roiHeight", "roiDepth"]
 VIEWS_KNEEMRI: tuple[str, ...] = ("sagittal",)
 
 #: (module, name) pairs a KneeMRI pickle may reference: numpy's array reconstruction only.
-ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.numeric", "_frombuffer"),  # protocol 5 (Python 3.8+): array from its raw buffer
-    ("numpy._core.numeric", "_frombuffer"),
-})
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),  # protocol 5 (Python 3.8+): array from its raw buffer
+        ("numpy._core.numeric", "_frombuffer"),
+    }
+)
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -95,9 +108,13 @@ def load_pck(path: str | Path, *, case: str | None = None, view: str = "sagittal
     except pickle.UnpicklingError as exc:
         raise InputDataError(f"unsafe or invalid pickle: {exc}", case=case, view=view, path=path) from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError) as exc:
-        raise InputDataError(f"cannot unpickle .pck volume ({type(exc).__name__}: {exc})", case=case, view=view, path=path) from None
+        raise InputDataError(
+            f"cannot unpickle .pck volume ({type(exc).__name__}: {exc})", case=case, view=view, path=path
+        ) from None
     if not isinstance(array, np.ndarray):
-        raise InputDataError("the pickle does not hold a numpy array", case=case, view=view, path=path, value=type(array).__name__)
+        raise InputDataError(
+            "the pickle does not hold a numpy array", case=case, view=view, path=path, value=type(array).__name__
+        )
     return check_source_array(array, case=case, view=view, path=path)
 
 
@@ -131,12 +148,19 @@ def read_metadata(root: str | Path, settings: Mapping[str, Any]) -> pd.DataFrame
         raise InputDataError("duplicate volume in metadata.csv", case=dup.iloc[0], path=path, value=dup.iloc[0])
     bad = meta[~meta["aclDiagnosis"].isin(["0", "1", "2"])]
     if len(bad):
-        raise InputDataError("aclDiagnosis must be 0, 1 or 2", case=bad["case"].iloc[0], view="sagittal", path=path,
-                             value=bad["aclDiagnosis"].iloc[0])
+        raise InputDataError(
+            "aclDiagnosis must be 0, 1 or 2",
+            case=bad["case"].iloc[0],
+            view="sagittal",
+            path=path,
+            value=bad["aclDiagnosis"].iloc[0],
+        )
     for col in ROI_COLUMNS:
         bad = meta[~meta[col].str.fullmatch(r"-?\d+")]
         if len(bad):
-            raise InputDataError(f"{col} must be an integer", case=bad["case"].iloc[0], path=path, value=bad[col].iloc[0])
+            raise InputDataError(
+                f"{col} must be an integer", case=bad["case"].iloc[0], path=path, value=bad[col].iloc[0]
+            )
     diagnosis = meta["aclDiagnosis"].astype(int)
     rule = settings["acl_positive"]
     if rule == "any_tear":
@@ -149,19 +173,33 @@ def read_metadata(root: str | Path, settings: Mapping[str, Any]) -> pd.DataFrame
     known = set(meta["volumeFilename"].map(lambda f: Path(f).name))
     for name, found in sorted(files.items()):
         if name not in known:
-            raise InputDataError("volume has no row in metadata.csv", case=_case_id(name), view="sagittal", path=found, value=name)
+            raise InputDataError(
+                "volume has no row in metadata.csv", case=_case_id(name), view="sagittal", path=found, value=name
+            )
     volumes = []
     for case, name in zip(meta["case"], meta["volumeFilename"]):
         found = files.get(Path(name).name)
         if found is None:
-            raise InputDataError("volume file is missing for a case in metadata.csv", case=case, view="sagittal",
-                                 path=root / name, value=name)
+            raise InputDataError(
+                "volume file is missing for a case in metadata.csv",
+                case=case,
+                view="sagittal",
+                path=root / name,
+                value=name,
+            )
         volumes.append(str(found))
-    table = pd.DataFrame({
-        "case": meta["case"], "abn": pd.array([pd.NA] * len(meta), dtype="Int64"), "acl": acl.astype("Int64"),
-        "men": pd.array([pd.NA] * len(meta), dtype="Int64"), "patient": meta["examId"], "volume": volumes,
-        "knee": meta["kneeLR"], "acl_diagnosis": diagnosis,
-    })
+    table = pd.DataFrame(
+        {
+            "case": meta["case"],
+            "abn": pd.array([pd.NA] * len(meta), dtype="Int64"),
+            "acl": acl.astype("Int64"),
+            "men": pd.array([pd.NA] * len(meta), dtype="Int64"),
+            "patient": meta["examId"],
+            "volume": volumes,
+            "knee": meta["kneeLR"],
+            "acl_diagnosis": diagnosis,
+        }
+    )
     for col, name in zip(ROI_COLUMNS, ["roi_x", "roi_y", "roi_z", "roi_width", "roi_height", "roi_depth"]):
         table[name] = meta[col].astype(int)
     table.insert(1, "split", patient_split(table["patient"], settings["valid_fraction"], settings["seed"]))
@@ -177,8 +215,13 @@ def index_volumes(root: str | Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(Path(root).rglob("*.pck")):
         if path.name in found:
-            raise InputDataError("two volumes with the same file name", case=_case_id(path.name), view="sagittal",
-                                 path=path, value=str(found[path.name]))
+            raise InputDataError(
+                "two volumes with the same file name",
+                case=_case_id(path.name),
+                view="sagittal",
+                path=path,
+                value=str(found[path.name]),
+            )
         found[path.name] = path
     return found
 

@@ -27,8 +27,8 @@ import SimpleITK as sitk
 
 from .. import TASKS, VIEWS
 from ..errors import InputDataError
-from . import read_source_csv
 from ..volume import Spacing, check_finite
+from . import read_source_csv
 
 REQUIRED_COLUMNS = ["case", "split"]
 
@@ -51,22 +51,32 @@ def read_manifest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         raise InputDataError(f"empty case id on line {row}", path=path, value="")
     bad_id = frame["case"][~frame["case"].str.fullmatch(r"[A-Za-z0-9_-]+")]
     if len(bad_id):
-        raise InputDataError("case id may hold only letters, digits, - and _", case=bad_id.iloc[0], path=path, value=bad_id.iloc[0])
+        raise InputDataError(
+            "case id may hold only letters, digits, - and _", case=bad_id.iloc[0], path=path, value=bad_id.iloc[0]
+        )
     dup = frame["case"][frame["case"].duplicated()]
     if len(dup):
         raise InputDataError("duplicate case id in manifest", case=dup.iloc[0], path=path, value=dup.iloc[0])
     bad = frame[~frame["split"].isin(["train", "valid"])]
     if len(bad):
-        raise InputDataError("split must be train or valid", case=bad["case"].iloc[0], path=path, value=bad["split"].iloc[0])
+        raise InputDataError(
+            "split must be train or valid", case=bad["case"].iloc[0], path=path, value=bad["split"].iloc[0]
+        )
     table = frame[["case", "split"]].copy()
     for task in TASKS:
         values = frame[task] if task in frame.columns else pd.Series([""] * len(frame))
         bad = frame[~values.isin(["0", "1", ""])]
         if len(bad):
-            raise InputDataError(f"{task} label must be 0, 1 or empty", case=bad["case"].iloc[0], path=path,
-                                 value=values[~values.isin(["0", "1", ""])].iloc[0])
+            raise InputDataError(
+                f"{task} label must be 0, 1 or empty",
+                case=bad["case"].iloc[0],
+                path=path,
+                value=values[~values.isin(["0", "1", ""])].iloc[0],
+            )
         table[task] = pd.array([int(v) if v else pd.NA for v in values], dtype="Int64")
-    table["patient"] = frame["patient"].where(frame["patient"] != "", frame["case"]) if "patient" in frame.columns else frame["case"]
+    table["patient"] = (
+        frame["patient"].where(frame["patient"] != "", frame["case"]) if "patient" in frame.columns else frame["case"]
+    )
     views = []
     for view in VIEWS:
         if view not in frame.columns or (frame[view] == "").all():
@@ -74,8 +84,13 @@ def read_manifest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         views.append(view)
         empty = frame[frame[view] == ""]
         if len(empty):
-            raise InputDataError("empty path in manifest (the view is present for other cases)", case=empty["case"].iloc[0],
-                                 view=view, path=path, value="")
+            raise InputDataError(
+                "empty path in manifest (the view is present for other cases)",
+                case=empty["case"].iloc[0],
+                view=view,
+                path=path,
+                value="",
+            )
         resolved = []
         for case, entry in zip(frame["case"], frame[view]):
             target = Path(entry) if Path(entry).is_absolute() else path.parent / entry
@@ -123,7 +138,9 @@ def nifti_nonfinite(path: str | Path) -> tuple[int, tuple[int, ...] | None, floa
         return 0, None, None
     shape = tuple(int(d) for d in dims[1 : 1 + max(1, dims[0])])
     count = int(np.prod(shape))
-    data = np.frombuffer(raw, dtype=endian + _NIFTI_FLOATS[datatype], count=count, offset=max(offset, 352 if size == 348 else 544))
+    data = np.frombuffer(
+        raw, dtype=endian + _NIFTI_FLOATS[datatype], count=count, offset=max(offset, 352 if size == 348 else 544)
+    )
     bad = ~np.isfinite(data)
     if not bad.any():
         return 0, None, None
@@ -147,8 +164,13 @@ def read_image(path: str | Path, *, case: str, view: str) -> tuple[np.ndarray, S
             if not series:
                 raise InputDataError("folder holds no DICOM series", case=case, view=view, path=path)
             if len(series) > 1:
-                raise InputDataError(f"folder holds {len(series)} DICOM series; give one series per folder",
-                                     case=case, view=view, path=path, value=sorted(series))
+                raise InputDataError(
+                    f"folder holds {len(series)} DICOM series; give one series per folder",
+                    case=case,
+                    view=view,
+                    path=path,
+                    value=sorted(series),
+                )
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
             image = reader.Execute()
         else:
@@ -157,20 +179,32 @@ def read_image(path: str | Path, *, case: str, view: str) -> tuple[np.ndarray, S
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InputDataError(f"cannot read image ({message})", case=case, view=view, path=path) from None
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputDataError("expected a scalar image", case=case, view=view, path=path, value=image.GetNumberOfComponentsPerPixel())
+        raise InputDataError(
+            "expected a scalar image", case=case, view=view, path=path, value=image.GetNumberOfComponentsPerPixel()
+        )
     array = sitk.GetArrayFromImage(image)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3:
-        raise InputDataError("expected a 3-D volume (slices, rows, cols)", case=case, view=view, path=path, value=array.shape)
+        raise InputDataError(
+            "expected a 3-D volume (slices, rows, cols)", case=case, view=view, path=path, value=array.shape
+        )
     if min(array.shape) < 2:
-        raise InputDataError("volume has an axis shorter than 2 voxels", case=case, view=view, path=path, value=array.shape)
+        raise InputDataError(
+            "volume has an axis shorter than 2 voxels", case=case, view=view, path=path, value=array.shape
+        )
     array = array.astype(np.float32)
     check_finite(array, case=case, view=view, path=path)
     if path.is_file():
         n_bad, first, value = nifti_nonfinite(path)
         if n_bad:
-            raise InputDataError(f"{n_bad} non-finite voxels in the file's data, first at index {first} "
-                                 "(NIfTI readers turn them into 0)", case=case, view=view, path=path, value=value)
+            raise InputDataError(
+                f"{n_bad} non-finite voxels in the file's data, first at index {first} "
+                "(NIfTI readers turn them into 0)",
+                case=case,
+                view=view,
+                path=path,
+                value=value,
+            )
     spacing = image.GetSpacing()
     return array, (float(spacing[2]), float(spacing[1]), float(spacing[0]))

@@ -9,8 +9,14 @@ from sklearn.metrics import roc_auc_score
 from radpersona.baselines.classical import CLASSICAL_KINDS, build_search, fit_classical
 from radpersona.errors import ConfigError, InputDataError
 
-SETTINGS = {"variance_threshold": 0.0, "inner_folds": 3, "C": [0.1, 1.0], "rf_trees": 20, "rf_max_depth": [3, None],
-            "rf_min_samples_leaf": [1]}
+SETTINGS = {
+    "variance_threshold": 0.0,
+    "inner_folds": 3,
+    "C": [0.1, 1.0],
+    "rf_trees": 20,
+    "rf_max_depth": [3, None],
+    "rf_min_samples_leaf": [1],
+}
 
 
 def _problem(n: int = 80, p: int = 12, seed: int = 0):

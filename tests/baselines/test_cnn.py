@@ -87,12 +87,22 @@ def test_fit_mrnet_fuses_three_views_and_loads_local_weights(tmp_path):
     train = {v: vols for v in views}
     rep = {v: test for v in views}
     settings = {"width": 2, "init_weights": None, "fusion_folds": 2}
-    out = fit_mrnet(train, y, rep, settings=settings, cnn={**CNN, "epochs": 1}, inner_validation=0.25, seed=1, label="t")
+    out = fit_mrnet(
+        train, y, rep, settings=settings, cnn={**CNN, "epochs": 1}, inner_validation=0.25, seed=1, label="t"
+    )
     assert out["prob"].shape == (6,) and len(out["fusion_coef"]) == 4 and out["init"] == "scratch"
     weights = tmp_path / "backbone.pt"
     torch.save(MRNetView(width=2).backbone.state_dict(), weights)
-    out = fit_mrnet(train, y, rep, settings={**settings, "init_weights": str(weights)}, cnn={**CNN, "epochs": 1},
-                    inner_validation=0.25, seed=1, label="t")
+    out = fit_mrnet(
+        train,
+        y,
+        rep,
+        settings={**settings, "init_weights": str(weights)},
+        cnn={**CNN, "epochs": 1},
+        inner_validation=0.25,
+        seed=1,
+        label="t",
+    )
     assert out["init"].startswith(f"file {weights}")
     with pytest.raises(InputDataError, match="no such local file"):
         load_backbone(MRNetView(width=2), tmp_path / "absent.pt")

@@ -17,12 +17,26 @@ from radpersona.volume import write_volume
 torch.set_num_threads(1)
 VIEWS = ("sagittal", "coronal", "axial")
 SETTINGS = {
-    "run": ["lr_l2", "elnet"], "seed": 5,
-    "classical": {"features_from": "proposed", "variance_threshold": 0.0, "inner_folds": 2, "C": [0.1, 1.0], "rf_trees": 10,
-                  "rf_max_depth": [3], "rf_min_samples_leaf": [1]},
+    "run": ["lr_l2", "elnet"],
+    "seed": 5,
+    "classical": {
+        "features_from": "proposed",
+        "variance_threshold": 0.0,
+        "inner_folds": 2,
+        "C": [0.1, 1.0],
+        "rf_trees": 10,
+        "rf_max_depth": [3],
+        "rf_min_samples_leaf": [1],
+    },
     "cnn": {"volumes": "pre", "epochs": 1, "learning_rate": 1e-3, "weight_decay": 0.0, "device": "cpu"},
     "mrnet": {"width": 2, "init_weights": None, "fusion_folds": 2},
-    "elnet": {"K": 1, "norm": "instance", "blur_filter": 3, "dropout": 0.0, "view": {"abn": "sagittal", "acl": "sagittal", "men": "coronal"}},
+    "elnet": {
+        "K": 1,
+        "norm": "instance",
+        "blur_filter": 3,
+        "dropout": 0.0,
+        "view": {"abn": "sagittal", "acl": "sagittal", "men": "coronal"},
+    },
 }
 
 
@@ -32,18 +46,29 @@ def tiny(tmp_path):
     n_train, n_valid = 24, 8
     cases = [f"{i:04d}" for i in range(n_train + n_valid)]
     acl = np.r_[np.tile([0, 1], n_train // 2), np.tile([0, 1], n_valid // 2)]
-    cohort = pd.DataFrame({"case": cases, "split": ["train"] * n_train + ["valid"] * n_valid, "acl": acl,
-                           "fold": [(i // 2) % 2 for i in range(n_train)] + [-1] * n_valid})
+    cohort = pd.DataFrame(
+        {
+            "case": cases,
+            "split": ["train"] * n_train + ["valid"] * n_valid,
+            "acl": acl,
+            "fold": [(i // 2) % 2 for i in range(n_train)] + [-1] * n_valid,
+        }
+    )
     cohort.loc[3, "acl"] = np.nan  # an unlabelled case is left out
     cohort.to_parquet(tmp_path / "cohort.parquet")
-    names = [f"{v}.{img}.p000.firstorder.{f}" for v in VIEWS for img in ("original", "persona", "residual") for f in ("Mean", "Energy")]
+    names = [
+        f"{v}.{img}.p000.firstorder.{f}"
+        for v in VIEWS
+        for img in ("original", "persona", "residual")
+        for f in ("Mean", "Energy")
+    ]
     X = rng.normal(0, 1, (len(cases), len(names)))
     X[:, 0] += 2 * np.nan_to_num(acl.astype(float))
     wide = pd.DataFrame(X, columns=names)
     wide.insert(0, "case", cases)
     wide.to_parquet(tmp_path / "table.parquet")
     vol_dir = tmp_path / "pre"
-    for c, case in enumerate(cases):
+    for case in cases:
         for view in VIEWS:
             arr = rng.normal(0, 1, (int(rng.integers(4, 7)), 24, 24)).astype(np.float32)
             write_volume(vol_dir / f"{case}_{view}.nii.gz", arr, (1.0, 1.0, 1.0))
@@ -52,8 +77,19 @@ def tiny(tmp_path):
 
 def _check_schema(path, cohort):
     pred = pd.read_parquet(path)
-    assert list(pred.columns) == ["case", "task", "fold", "split", "label", "prob", "threshold", "pred", "model", "experiment",
-                                  "threshold_from"]
+    assert list(pred.columns) == [
+        "case",
+        "task",
+        "fold",
+        "split",
+        "label",
+        "prob",
+        "threshold",
+        "pred",
+        "model",
+        "experiment",
+        "threshold_from",
+    ]
     labelled = cohort[cohort["acl"].notna()]
     assert sorted(pred["case"]) == sorted(labelled["case"])  # every labelled case reported once
     valid = pred[pred["split"] == "valid"]
@@ -68,8 +104,17 @@ def _check_schema(path, cohort):
 def test_classical_baseline_stage(tiny):
     root, cohort = tiny
     out = root / "lr_l2_acl.parquet"
-    stage_train_baseline(root / "cohort.parquet", "lr_l2", "acl", out, SETTINGS, inner_validation=0.25, threads=1,
-                         table_path=root / "table.parquet", feature_settings={"representation": "original", "families": None})
+    stage_train_baseline(
+        root / "cohort.parquet",
+        "lr_l2",
+        "acl",
+        out,
+        SETTINGS,
+        inner_validation=0.25,
+        threads=1,
+        table_path=root / "table.parquet",
+        feature_settings={"representation": "original", "families": None},
+    )
     pred = _check_schema(out, cohort)
     meta = json.loads(pq.read_schema(out).metadata[b"radpersona"])
     assert meta["n_columns"] == 6 and set(meta["folds"]) == {"0", "1", "all"}
@@ -81,8 +126,16 @@ def test_classical_baseline_stage(tiny):
 def test_cnn_baseline_stage_records_scratch_training(tiny):
     root, cohort = tiny
     out = root / "elnet_acl.parquet"
-    stage_train_baseline(root / "cohort.parquet", "elnet", "acl", out, SETTINGS, inner_validation=0.25, threads=1,
-                         volumes_dir=root / "pre")
+    stage_train_baseline(
+        root / "cohort.parquet",
+        "elnet",
+        "acl",
+        out,
+        SETTINGS,
+        inner_validation=0.25,
+        threads=1,
+        volumes_dir=root / "pre",
+    )
     _check_schema(out, cohort)
     meta = json.loads(pq.read_schema(out).metadata[b"radpersona"])
     assert meta["init"] == ["scratch"]
@@ -91,6 +144,8 @@ def test_cnn_baseline_stage_records_scratch_training(tiny):
 def test_fold_cases_all_is_train_against_valid(tiny):
     _, cohort = tiny
     train, reported = fold_cases(cohort, "acl", "all")
-    assert (train["split"] == "train").all() and (reported["split"] == "valid").all() and "0003" not in set(train["case"])
+    assert (
+        (train["split"] == "train").all() and (reported["split"] == "valid").all() and "0003" not in set(train["case"])
+    )
     train, reported = fold_cases(cohort, "acl", "1")
     assert (reported["fold"] == 1).all() and (train["fold"] == 0).all()

@@ -43,7 +43,7 @@ def feature_names(n: int) -> list[str]:
         view = VIEWS[idx % 3]
         image = ("original", "persona")[(idx // 3) % 2]
         i, j, k = (idx // 6) % 2, (idx // 12) % 2, (idx // 24) % 2
-        family, name = (("firstorder", f"Mean{idx}") if idx % 5 else ("location", "ijk"[idx % 3]))
+        family, name = ("firstorder", f"Mean{idx}") if idx % 5 else ("location", "ijk"[idx % 3])
         names.append(f"{view}.{image}.p{i}{j}{k}.{family}.{name}")
     assert len(set(names)) == n, "synthetic feature names must be unique"
     return names

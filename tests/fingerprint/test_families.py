@@ -37,4 +37,10 @@ def test_settings_accept_families_and_fit_rejects_other_families(make_settings):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 3)), np.tile([0, 1], 10)
     with pytest.raises(ConfigError, match="glcm"):
-        fit_fingerprint(None, X, y, feature_names=COLUMNS[:3], settings=make_settings(usage_predictor=False, families=["firstorder"]))
+        fit_fingerprint(
+            None,
+            X,
+            y,
+            feature_names=COLUMNS[:3],
+            settings=make_settings(usage_predictor=False, families=["firstorder"]),
+        )

@@ -69,7 +69,7 @@ def test_fingerprint_reproduces_hard_logit(trained) -> None:
     key = parse_feature_name(row["feature"])
     assert (row["view"], row["image"], row["i"], row["j"], row["k"], row["family"], row["name"]) == tuple(key)
     # ranks: 1..n_selected by decreasing |contribution| within each case
-    for case, group in table.groupby("case"):
+    for _case, group in table.groupby("case"):
         assert list(group["rank"]) == list(range(1, len(group) + 1))
         assert np.all(np.diff(np.abs(group["contribution"].to_numpy())) <= 0)
 

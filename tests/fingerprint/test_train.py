@@ -44,11 +44,15 @@ def test_classical_model_matches_sklearn_logistic_regression(make_settings, make
     np.testing.assert_allclose(model.beta, reference.coef_[0], atol=1e-3)
     assert model.intercept == pytest.approx(float(reference.intercept_[0]), abs=1e-3)
     # the penalty matters here: an unpenalised fit has visibly different coefficients
-    assert np.abs(reference.coef_[0]).sum() < 0.9 * np.abs(
-        LogisticRegression(C=1e6, class_weight={0: 1.0, 1: model.pos_weight}, max_iter=100_000)
-        .fit(r, y[train])
-        .coef_[0]
-    ).sum()
+    assert (
+        np.abs(reference.coef_[0]).sum()
+        < 0.9
+        * np.abs(
+            LogisticRegression(C=1e6, class_weight={0: 1.0, 1: model.pos_weight}, max_iter=100_000)
+            .fit(r, y[train])
+            .coef_[0]
+        ).sum()
+    )
 
 
 def test_gradients_reach_usage_predictor_and_beta(make_settings, problem) -> None:
@@ -165,9 +169,7 @@ def test_learns_predictive_feature_on_held_out_data(make_settings, make_problem)
     """One informative feature among ten; hard selection at the paper's T = 0.4 still ranks well."""
     images, X, y, names = make_problem(240, 10, seed=5, signal=2.0)
     train, test = np.arange(180), np.arange(180, 240)
-    settings = make_settings(
-        epochs=20, learning_rate=1e-2, batch_size=16, usage_threshold=0.4, threshold_every=5
-    )
+    settings = make_settings(epochs=20, learning_rate=1e-2, batch_size=16, usage_threshold=0.4, threshold_every=5)
     model = fit_fingerprint(images[train], X[train], y[train], feature_names=names, settings=settings)
     pred = model.predict(images[test], X[test])
     assert roc_auc_score(y[test], pred["prob"]) > 0.9
@@ -219,10 +221,14 @@ def test_init_weights_load_matching_backbone_tensors(make_settings, problem, tmp
     n_backbone = len(backbone.state_dict())
     assert model.init_weights_loaded == n_backbone - 1
     loaded = model.net.usage_predictor.backbone.state_dict()
-    torch.testing.assert_close(loaded["layer4.1.conv2.weight"], backbone.state_dict()["layer4.1.conv2.weight"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        loaded["layer4.1.conv2.weight"], backbone.state_dict()["layer4.1.conv2.weight"], atol=1e-6, rtol=0
+    )
     assert not torch.allclose(loaded["conv1.weight"], backbone.state_dict()["conv1.weight"])
     with pytest.raises(ConfigError, match="does not exist"):
-        fit_fingerprint(images, X, y, feature_names=names, settings=make_settings(init_weights=str(tmp_path / "no.pth")))
+        fit_fingerprint(
+            images, X, y, feature_names=names, settings=make_settings(init_weights=str(tmp_path / "no.pth"))
+        )
 
 
 def test_beta_penalties_follow_eq8(make_settings) -> None:

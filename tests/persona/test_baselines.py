@@ -23,18 +23,35 @@ BOX = [0.5, 0.3, 0.5]
 PERSONA = {"box": BOX, "train_masks": "mixed", "intensity_range": [0.0, 1.0]}
 
 
-
-
 def gan_section(**over: object) -> dict:
-    section = {"generator_channels": [8, 16], "discriminator_channels": 8, "discriminator_layers": 1,
-               "adversarial_weight": 0.01, "steps": 3, "batch_size": 2, "learning_rate": 1e-3, "grad_clip": 1.0, "seed": 1}
+    section = {
+        "generator_channels": [8, 16],
+        "discriminator_channels": 8,
+        "discriminator_layers": 1,
+        "adversarial_weight": 0.01,
+        "steps": 3,
+        "batch_size": 2,
+        "learning_rate": 1e-3,
+        "grad_clip": 1.0,
+        "seed": 1,
+    }
     section.update(over)
     return section
 
 
 def vit_section(**over: object) -> dict:
-    section = {"patch": [2, 4, 4], "hidden_size": 16, "layers": 1, "heads": 2, "mlp_dim": 32, "steps": 3,
-               "batch_size": 2, "learning_rate": 1e-3, "grad_clip": 1.0, "seed": 1}
+    section = {
+        "patch": [2, 4, 4],
+        "hidden_size": 16,
+        "layers": 1,
+        "heads": 2,
+        "mlp_dim": 32,
+        "steps": 3,
+        "batch_size": 2,
+        "learning_rate": 1e-3,
+        "grad_clip": 1.0,
+        "seed": 1,
+    }
     section.update(over)
     return section
 
@@ -49,8 +66,13 @@ def volumes(n: int = 4, views: int = 3, seed: int = 0) -> np.ndarray:
     for i in range(n):
         for v in range(views):
             c = rng.normal(0, 0.2, 3)
-            out[i, v] = np.clip(0.2 + 0.6 * np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / 0.3)
-                                + rng.normal(0, 0.02, SHAPE), 0, 1)
+            out[i, v] = np.clip(
+                0.2
+                + 0.6 * np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / 0.3)
+                + rng.normal(0, 0.02, SHAPE),
+                0,
+                1,
+            )
     return out
 
 
@@ -96,8 +118,10 @@ def test_reconstruction_ignores_the_hidden_box_content(kind, tmp_path):
     inside = box_mask(SHAPE, BOX)
     altered = data.copy()
     altered[:, :, inside] = np.random.default_rng(5).random((4, 3, int(inside.sum())), dtype=np.float32)
-    np.testing.assert_array_equal(inpaint_baseline(data, checkpoint=ckpt, box=BOX)[:, :, inside],
-                                  inpaint_baseline(altered, checkpoint=ckpt, box=BOX)[:, :, inside])
+    np.testing.assert_array_equal(
+        inpaint_baseline(data, checkpoint=ckpt, box=BOX)[:, :, inside],
+        inpaint_baseline(altered, checkpoint=ckpt, box=BOX)[:, :, inside],
+    )
 
 
 def test_vit_masks_every_patch_touching_the_box():
@@ -118,8 +142,9 @@ def test_vit_masks_every_patch_touching_the_box():
 
 
 def test_vit_learns_on_smooth_volumes(tmp_path):
-    summary = train_baseline("vit_ae", volumes(8), persona=PERSONA, section=vit_section(steps=60, batch_size=4),
-                             checkpoint=tmp_path / "v.pt")
+    summary = train_baseline(
+        "vit_ae", volumes(8), persona=PERSONA, section=vit_section(steps=60, batch_size=4), checkpoint=tmp_path / "v.pt"
+    )
     losses = torch.load(tmp_path / "v.pt", weights_only=True)["losses"]
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5]), summary
 

@@ -19,7 +19,6 @@ from radpersona.persona.model import (
 )
 
 
-
 def tiny_settings(**overrides: object) -> dict:
     settings = {
         "box": [0.5, 0.3, 0.5],
@@ -31,8 +30,14 @@ def tiny_settings(**overrides: object) -> dict:
         "intensity_range": [0.0, 1.0],
         "unet": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "norm_num_groups": 4},
         "train": {
-            "steps": 6, "batch_size": 2, "learning_rate": 2.0e-4, "weight_decay": 0.0, "ema_decay": 0.995,
-            "grad_clip": 1.0, "checkpoint_every": 2, "seed": 1,
+            "steps": 6,
+            "batch_size": 2,
+            "learning_rate": 2.0e-4,
+            "weight_decay": 0.0,
+            "ema_decay": 0.995,
+            "grad_clip": 1.0,
+            "checkpoint_every": 2,
+            "seed": 1,
         },
         "sample": {"sampler": "ddim", "steps": 5, "batch_size": 2, "seed": 2},
         "device": "cpu",
@@ -110,8 +115,17 @@ def test_intensity_scale_round_trip_and_clipping() -> None:
 @pytest.mark.parametrize(
     ("change", "key"),
     [
-        ({"unet": {"channels": [8, 18], "attention_levels": [False, False], "num_res_blocks": 1, "norm_num_groups": 4}},
-         "multiples of norm_num_groups"),
+        (
+            {
+                "unet": {
+                    "channels": [8, 18],
+                    "attention_levels": [False, False],
+                    "num_res_blocks": 1,
+                    "norm_num_groups": 4,
+                }
+            },
+            "multiples of norm_num_groups",
+        ),
         ({"train_masks": "corner"}, "train_masks"),
         ({"beta_start": 0.1}, "beta_start"),
         ({"intensity_range": [1.0, 0.0]}, "intensity_range"),

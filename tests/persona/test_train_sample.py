@@ -18,8 +18,6 @@ SHAPE = (8, 16, 16)
 BOX = (0.5, 0.3, 0.5)
 
 
-
-
 def tiny_settings(**overrides: object) -> dict:
     settings = {
         "box": list(BOX),
@@ -31,8 +29,14 @@ def tiny_settings(**overrides: object) -> dict:
         "intensity_range": [0.0, 1.0],
         "unet": {"channels": [8, 16], "attention_levels": [False, False], "num_res_blocks": 1, "norm_num_groups": 4},
         "train": {
-            "steps": 6, "batch_size": 2, "learning_rate": 1.0e-3, "weight_decay": 0.01, "ema_decay": 0.9,
-            "grad_clip": 1.0, "checkpoint_every": 2, "seed": 1,
+            "steps": 6,
+            "batch_size": 2,
+            "learning_rate": 1.0e-3,
+            "weight_decay": 0.01,
+            "ema_decay": 0.9,
+            "grad_clip": 1.0,
+            "checkpoint_every": 2,
+            "seed": 1,
         },
         "device": "cpu",
     }
@@ -77,7 +81,9 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     # and training did change the weights
-    init_changed = any(not torch.equal(a["state_dict"][k], torch.zeros_like(a["state_dict"][k])) for k in a["state_dict"])
+    init_changed = any(
+        not torch.equal(a["state_dict"][k], torch.zeros_like(a["state_dict"][k])) for k in a["state_dict"]
+    )
     assert init_changed and a["summary"]["final_loss"] > 0
 
 
@@ -220,7 +226,9 @@ def test_cuda_training_and_sampling(tmp_path: Path) -> None:
     volumes = knee_like(3)
     summary = train_ddpm(volumes, settings=tiny_settings(device="cuda"), checkpoint=tmp_path / "gpu.pt")
     assert summary["device"].startswith("cuda") and summary["steps"] == 6
-    personas = sample_personas(volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda")
+    personas = sample_personas(
+        volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda"
+    )
     inside = box_mask(SHAPE, BOX)
     assert np.array_equal(personas[..., ~inside], volumes[..., ~inside])
     again = sample_personas(volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda")
@@ -232,7 +240,11 @@ def test_training_learns_to_inpaint_the_box(tmp_path: Path, prediction: str) -> 
     """80 steps on 16 smooth volumes: the persona beats filling the box with the context's mean intensity."""
     settings = tiny_settings(train_masks="central", prediction_type=prediction)
     settings["train"] = {
-        **settings["train"], "steps": 80, "batch_size": 4, "learning_rate": 3.0e-3, "ema_decay": 0.95,
+        **settings["train"],
+        "steps": 80,
+        "batch_size": 4,
+        "learning_rate": 3.0e-3,
+        "ema_decay": 0.95,
         "checkpoint_every": 1000,
     }
     summary = train_ddpm(knee_like(16, seed=0), settings=settings, checkpoint=tmp_path / "learn.pt")
@@ -242,7 +254,9 @@ def test_training_learns_to_inpaint_the_box(tmp_path: Path, prediction: str) -> 
     persona_mse = float(((personas - held_out)[..., inside] ** 2).mean())
     context_mean = held_out[..., ~inside].mean(axis=-1, keepdims=True)
     fill_mse = float(((held_out[..., inside] - context_mean) ** 2).mean())
-    assert summary["final_loss"] < 1.0  # the MSE of an untrained net is about 1 (epsilon) or about the box variance (x0)
+    assert (
+        summary["final_loss"] < 1.0
+    )  # the MSE of an untrained net is about 1 (epsilon) or about the box variance (x0)
     assert persona_mse < 0.6 * fill_mse, (persona_mse, fill_mse)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+
 def _ellipsoid(shape: tuple[int, int, int], radii: tuple[float, float, float]) -> np.ndarray:
     grid = np.indices(shape).astype(float)
     centre = (np.array(shape) - 1) / 2.0

@@ -19,13 +19,19 @@ def test_columns_are_pyradiomics_defaults_plus_extras():
     from radiomics import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
 
     classes = {
-        "firstorder": firstorder.RadiomicsFirstOrder, "shape": shape.RadiomicsShape,
-        "glcm": glcm.RadiomicsGLCM, "glrlm": glrlm.RadiomicsGLRLM, "glszm": glszm.RadiomicsGLSZM,
-        "gldm": gldm.RadiomicsGLDM, "ngtdm": ngtdm.RadiomicsNGTDM,
+        "firstorder": firstorder.RadiomicsFirstOrder,
+        "shape": shape.RadiomicsShape,
+        "glcm": glcm.RadiomicsGLCM,
+        "glrlm": glrlm.RadiomicsGLRLM,
+        "glszm": glszm.RadiomicsGLSZM,
+        "gldm": gldm.RadiomicsGLDM,
+        "ngtdm": ngtdm.RadiomicsNGTDM,
     }
     assert radiomics.__version__.lstrip("v").startswith("3.1")
     defaults = {
-        f"{fam}_{name}" for fam, cls in classes.items() for name, deprecated in cls.getFeatureNames().items()
+        f"{fam}_{name}"
+        for fam, cls in classes.items()
+        for name, deprecated in cls.getFeatureNames().items()
         if not deprecated
     }
     assert set(feature_names()) == defaults | EXTRAS

@@ -95,7 +95,10 @@ def test_pyradiomics_reference_cases(case):
     spacing = tuple(float(s) for s in image.GetSpacing()[::-1])
     settings = ast.literal_eval(_baseline("firstorder")["diagnostics_Configuration_Settings"][case])
     ours = extract_features(
-        [img], [mask], spacing=spacing, bin_width=settings["binWidth"],
+        [img],
+        [mask],
+        spacing=spacing,
+        bin_width=settings["binWidth"],
         voxel_array_shift=settings["voxelArrayShift"],
     )
     bad, stale, compared = [], [], 0
@@ -127,7 +130,7 @@ def _blobby_cases(n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
     rng = np.random.default_rng(11)
     images, masks = [], []
-    for k in range(n):
+    for _k in range(n):
         shape = tuple(int(v) for v in rng.integers(3, 16, size=3))
         field = gaussian_filter(rng.random(shape), sigma=1.2)
         mask = field > np.quantile(field, rng.uniform(0.2, 0.8))
