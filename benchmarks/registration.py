@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from radpersona.config import REPO_ROOT, load_config
+from radpersona.settings import load_settings
+from radpersona.settings.base import REPO_ROOT
 from radpersona.preprocess import normalise, resize
 from radpersona.registration import niftyreg_version, register_volume
 from radpersona.synthetic import simulate_case
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--levels-to-perform", type=int, default=None, help="override registration.levels_to_perform")
     args = parser.parse_args()
 
-    settings = dict(load_config(REPO_ROOT / "config.yaml")["registration"])
+    settings = load_settings(REPO_ROOT / "config.yaml").registration.to_config()
     if args.max_iterations is not None:
         settings["max_iterations"] = args.max_iterations
     if args.levels_to_perform is not None:

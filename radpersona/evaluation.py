@@ -365,7 +365,7 @@ def describe_experiment(experiment: Mapping[str, Any], radiomics_families: Seque
 
     Args:
         experiment: resolved experiment (``reg``, ``grid``, merged ``fingerprint`` settings), as
-            :func:`radpersona.config.experiment_settings` returns it.
+            :meth:`radpersona.settings.ExperimentSettings.to_config` gives it.
         radiomics_families: ``radiomics.families`` (what the wide table holds).
 
     Returns:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import VIEWS
-from .config import settings_hash
+from .settings import settings_hash
 from .parquet import read_parquet_metadata, write_parquet
 
 logger = logging.getLogger("radpersona")

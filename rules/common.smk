@@ -1,39 +1,42 @@
-# Shared helpers: config validation (unknown keys rejected), the case list, paths and wildcards.
+# Shared: the settings (parsed once, every cross-field rule), the results layout, the case list, wildcards.
+# Layers: config -> radpersona.settings.Settings (S) -> radpersona.layout.Layout (L) -> rules -> radpersona.stages
 import sys
 from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
-from radpersona import TASKS, VIEWS
-from radpersona.config import experiment_settings, validate_config
 from radpersona.ingest import list_cases, source_views
+from radpersona.layout import Layout
 from radpersona.persona import BASELINE_PERSONA_KEYS
+from radpersona.settings import Settings
+from radpersona.vocabulary import GRIDS, REG_VARIANTS, TASKS, VIEWS
 
 if not config:
     raise ValueError(f"no configuration loaded: run from the repository ({workflow.basedir}) or pass --configfile")
-validate_config(config)
+S = Settings.parse(config)
+L = Layout(S.results)
 
-RESULTS = config["results"]
+RESULTS = S.results
 CASES_TABLE = list_cases(config)
 CASES = CASES_TABLE["case"].tolist()
 TRAIN_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "train", "case"].tolist()
-REG_VARIANTS = config["registration"]["variants"]
-GRIDS = config["radiomics"]["grids"]
-EXPERIMENTS = {name: experiment_settings(config, name) for name in config["experiments"]}
-FOLDS = [str(k) for k in range(config["fingerprint"]["folds"])] + ["all"]
-THREADS = config["resources"]["torch_threads"]
 # the views the source has (KneeMRI: sagittal only); every per-view rule expands over these
 SOURCE_VIEWS = source_views(config)
+S.check_views(SOURCE_VIEWS)
+S.check_cohort(CASES, TRAIN_CASES)
+EXPERIMENTS = {name: exp.to_config() for name, exp in S.experiments.items()}
+FOLDS = [str(k) for k in range(S.fingerprint.folds)] + ["all"]
+THREADS = S.resources.torch_threads
 
 
 wildcard_constraints:
     case="|".join(CASES),
     view="|".join(SOURCE_VIEWS),
-    reg="reg|noreg",
-    grid="[123]",
+    reg="|".join(REG_VARIANTS),
+    grid="|".join(str(g) for g in GRIDS),
     task="|".join(TASKS),
     fold=r"\d+|all",
-    experiment="|".join(config["experiments"]),
+    experiment="|".join(S.experiments),
 
 
 def R(path):
@@ -80,7 +83,7 @@ def experiment_volumes(wc):
 
 # ---- persona: reconstruction studies (paper tables 2-3)
 RECON = config["persona"]["reconstruction"]
-RECON_DEFAULT_REG = REG_VARIANTS[0]
+RECON_DEFAULT_REG = S.registration.variants[0]
 RECON_REG = {name: over.get("reg", RECON_DEFAULT_REG) for name, over in RECON["configs"].items()}
 RECON_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()  # held-out and lesion cases
 SYNTHETIC = config["source"]["kind"] == "synthetic"
@@ -179,7 +182,7 @@ def report_outputs():
 
 def final_outputs():
     outputs = [R("tables/metrics.csv")]
-    if "reg" in REG_VARIANTS:
+    if "reg" in S.registration.variants:
         outputs.append(R("registration/qc.parquet"))
     for name in EXPERIMENTS:
         outputs += [R(f"fingerprints/{name}_{task}.parquet") for task in TASKS]

@@ -310,7 +310,7 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
     from radpersona.errors import RadpersonaError
     from radpersona.fingerprint.train import resolve_device as fingerprint_device
     from radpersona.volume import write_volume
-    from radpersona.workflow import stage_train_ddpm
+    from radpersona.stages.persona import train_ddpm as stage_train_ddpm
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     rng = np.random.default_rng(0)

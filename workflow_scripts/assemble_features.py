@@ -4,11 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_assemble_features
+from radpersona.stages import features as features_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_assemble_features,
+    features_stages.assemble_features,
     parts=list(snakemake.input),
     out=snakemake.output[0],
     settings=snakemake.params.settings,

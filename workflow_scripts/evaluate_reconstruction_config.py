@@ -1,15 +1,15 @@
-"""Rule evaluate_reconstruction_config: held-out healthy reconstruction and counterfactual fidelity of one configuration."""
+"""Rule evaluate_reconstruction_config: held-out healthy and counterfactual reconstruction of one configuration."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.persona.reconstruction import stage_evaluate_reconstruction_config
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_evaluate_reconstruction_config,
+    persona_stages.evaluate_reconstruction_config,
     cohort_path=snakemake.input.cohort,
     config_name=snakemake.wildcards.rconfig,
     models=dict(zip(snakemake.params.models, snakemake.input.models)),

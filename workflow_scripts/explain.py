@@ -4,12 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.explain.stages import stage_explain
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import report as report_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_explain,
+    report_stages.explain,
     results=Path(snakemake.input.cohort).parent,
     case=snakemake.wildcards.case,
     task=snakemake.wildcards.task,

@@ -4,11 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_extract_features
+from radpersona.stages import features as features_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_extract_features,
+    features_stages.extract_features,
     case=snakemake.wildcards.case,
     volumes=Path(snakemake.input.volumes[0]).parent,
     persona_dir=Path(snakemake.input.persona[0]).parent,

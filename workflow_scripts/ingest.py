@@ -4,22 +4,22 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.ingest import stage_cohort, stage_ingest_case
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import ingest as ingest_stages
+from radpersona.stages.snakemake import run_rule
 
 if snakemake.rule == "ingest_case":
-    snakemake_entry(
+    run_rule(
         snakemake,
-        stage_ingest_case,
+        ingest_stages.ingest_case,
         config=snakemake.params.config,
         case=snakemake.wildcards.case,
         raw=list(snakemake.output.raw),
         record_out=snakemake.output.record,
     )
 else:
-    snakemake_entry(
+    run_rule(
         snakemake,
-        stage_cohort,
+        ingest_stages.ingest,
         config=snakemake.params.config,
         records=list(snakemake.input.records),
         cohort_path=snakemake.output.cohort,

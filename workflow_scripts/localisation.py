@@ -5,11 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona import TASKS
-from radpersona.workflow import snakemake_entry, stage_localisation
+from radpersona.stages import fingerprint as fingerprint_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_localisation,
+    fingerprint_stages.localisation,
     cohort_path=snakemake.input.cohort,
     fingerprints=dict(zip(TASKS, snakemake.input.fingerprints)),
     populations=dict(zip(TASKS, snakemake.input.populations)),

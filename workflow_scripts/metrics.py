@@ -4,11 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_metrics
+from radpersona.stages import evaluate as evaluate_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_metrics,
+    evaluate_stages.metrics,
     prediction_paths=list(snakemake.input),
     out_csv=snakemake.output.csv,
     out_md=snakemake.output.md,

@@ -4,11 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_persona
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_persona,
+    persona_stages.persona,
     cohort_path=snakemake.input.cohort,
     volumes=Path(snakemake.input.volumes[0]).parent,
     checkpoint=snakemake.input.model,

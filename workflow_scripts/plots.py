@@ -4,13 +4,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.evaluation import stage_plots
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import evaluate as evaluate_stages
+from radpersona.stages.snakemake import run_rule
 
 tasks = [Path(p).stem.removeprefix("roc_") for p in snakemake.output.roc]
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_plots,
+    evaluate_stages.plots,
     predictions={
         m: [p for p in snakemake.input if Path(p).stem.rsplit("_", 1)[0] == m] for m in snakemake.params.models
     },

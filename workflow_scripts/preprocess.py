@@ -4,11 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_preprocess
+from radpersona.stages import preprocess as preprocess_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_preprocess,
+    preprocess_stages.preprocess,
     case=snakemake.wildcards.case,
     raw=list(snakemake.input.raw),
     out=list(snakemake.output.vol),

@@ -4,12 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.registration import stage_reference
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import register as register_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_reference,
+    register_stages.reference,
     cohort_path=snakemake.input.cohort,
     pre_dir=Path(snakemake.input.pre[0]).parent,
     view=snakemake.wildcards.view,

@@ -4,12 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.explain.stages import stage_summarise_fingerprints
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import report as report_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_summarise_fingerprints,
+    report_stages.summarise_fingerprints,
     results=Path(snakemake.input.cohort).parent,
     task=snakemake.wildcards.task,
     experiment=snakemake.wildcards.experiment,

@@ -4,13 +4,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.evaluation import stage_tables
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import evaluate as evaluate_stages
+from radpersona.stages.snakemake import run_rule
 
 tasks = list(dict.fromkeys(Path(p).stem.rsplit("_", 1)[1] for p in snakemake.input.predictions))
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_tables,
+    evaluate_stages.tables,
     metrics_csv=snakemake.input.metrics,
     predictions={
         m: [p for p in snakemake.input.predictions if Path(p).stem.rsplit("_", 1)[0] == m]

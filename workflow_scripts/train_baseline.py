@@ -4,12 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.baselines import stage_train_baseline
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import baselines as baselines_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_train_baseline,
+    baselines_stages.train_baseline,
     cohort_path=snakemake.input.cohort,
     baseline=snakemake.wildcards.baseline,
     task=snakemake.wildcards.task,

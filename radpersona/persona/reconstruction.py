@@ -799,7 +799,7 @@ def stage_train_reconstruction_model(
     source_views: Sequence[str] = VIEWS,
 ) -> None:
     """Train one model of one configuration on the healthy training cases (abn = 0, split train)."""
-    from radpersona.workflow import load_stack
+    from radpersona.volume import load_stack
 
     _torch_threads(threads)
     cfg = resolve_configs(persona, default_reg, source_views)[config_name]
@@ -809,7 +809,9 @@ def stage_train_reconstruction_model(
         raise RadpersonaError(
             f"reconstruction config {config_name}: needs at least 2 healthy training cases, found {len(healthy)}"
         )
-    stack, _ = load_stack(volumes, healthy, cfg.views)
+    stack, _ = load_stack(
+        [[Path(volumes) / f"{c}_{v}.nii.gz" for v in cfg.views] for c in healthy], healthy, cfg.views
+    )
     logger.info(
         "train %s for reconstruction config %s: %d healthy training cases, volumes %s",
         model,
@@ -863,7 +865,7 @@ def stage_evaluate_reconstruction_config(
         truth_dir, raw_dir, pre_dir: synthetic truth, raw and preprocessed volumes (counterfactual;
             ``truth_dir=None`` skips it). reference_dir, qc_dir: for the reg branch.
     """
-    from radpersona.workflow import load_stack
+    from radpersona.volume import load_stack
 
     _torch_threads(threads)
     cfg = resolve_configs(persona, default_reg, source_views)[config_name]
@@ -874,12 +876,16 @@ def stage_evaluate_reconstruction_config(
         raise RadpersonaError(
             f"reconstruction config {config_name}: the valid split has no healthy case (abn = 0) to evaluate on"
         )
-    healthy, _ = load_stack(volumes, healthy_cases, cfg.views)
+    healthy, _ = load_stack(
+        [[Path(volumes) / f"{c}_{v}.nii.gz" for v in cfg.views] for c in healthy_cases], healthy_cases, cfg.views
+    )
     lesion_data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     if truth_dir is not None:
         lesion_cases = valid[valid["abn"] == 1]["case"].tolist()
         if lesion_cases:
-            originals, _ = load_stack(volumes, lesion_cases, cfg.views)
+            originals, _ = load_stack(
+        [[Path(volumes) / f"{c}_{v}.nii.gz" for v in cfg.views] for c in lesion_cases], lesion_cases, cfg.views
+    )
         reg_dir = Path(volumes) if cfg.reg == "reg" else None
         for n, case in enumerate(lesion_cases):
             truths, occs = [], []

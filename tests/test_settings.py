@@ -1,23 +1,32 @@
-"""Config validation: the schema rejects unknown keys, wrong types and out-of-range values by name."""
+"""Settings: the schema rejects unknown keys, wrong types and out-of-range values by name; the settings
+objects hold every cross-field rule and round-trip to the plain configuration."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from radpersona.config import deep_merge, experiment_settings, load_config, settings_hash, validate_config
+from radpersona.settings import Settings, deep_merge, read_config, settings_hash
 from radpersona.errors import ConfigError
 
 
 @pytest.fixture()
 def base(repo):
-    return load_config(repo / "config.yaml")
+    return read_config(repo / "config.yaml")
 
 
-def test_default_config_and_presets_are_valid(repo):
-    load_config(repo / "config.yaml")
-    for preset in sorted((repo / "presets").glob("*.yaml")):
-        load_config(repo / "config.yaml", preset)
+def validate_config(config):
+    return Settings.parse(config)
+
+
+def test_default_config_and_presets_are_valid_and_round_trip(repo):
+    for layers in [[], *[[p] for p in sorted((repo / "presets").glob("*.yaml"))]]:
+        config = read_config(repo / "config.yaml", *layers)
+        settings = Settings.parse(config)
+        for section in ("source", "synthetic", "preprocess", "registration", "persona", "radiomics", "fingerprint"):
+            assert getattr(settings, section).to_config() == config[section], (layers, section)
+        for section in ("baselines", "evaluation", "report", "resources"):
+            assert getattr(settings, section).to_config() == config[section], (layers, section)
 
 
 @pytest.mark.parametrize(
@@ -64,22 +73,17 @@ def test_cross_field_rules_name_the_key(base, override, key):
 def test_layering_overrides_nested_keys_only(repo, tmp_path):
     layer = tmp_path / "layer.yaml"
     layer.write_text(yaml.safe_dump({"persona": {"train": {"steps": 7}}}), encoding="utf-8")
-    config = load_config(repo / "config.yaml", layer)
-    assert config["persona"]["train"]["steps"] == 7
-    assert (
-        config["persona"]["train"]["batch_size"] == load_config(repo / "config.yaml")["persona"]["train"]["batch_size"]
-    )
+    config = Settings.parse(read_config(repo / "config.yaml", layer))
+    assert config.persona.train.steps == 7
+    assert config.persona.train.batch_size == Settings.parse(read_config(repo / "config.yaml")).persona.train.batch_size
 
 
 def test_experiment_settings_merge_fingerprint_overrides(base):
     config = deep_merge(base, {"experiments": {"nofs": {"fingerprint": {"usage_predictor": False}}}})
-    validate_config(config)
-    resolved = experiment_settings(config, "nofs")
-    assert resolved["fingerprint"]["usage_predictor"] is False
-    assert resolved["fingerprint"]["lambda_u"] == base["fingerprint"]["lambda_u"]
-    assert resolved["reg"] == "reg" and resolved["grid"] == base["radiomics"]["grids"][0]
-    with pytest.raises(ConfigError, match="no such experiment"):
-        experiment_settings(config, "missing")
+    resolved = Settings.parse(config).experiments["nofs"]
+    assert resolved.fingerprint.usage_predictor is False
+    assert resolved.fingerprint.lambda_u == base["fingerprint"]["lambda_u"]
+    assert resolved.reg == "reg" and resolved.grid == base["radiomics"]["grids"][0]
 
 
 def test_settings_hash_is_stable_and_sensitive():
