@@ -100,3 +100,83 @@ def test_every_config_key_is_commented(repo):
         key, _, value = stripped.partition(":")
         if value.strip() and "#" not in value:
             pytest.fail(f"config.yaml line {number}: key {key!r} has no comment")
+
+
+# ----------------------------------------------------------------------------- the schema's bounds, walked
+
+
+def _leaves(node, key=""):
+    """(dotted key, leaf schema) of every scalar or array leaf with bounds, enums or a type to vary."""
+    from radpersona.settings.base import _resolve
+
+    node = _resolve(node)
+    if node.get("type") == "object" or "properties" in node:
+        for name, child in node.get("properties", {}).items():
+            yield from _leaves(child, f"{key}.{name}".lstrip("."))
+        return
+    yield key, node
+
+
+def _boundary_values(leaf: dict) -> list:
+    """Values at the edges of a leaf's schema: minimum/maximum (or just inside exclusive bounds), every enum
+    value, booleans, null where allowed, and arrays filled with an item's edge values."""
+    from radpersona.settings.base import _resolve
+
+    leaf = _resolve(leaf)
+    types = leaf.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    values: list = []
+    if "enum" in leaf:
+        values += list(leaf["enum"])
+    if "const" in leaf:
+        values.append(leaf["const"])
+    for option in leaf.get("oneOf", []):
+        values += _boundary_values(option)
+    if "boolean" in types:
+        values += [True, False]
+    if "null" in types:
+        values.append(None)
+    numeric = "integer" in types or "number" in types
+    if numeric:
+        step = 1 if "integer" in types else 1e-6
+        if "minimum" in leaf:
+            values.append(leaf["minimum"])
+        if "exclusiveMinimum" in leaf:
+            values.append(leaf["exclusiveMinimum"] + step)
+        if "maximum" in leaf:
+            values.append(leaf["maximum"])
+        if "exclusiveMaximum" in leaf:
+            values.append(leaf["exclusiveMaximum"] - step)
+    if "array" in types and "items" in leaf:
+        items = _boundary_values(leaf["items"])
+        n = leaf.get("minItems", 1)
+        values += [[item] * n for item in items if item is not None]
+    return values
+
+
+def _set(config: dict, key: str, value) -> dict:
+    out = deep_merge(config, {})
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def boundary_configs(base: dict):
+    """(key, value, config) for every boundary value of every schema leaf under the sections of ``base``."""
+    from radpersona.settings.base import schema
+
+    for key, leaf in _leaves(schema()):
+        if key.split(".")[0] in ("experiments", "results") or ".configs" in key or key.startswith("evaluation.tables"):
+            continue  # name-keyed mappings: covered by their own tests
+        for value in _boundary_values(leaf):
+            yield key, value, _set(base, key, value)
+
+
+def test_the_schema_walk_reaches_every_bounded_key(base):
+    keys = {key for key, _, _ in boundary_configs(base)}
+    for expected in ("fingerprint.batch_size", "persona.train.steps", "preprocess.shape", "persona.unet.channels",
+                     "registration.levels_to_perform", "synthetic.prevalence.abn", "persona.sample.steps"):
+        assert expected in keys
