@@ -31,8 +31,8 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = Settings.parse(config)
     checked = "schema and cross-field rules"
     if not args.no_cohort:
-        settings.check_views(source_views(config))
-        cases = list_cases(config)
+        settings.check_views(source_views(settings.source))
+        cases = list_cases(settings.source, settings.synthetic)
         settings.check_cohort(cases["case"].tolist(), cases.loc[cases["split"] == "train", "case"].tolist())
         checked += f"; source views and the cohort's {len(cases)} cases"
     print(f"configuration OK ({', '.join(map(str, files))}; {checked}); settings hash {settings_hash(config)}")

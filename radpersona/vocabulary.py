@@ -8,7 +8,9 @@ imports nothing heavy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 VIEWS: tuple[str, ...] = ("sagittal", "coronal", "axial")
 """The three MRI views, in the order of every per-view list (channels, columns, files)."""
@@ -36,6 +38,14 @@ GRIDS: tuple[int, ...] = (1, 2, 3)
 
 SOURCE_KINDS: tuple[str, ...] = ("synthetic", "mrnet", "kneemri", "manifest")
 """Where a cohort comes from."""
+
+TRUTH_KINDS: tuple[str, ...] = ("healthy", "lesion")
+"""Truth arrays of a synthetic case and view: the healthy counterpart and the lesion code mask."""
+
+LESION_CODES: Mapping[str, int] = MappingProxyType(
+    {"acl_tear": 1, "meniscal_tear": 2, "effusion": 3, "bone_bruise": 4, "cartilage_defect": 5}
+)
+"""Findings of the synthetic cohort and their codes in the truth lesion masks (0: no lesion)."""
 
 CLASSICAL_BASELINES: tuple[str, ...] = ("lr_l1", "lr_l2", "svm", "rf")
 """Classical radiomics baselines (scikit-learn on an experiment's feature table)."""

@@ -58,7 +58,7 @@ def check_finite(array: np.ndarray, *, case: str | None, view: str | None, path:
         )
 
 
-def check_source_array(array: Any, *, case: str, view: str, path: str | Path) -> np.ndarray:
+def check_source_array(array: Any, *, case: str | None, view: str, path: str | Path) -> np.ndarray:
     """Check a volume read from a source file (3-D, every axis >= 2 voxels, numeric, finite); return it as float32.
 
     Raises:

@@ -78,7 +78,7 @@ rule evaluate_reconstruction_config:
         cohort=R("cohort.parquet"),
         models=lambda wc: [recon_model(wc.rconfig, m) for m in RECON["models"]],
         volumes=lambda wc: case_volumes(volumes_of(RECON_REG[wc.rconfig]), RECON_CASES),
-        truth=R("synthetic/truth") if SYNTHETIC else [],
+        truth=synthetic_truth(RECON_CASES) if SYNTHETIC else [],
         raw=case_volumes(R("volumes/raw"), RECON_CASES) if SYNTHETIC else [],
         pre=case_volumes(R("volumes/pre"), RECON_CASES) if SYNTHETIC else [],
         registration=recon_registration_inputs,
@@ -93,6 +93,7 @@ rule evaluate_reconstruction_config:
         models=RECON["models"],
         reference_dir=R("registration"),
         qc_dir=R("registration/qc"),
+        truth_dir=lambda wildcards: L.synthetic_truth_dir() if SYNTHETIC else None,  # a function, as results_folder
     threads: THREADS
     resources:
         gpu=lambda wc: int(config["persona"]["device"] == "cuda"),

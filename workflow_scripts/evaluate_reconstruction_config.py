@@ -21,7 +21,7 @@ run_rule(
     default_reg=snakemake.params.default_reg,
     threads=snakemake.threads,
     source_views=snakemake.params.source_views,
-    truth_dir=snakemake.input.truth or None,
+    truth_dir=snakemake.params.truth_dir,
     raw_dir=Path(snakemake.input.raw[0]).parent if snakemake.input.raw else None,
     pre_dir=Path(snakemake.input.pre[0]).parent if snakemake.input.pre else None,
     reference_dir=snakemake.params.reference_dir,

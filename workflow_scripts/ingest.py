@@ -11,17 +11,17 @@ if snakemake.rule == "ingest_case":
     run_rule(
         snakemake,
         ingest_stages.ingest_case,
-        config=snakemake.params.config,
+        source=snakemake.params.source,
         case=snakemake.wildcards.case,
-        raw=list(snakemake.output.raw),
-        record_out=snakemake.output.record,
+        results=snakemake.params.results,
     )
 else:
     run_rule(
         snakemake,
         ingest_stages.ingest,
-        config=snakemake.params.config,
+        source=snakemake.params.source,
+        folds=snakemake.params.folds,
+        seed=snakemake.params.fold_seed,
         records=list(snakemake.input.records),
-        cohort_path=snakemake.output.cohort,
-        truth_dir=snakemake.params.truth,
+        results=snakemake.params.results,
     )

@@ -11,8 +11,7 @@ run_rule(
     snakemake,
     preprocess_stages.preprocess,
     case=snakemake.wildcards.case,
-    raw=list(snakemake.input.raw),
-    out=list(snakemake.output.vol),
+    views=list(snakemake.params.views),
     settings=snakemake.params.settings,
-    views=snakemake.params.views,
+    results=snakemake.params.results,
 )

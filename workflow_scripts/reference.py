@@ -10,11 +10,8 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     register_stages.reference,
-    cohort_path=snakemake.input.cohort,
-    pre_dir=Path(snakemake.input.pre[0]).parent,
     view=snakemake.wildcards.view,
-    out=snakemake.output.volume,
-    sidecar=snakemake.output.sidecar,
     settings=snakemake.params.settings,
+    results=snakemake.params.results,
     threads=snakemake.threads,
 )

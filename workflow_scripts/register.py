@@ -12,11 +12,7 @@ run_rule(
     register_stages.register,
     case=snakemake.wildcards.case,
     views=list(snakemake.params.views),
-    pre=list(snakemake.input.pre),
-    references=list(snakemake.input.references),
-    out=list(snakemake.output.vol),
-    affines=list(snakemake.output.aff),
-    qc_out=snakemake.output.qc,
     settings=snakemake.params.settings,
+    results=snakemake.params.results,
     threads=snakemake.threads,
 )

@@ -7,4 +7,9 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
 from radpersona.stages import register as register_stages
 from radpersona.stages.snakemake import run_rule
 
-run_rule(snakemake, register_stages.registration_qc, parts=list(snakemake.input), out=snakemake.output[0])
+run_rule(
+    snakemake,
+    register_stages.registration_qc,
+    parts=list(snakemake.input.parts),
+    results=snakemake.params.results,
+)

@@ -11,6 +11,6 @@ run_rule(
     snakemake,
     ingest_stages.synthesize,
     settings=snakemake.params.settings,
-    mrnet_root=snakemake.output.mrnet,
-    truth_root=snakemake.output.truth,
+    source_root=snakemake.params.source_root,
+    results=snakemake.params.results,
 )

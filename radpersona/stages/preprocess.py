@@ -6,25 +6,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from radpersona.vocabulary import VIEWS
+from radpersona.layout import Layout
+from radpersona.preprocess import preprocess_volume
+from radpersona.settings import PreprocessSettings
 
 logger = logging.getLogger("radpersona")
 
 
 def preprocess(
-    case: str, raw: Sequence[str], out: Sequence[str], settings: Mapping[str, Any], views: Sequence[str] = VIEWS
+    *, case: str, views: Sequence[str], settings: Mapping[str, Any] | PreprocessSettings, results: str
 ) -> None:
-    """Resize and normalise the views of one case."""
-    from radpersona.preprocess import preprocess_volume
-
-    for view, src, dst in zip(views, raw, out, strict=True):
-        preprocess_volume(
-            src,
-            dst,
-            shape=settings["shape"],
-            interpolation=settings["interpolation"],
-            normalisation=settings["normalisation"],
-            percentiles=settings["percentiles"],
-            case=case,
-            view=view,
-        )
+    """Rule ``preprocess``: ``raw(case, view)`` resized and normalised into ``pre(case, view)`` of
+    ``Layout(results)``, for each of ``views``."""
+    settings = PreprocessSettings.from_config(settings)
+    layout = Layout(results)
+    for view in views:
+        preprocess_volume(layout.raw(case, view), layout.pre(case, view), settings, case=case, view=view)
