@@ -3,6 +3,7 @@
 # neither experiments nor baselines.
 
 from radpersona.evaluation.tables import describe_baseline, describe_experiment, written_tables
+from radpersona.vocabulary import CNN_BASELINES
 
 MODELS = [*S.experiments, *S.baselines.run]  # experiments, then baselines (rules/baselines.smk)
 TABLES = written_tables(S.evaluation.tables, MODELS)
