@@ -61,24 +61,17 @@ def _version(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from .explain import explain_case
     from .explain.page import ExplainSettings
+    from .layout import Layout
     from .settings import ConfigError, load_settings
 
     config = load_settings(*(args.config or [Path("config.yaml")]))
     if args.experiment not in config.experiments:
         raise ConfigError(f"--experiment {args.experiment!r}: no such experiment; known: {sorted(config.experiments)}")
     exp = config.experiments[args.experiment]
-    report = config.report
-    results = Path(args.results if args.results is not None else config.results)
-    out = args.out or results / "explain" / f"{args.experiment}_{args.task}" / f"{args.case}.html"
-    settings = ExplainSettings(
-        reg=exp.reg,
-        grid=exp.grid,
-        box=config.persona.box,
-        top_features=report.top_features,
-        slices_per_view=report.slices_per_view,
-        dpi=report.dpi,
-    )
-    record = explain_case(results, args.case, args.task, args.experiment, settings, out)
+    layout = Layout(str(args.results if args.results is not None else config.results))
+    out = args.out or Path(layout.explanation(args.experiment, args.task, args.case))
+    settings = ExplainSettings.from_settings(config.report, reg=exp.reg, grid=exp.grid, box=config.persona.box)
+    record = explain_case(layout, args.case, args.task, args.experiment, settings, out)
     print(
         f"case {record['case']} {record['task']}: logit {record['logit']:+.4f}, probability {record['prob']:.4f}, "
         f"{record['n_used']} features, {record['highlighted']} patches -> {out}"

@@ -50,6 +50,10 @@ class Layout:
         """A volume of ``kind`` (raw, pre, reg, persona_{reg}, residual_{reg})."""
         return self._p("volumes", kind, f"{case}_{view}.nii.gz")
 
+    def volume_dir(self, kind: str) -> str:
+        """The folder of the volumes of ``kind`` (recorded in the CNN baselines' metadata)."""
+        return self._p("volumes", kind)
+
     def raw(self, case: str, view: str) -> str:
         """A view as ingested (float32 NIfTI)."""
         return self.volume("raw", case, view)
@@ -161,6 +165,10 @@ class Layout:
     def explanation(self, experiment: str, task: str, case: str) -> str:
         """A patient's explanation page."""
         return self._p("explain", f"{experiment}_{task}", f"{case}.html")
+
+    def summary_dir(self, experiment: str, task: str) -> str:
+        """The folder of the population summary of fingerprints of an experiment and task."""
+        return self._p("report", f"{experiment}_{task}")
 
     def summary(self, experiment: str, task: str, name: str) -> str:
         """A file of the population summary of fingerprints (``report/{experiment}_{task}/{name}``)."""

@@ -9,7 +9,7 @@ from radpersona.ingest import list_cases, source_views
 from radpersona.layout import Layout
 from radpersona.persona import BASELINE_PERSONA_KEYS
 from radpersona.settings import Settings
-from radpersona.vocabulary import GRIDS, REG_VARIANTS, TASKS, TRUTH_KINDS, VIEWS
+from radpersona.vocabulary import GRIDS, IMAGE_KINDS, REG_VARIANTS, TASKS, TRUTH_KINDS, VIEWS
 
 if not config:
     raise ValueError(f"no configuration loaded: run from the repository ({workflow.basedir}) or pass --configfile")
@@ -123,67 +123,76 @@ def recon_registration_inputs(wc):
             + [R(f"registration/qc/{c}.parquet") for c in RECON_CASES])
 
 
-# ---- report: explanation pages and population summaries
+# ---- report: explanation pages and population summaries (rules/report.smk)
+SYNTHETIC_TRUTH = S.source.kind == "synthetic"  # synthetic cohorts: true lesions outlined and counted
+
+
 def explain_cases():
-    """Cases with a page: report.cases, or the first report.auto_cases cases of the valid split."""
-    chosen = config["report"]["cases"]
-    if chosen:
-        unknown = sorted(set(chosen) - set(CASES))
-        if unknown:
-            raise ValueError(f"config key 'report.cases': {unknown} not in the cohort")
-        return list(chosen)
+    """Cases with a page: report.cases (checked against the cohort by Settings), or the first report.auto_cases
+    cases of the valid split."""
+    if S.report.cases:
+        return list(S.report.cases)
     valid = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()
-    return valid[: config["report"]["auto_cases"]]
+    return valid[: S.report.auto_cases]
+
+
+def truth_inputs(reg, cases):
+    """What the true lesion of ``cases`` is read from: the lesion masks, the raw and preprocessed volumes (the
+    geometry the mask is brought through) and, for reg, each view's affine."""
+    if not SYNTHETIC_TRUTH:
+        return {}
+    inputs = {
+        "truth": [L.truth(c, v, "lesion") for c in cases for v in SOURCE_VIEWS],
+        "raw": [L.raw(c, v) for c in cases for v in SOURCE_VIEWS] + [L.pre(c, v) for c in cases for v in SOURCE_VIEWS],
+    }
+    if reg == "reg":
+        inputs["affines"] = [L.affine(c, v) for c in cases for v in SOURCE_VIEWS]
+    return inputs
 
 
 def explain_inputs(wc):
-    """Everything a page reads: tables, every fold model, the case's volumes (and truth for synthetic)."""
-    reg = EXPERIMENTS[wc.experiment]["reg"]
-    inputs = {
-        "cohort": R("cohort.parquet"),
-        "predictions": R(f"predictions/{wc.experiment}_{wc.task}.parquet"),
-        "fingerprints": R(f"fingerprints/{wc.experiment}_{wc.task}.parquet"),
-        "models": expand(R("models/fingerprint/{experiment}_{task}_fold{fold}.pt"), experiment=wc.experiment,
-                         task=wc.task, fold=FOLDS),
-        "volumes": [f"{volumes_of(reg)}/{wc.case}_{v}.nii.gz" for v in SOURCE_VIEWS]
-        + [R(f"volumes/{kind}_{reg}/{wc.case}_{v}.nii.gz") for kind in ("persona", "residual") for v in SOURCE_VIEWS],
+    """Everything a page reads: tables, every fold model, the case's volumes (and its truth for synthetic)."""
+    reg = S.experiments[wc.experiment].reg
+    return {
+        "cohort": L.cohort(),
+        "predictions": L.predictions(wc.experiment, wc.task),
+        "fingerprints": L.fingerprints(wc.experiment, wc.task),
+        "models": [L.fingerprint_model(wc.experiment, wc.task, fold) for fold in FOLDS],
+        "volumes": [L.image(image, reg, wc.case, v) for image in IMAGE_KINDS for v in SOURCE_VIEWS],
+        **truth_inputs(reg, [wc.case]),
     }
-    if config["source"]["kind"] == "synthetic":
-        inputs["truth"] = synthetic_truth([wc.case])
-        inputs["raw"] = [R(f"volumes/{kind}/{wc.case}_{v}.nii.gz") for kind in ("raw", "pre") for v in SOURCE_VIEWS]
-        if reg == "reg":
-            inputs["affines"] = [R(f"volumes/reg/{wc.case}_{v}.aff.txt") for v in SOURCE_VIEWS]
-    return inputs
 
 
 def summary_inputs(wc):
-    reg = EXPERIMENTS[wc.experiment]["reg"]
-    inputs = {
-        "cohort": R("cohort.parquet"),
-        "predictions": R(f"predictions/{wc.experiment}_{wc.task}.parquet"),
-        "fingerprints": R(f"fingerprints/{wc.experiment}_{wc.task}.parquet"),
-        "model": R(f"models/fingerprint/{wc.experiment}_{wc.task}_foldall.pt"),
-        "volumes": case_volumes(volumes_of(reg)),
+    """Everything a summary reads: tables, the model trained on all of train, every case's working volumes
+    (and truth for synthetic)."""
+    reg = S.experiments[wc.experiment].reg
+    return {
+        "cohort": L.cohort(),
+        "predictions": L.predictions(wc.experiment, wc.task),
+        "fingerprints": L.fingerprints(wc.experiment, wc.task),
+        "model": L.fingerprint_model(wc.experiment, wc.task, "all"),
+        "volumes": [L.working(reg, c, v) for c in CASES for v in SOURCE_VIEWS],
+        **truth_inputs(reg, CASES),
     }
-    if config["source"]["kind"] == "synthetic":
-        inputs["truth"] = synthetic_truth(CASES)
-        inputs["raw"] = case_volumes(R("volumes/raw")) + case_volumes(R("volumes/pre"))
-        if reg == "reg":
-            inputs["affines"] = [R(f"volumes/reg/{c}_{v}.aff.txt") for c in CASES for v in SOURCE_VIEWS]
-    return inputs
-
-
-REPORT_PARAMS = dict(
-    box=config["persona"]["box"],
-    report_settings=config["report"],
-)
 
 
 def report_outputs():
     """Pages and summaries of every experiment and task (add to rule all)."""
-    outputs = [R(f"report/{e}_{t}/summary.csv") for e in EXPERIMENTS for t in TASKS]
-    outputs += [R(f"explain/{e}_{t}/{c}.html") for e in EXPERIMENTS for t in TASKS for c in explain_cases()]
+    outputs = [L.summary(e, t, "summary.csv") for e in S.experiments for t in TASKS]
+    outputs += [L.explanation(e, t, c) for e in S.experiments for t in TASKS for c in explain_cases()]
     return outputs
+
+
+# what both rules read of the settings: the experiment's branch and grid, the persona box, the report section
+# (a dict literal: `report` at the start of a line is a Snakemake keyword)
+REPORT_PARAMS = {
+    "results": results_folder,
+    "reg": lambda wc: S.experiments[wc.experiment].reg,
+    "grid": lambda wc: S.experiments[wc.experiment].grid,
+    "box": list(S.persona.box),
+    "report": S.report.to_config(),
+}
 
 
 def final_outputs():

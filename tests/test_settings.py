@@ -63,6 +63,12 @@ def test_bad_values_name_the_key(base, override, key, words):
         ({"preprocess": {"shape": [18, 64, 64]}}, "preprocess.shape"),
         ({"experiments": {"proposed": {"grid": 3}}}, "experiments.proposed.grid"),
         ({"source": {"kind": "mrnet", "root": None}}, "source.root"),
+        # baselines and the paper's tables (rules/baselines.smk and rules/evaluate.smk checked these before)
+        ({"experiments": {"lr_l2": {"reg": "reg", "grid": 2, "fingerprint": {}}}}, "baselines.run"),
+        ({"baselines": {"classical": {"features_from": "nope"}}}, "baselines.classical.features_from"),
+        ({"evaluation": {"compare_to": "nope"}}, "evaluation.compare_to"),
+        ({"evaluation": {"tables": {"t": ["proposed", "nope"]}}}, "evaluation.tables.t"),
+        ({"baselines": {"run": ["lr_l2"]}, "evaluation": {"tables": {"t": ["proposed", "rf"]}}}, "evaluation.tables.t"),
     ],
 )
 def test_cross_field_rules_name_the_key(base, override, key):

@@ -10,12 +10,12 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     report_stages.explain,
-    results=Path(snakemake.input.cohort).parent,
+    results=snakemake.params.results,
     case=snakemake.wildcards.case,
     task=snakemake.wildcards.task,
     experiment=snakemake.wildcards.experiment,
-    experiment_settings=snakemake.params.experiment,
+    reg=snakemake.params.reg,
+    grid=snakemake.params.grid,
     box=snakemake.params.box,
-    report=snakemake.params.report_settings,
-    out=snakemake.output[0],
+    report=snakemake.params.report,
 )

@@ -10,8 +10,8 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     evaluate_stages.metrics,
-    prediction_paths=list(snakemake.input),
-    out_csv=snakemake.output.csv,
-    out_md=snakemake.output.md,
-    evaluation=snakemake.params.evaluation,
+    results=snakemake.params.results,
+    models=snakemake.params.models,
+    bootstrap=snakemake.params.bootstrap,
+    seed=snakemake.params.seed,
 )

@@ -10,11 +10,11 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     report_stages.summarise_fingerprints,
-    results=Path(snakemake.input.cohort).parent,
+    results=snakemake.params.results,
     task=snakemake.wildcards.task,
     experiment=snakemake.wildcards.experiment,
-    experiment_settings=snakemake.params.experiment,
+    reg=snakemake.params.reg,
+    grid=snakemake.params.grid,
     box=snakemake.params.box,
-    report=snakemake.params.report_settings,
-    out_dir=Path(snakemake.output.usage).parent,
+    report=snakemake.params.report,
 )

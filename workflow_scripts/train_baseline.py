@@ -10,14 +10,12 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     baselines_stages.train_baseline,
-    cohort_path=snakemake.input.cohort,
+    results=snakemake.params.results,
     baseline=snakemake.wildcards.baseline,
     task=snakemake.wildcards.task,
-    out=snakemake.output[0],
-    settings=snakemake.params.settings,
+    baselines=snakemake.params.baselines,
     inner_validation=snakemake.params.inner_validation,
     threads=snakemake.threads,
-    table_path=snakemake.input.get("table"),
-    feature_settings=snakemake.params.feature_settings,
-    volumes_dir=Path(snakemake.input.volumes[0]).parent if "volumes" in snakemake.input.keys() else None,
+    table=snakemake.input.get("table"),
+    columns=snakemake.params.columns,
 )

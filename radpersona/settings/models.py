@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from radpersona.settings.base import Section, fail
 from radpersona.vocabulary import (
@@ -61,6 +61,27 @@ class FingerprintSettings(Section):
     def images(self) -> tuple[str, ...]:
         """Image kinds of the wide table that :attr:`representation` reads."""
         return REPRESENTATION_IMAGES[self.representation.value]
+
+
+@dataclass(frozen=True)
+class FingerprintColumnsSettings(Section):
+    """The ``fingerprint`` keys that select the candidate columns of a wide table: ``representation``, ``families``.
+
+    A classical baseline receives this subset of its ``baselines.classical.features_from`` experiment,
+    so that another fingerprint setting never reruns it.
+    """
+
+    KEY = "fingerprint"
+    OMITS: ClassVar[tuple[str, ...]] = tuple(
+        name for name in FingerprintSettings.__dataclass_fields__ if name not in ("representation", "families")
+    )
+    representation: Representation
+    families: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, fingerprint: FingerprintSettings) -> FingerprintColumnsSettings:
+        """The subset of a (resolved) fingerprint settings object."""
+        return cls(representation=fingerprint.representation, families=fingerprint.families)
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,7 @@ __all__ = [
     "ClassicalSettings",
     "ELNetSettings",
     "ExperimentSettings",
+    "FingerprintColumnsSettings",
     "FingerprintSettings",
     "MRNetSettings",
     "RadiomicsSettings",
