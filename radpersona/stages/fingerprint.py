@@ -12,6 +12,7 @@ import pandas as pd
 
 from radpersona.atomic import write_csv_atomic
 from radpersona.parquet import write_parquet
+from radpersona.settings import FingerprintSettings
 from radpersona.stages import torch_threads
 from radpersona.vocabulary import VIEWS
 from radpersona.volume import load_stack
@@ -59,10 +60,11 @@ def train_fingerprint(
     from radpersona.features import read_wide
     from radpersona.fingerprint import fit_fingerprint, select_columns
 
+    cfg = FingerprintSettings.from_config(settings)
     torch_threads(threads)
     cohort = pd.read_parquet(cohort_path)
     wide, _ = read_wide(wide_path)
-    columns = select_columns(list(wide.columns), settings["representation"], settings.get("families"))
+    columns = select_columns(list(wide.columns), cfg.representation, cfg.families)
     train, _ = _task_data(cohort, task, fold)
     X_train = wide.loc[train["case"], columns].to_numpy(np.float64)
     (X_train,) = _impute_training_means(X_train)
@@ -85,9 +87,7 @@ def train_fingerprint(
         X_train,
         y,
         feature_names=columns,
-        settings=settings,
-        seed=settings["seed"],
-        device=settings["device"],
+        settings=cfg,
         log_label=f"{task} fold {fold}",
     )
     model.save(Path(out))
