@@ -72,15 +72,6 @@ def reference_candidates():
     return TRAIN_CASES + ([chosen] if chosen is not None and chosen not in TRAIN_CASES else [])
 
 
-def experiment_table(wc):
-    exp = EXPERIMENTS[wc.experiment]
-    return R(f"features/{exp['reg']}/g{exp['grid']}/table.parquet")
-
-
-def experiment_volumes(wc):
-    return case_volumes(volumes_of(EXPERIMENTS[wc.experiment]["reg"]))
-
-
 # ---- persona: reconstruction studies (paper tables 2-3)
 RECON = config["persona"]["reconstruction"]
 RECON_DEFAULT_REG = S.registration.variants[0]

@@ -1,24 +1,63 @@
-# Fingerprint: usage predictor + logistic regression per experiment, task and fold; predictions.
+# Fingerprint: usage predictor + logistic regression per experiment, task and fold; predictions; localisation.
 
+
+def fingerprint_table(wc):
+    """The wide feature table of the experiment's registration branch and patch grid."""
+    exp = S.experiments[wc.experiment]
+    return L.wide(exp.reg, exp.grid)
+
+
+def fingerprint_volumes(cases):
+    """Input function: the volumes of ``cases`` in the experiment's registration branch, every view."""
+    return lambda wc: [L.working(S.experiments[wc.experiment].reg, c, v) for c in cases for v in SOURCE_VIEWS]
+
+
+def lesion_truth():
+    """The true lesion masks of every case and view (synthetic cohorts)."""
+    # Transitional: while rule synthesize declares the truth folder as one directory() output, the folder
+    # stands for its files (Snakemake cannot depend on a file inside a directory output).
+    if rules.has("synthesize") and L.synthetic_truth_dir() in [str(f) for f in rules.synthesize.output]:
+        return [L.synthetic_truth_dir()]
+    return [L.truth(c, v, "lesion") for c in CASES for v in SOURCE_VIEWS]
+
+
+def localisation_inputs(wc):
+    """Everything localisation reads: fingerprints and populations per task, and per case and view the true
+    lesion mask and raw volume (its grid), plus the registered volume and affine for the reg branch."""
+    inputs = {
+        "cohort": L.cohort(),
+        "fingerprints": [L.fingerprints(wc.experiment, task) for task in TASKS],
+        "populations": [L.population(wc.experiment, task) for task in TASKS],
+        "truth": lesion_truth(),
+        "raw": [L.raw(c, v) for c in CASES for v in SOURCE_VIEWS],
+    }
+    if S.experiments[wc.experiment].reg == "reg":
+        inputs["references"] = [L.reference(v) for v in SOURCE_VIEWS]
+        inputs["registered"] = [L.registered(c, v) for c in CASES for v in SOURCE_VIEWS]
+        inputs["affines"] = [L.affine(c, v) for c in CASES for v in SOURCE_VIEWS]
+    return inputs
 
 
 rule train_fingerprint:
     input:
-        cohort=R("cohort.parquet"),
-        table=experiment_table,
-        volumes=experiment_volumes,
+        cohort=L.cohort(),
+        table=fingerprint_table,
+        volumes=fingerprint_volumes(TRAIN_CASES),  # a fold trains on training cases only
     output:
-        R("models/fingerprint/{experiment}_{task}_fold{fold}.pt"),
+        L.fingerprint_model("{experiment}", "{task}", "{fold}"),
     params:
-        settings=lambda wc: EXPERIMENTS[wc.experiment]["fingerprint"],
+        results=S.results,
+        reg=lambda wc: S.experiments[wc.experiment].reg,
+        grid=lambda wc: S.experiments[wc.experiment].grid,
+        settings=lambda wc: S.experiments[wc.experiment].fingerprint.to_config(),
         views=SOURCE_VIEWS,
     threads: THREADS
     resources:
-        gpu=lambda wc: int(EXPERIMENTS[wc.experiment]["fingerprint"]["device"] == "cuda"),
+        gpu=lambda wc: int(S.experiments[wc.experiment].fingerprint.device == "cuda"),
     log:
-        LOG("train_fingerprint", "{experiment}_{task}_fold{fold}"),
+        L.log("train_fingerprint", "{experiment}_{task}_fold{fold}"),
     benchmark:
-        BENCH("train_fingerprint", "{experiment}_{task}_fold{fold}")
+        L.benchmark("train_fingerprint", "{experiment}_{task}_fold{fold}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -27,23 +66,26 @@ rule train_fingerprint:
 
 rule predict:
     input:
-        cohort=R("cohort.parquet"),
-        table=experiment_table,
-        volumes=experiment_volumes,
-        models=expand(R("models/fingerprint/{{experiment}}_{{task}}_fold{fold}.pt"), fold=FOLDS),
+        cohort=L.cohort(),
+        table=fingerprint_table,
+        volumes=fingerprint_volumes(CASES),  # held-out training folds and valid
+        models=[L.fingerprint_model("{experiment}", "{task}", fold) for fold in FOLDS],
     output:
-        predictions=R("predictions/{experiment}_{task}.parquet"),
-        fingerprints=R("fingerprints/{experiment}_{task}.parquet"),
-        population=R("fingerprints/{experiment}_{task}_population.parquet"),
+        predictions=L.predictions("{experiment}", "{task}"),
+        fingerprints=L.fingerprints("{experiment}", "{task}"),
+        population=L.population("{experiment}", "{task}"),
     params:
+        results=S.results,
+        reg=lambda wc: S.experiments[wc.experiment].reg,
+        grid=lambda wc: S.experiments[wc.experiment].grid,
         folds=FOLDS,
-        settings=lambda wc: EXPERIMENTS[wc.experiment]["fingerprint"],
+        settings=lambda wc: S.experiments[wc.experiment].fingerprint.to_config(),
         views=SOURCE_VIEWS,
     threads: THREADS
     log:
-        LOG("predict", "{experiment}_{task}"),
+        L.log("predict", "{experiment}_{task}"),
     benchmark:
-        BENCH("predict", "{experiment}_{task}")
+        L.benchmark("predict", "{experiment}_{task}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -52,25 +94,19 @@ rule predict:
 
 rule localisation:
     input:
-        cohort=R("cohort.parquet"),
-        fingerprints=expand(R("fingerprints/{{experiment}}_{task}.parquet"), task=TASKS),
-        populations=expand(R("fingerprints/{{experiment}}_{task}_population.parquet"), task=TASKS),
-        registration=lambda wc: (
-            expand(R("registration/reference_{view}.nii.gz"), view=SOURCE_VIEWS)
-            if EXPERIMENTS[wc.experiment]["reg"] == "reg"
-            else []
-        ),
+        unpack(localisation_inputs),
     output:
-        R("tables/localisation_{experiment}.csv"),
+        L.localisation("{experiment}"),
     params:
-        preprocess=config["preprocess"],
-        reg=lambda wc: EXPERIMENTS[wc.experiment]["reg"],
-        grid=lambda wc: EXPERIMENTS[wc.experiment]["grid"],
-        box=config["persona"]["box"],
+        results=S.results,
+        preprocess=S.preprocess.to_config(),
+        reg=lambda wc: S.experiments[wc.experiment].reg,
+        grid=lambda wc: S.experiments[wc.experiment].grid,
+        box=list(S.persona.box),
     log:
-        LOG("localisation", "{experiment}"),
+        L.log("localisation", "{experiment}"),
     benchmark:
-        BENCH("localisation", "{experiment}")
+        L.benchmark("localisation", "{experiment}")
     conda:
         "../envs/registration.yaml"
     script:
