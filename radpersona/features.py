@@ -26,7 +26,7 @@ import pandas as pd
 
 from radpersona.parquet import read_parquet_metadata, write_parquet
 from radpersona.settings import settings_hash
-from radpersona.vocabulary import LOCATION_FAMILY, VIEWS
+from radpersona.vocabulary import LOCATION_FAMILY
 
 logger = logging.getLogger("radpersona")
 
@@ -259,8 +259,3 @@ def read_wide(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read the wide table (index ``case``) and its metadata."""
     wide = pd.read_parquet(path).set_index("case")
     return wide, read_parquet_metadata(path)
-
-
-def views_present(paths: Mapping[str, Any]) -> list[str]:
-    """Views in canonical order that appear in ``paths``."""
-    return [v for v in VIEWS if v in paths]
