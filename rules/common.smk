@@ -78,15 +78,6 @@ def synthetic_truth(cases):
     ]
 
 
-def experiment_table(wc):
-    exp = EXPERIMENTS[wc.experiment]
-    return R(f"features/{exp['reg']}/g{exp['grid']}/table.parquet")
-
-
-def experiment_volumes(wc):
-    return case_volumes(volumes_of(EXPERIMENTS[wc.experiment]["reg"]))
-
-
 # ---- persona: reconstruction studies (paper tables 2-3)
 RECON = config["persona"]["reconstruction"]
 RECON_DEFAULT_REG = S.registration.variants[0]

@@ -308,7 +308,8 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
 
     from radpersona import VIEWS
     from radpersona.errors import RadpersonaError
-    from radpersona.fingerprint.train import resolve_device as fingerprint_device
+    from radpersona.fingerprint import fit_fingerprint
+    from radpersona.settings import FingerprintSettings
     from radpersona.volume import write_volume
     from radpersona.stages.persona import train_ddpm as stage_train_ddpm
 
@@ -324,8 +325,15 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
     with pytest.raises(RadpersonaError, match=r"persona\.device 'cuda'.*CUDA is not available"):
         stage_train_ddpm(tmp_path / "cohort.parquet", tmp_path / "pre", tmp_path / "ddpm.pt", settings, threads=1)
     assert not (tmp_path / "ddpm.pt").exists()
+    fingerprint = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["fingerprint"] | {"device": "cuda"}
     with pytest.raises(RadpersonaError, match=r"fingerprint\.device is 'cuda'.*CUDA is not available"):
-        fingerprint_device("cuda")
+        fit_fingerprint(
+            None,
+            np.zeros((4, 1)),
+            np.array([0, 1, 0, 1]),
+            feature_names=["sagittal.original.p000.firstorder.Mean"],
+            settings=FingerprintSettings.from_config(fingerprint),
+        )
 
 
 # -------------------------------------------------------------------------------------- profiles

@@ -10,7 +10,10 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     features_stages.assemble_features,
-    parts=list(snakemake.input),
+    parts=list(snakemake.input.parts),
     out=snakemake.output[0],
-    settings=snakemake.params.settings,
+    radiomics=snakemake.params.radiomics,
+    grid=int(snakemake.wildcards.grid),
+    box=snakemake.params.box,
+    normalisation=snakemake.params.normalisation,
 )

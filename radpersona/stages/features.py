@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from radpersona.layout import Layout
 from radpersona.parquet import write_parquet
+from radpersona.settings import RadiomicsSettings
 from radpersona.stages import torch_threads
 from radpersona.vocabulary import VIEWS
 from radpersona.volume import read_volume
@@ -18,32 +20,42 @@ logger = logging.getLogger("radpersona")
 
 
 def extract_features(
-    case: str,
-    volumes: str | Path,
-    persona_dir: str | Path,
-    residual_dir: str | Path,
-    out: str | Path,
+    *,
+    results: str | Path,
+    reg: str,
     grid: int,
-    radiomics: Mapping[str, Any],
+    case: str,
+    out: str | Path,
+    radiomics: Mapping[str, Any] | RadiomicsSettings,
     box: Sequence[float],
     normalisation: str,
     threads: int = 1,
     views: Sequence[str] = VIEWS,
 ) -> None:
-    """Patch-wise features of one case (long table)."""
+    """Patch-wise features of one case (long table) of the ``{reg}`` branch on the ``grid`` patch grid.
+
+    Reads ``Layout(results).image(image, reg, case, view)`` for every image of ``radiomics.images`` and
+    every view; writes the long table with the settings in its metadata.
+
+    Args:
+        radiomics: the ``radiomics`` section.
+        box: ``persona.box`` (the patch grid divides it).
+        normalisation: ``preprocess.normalisation`` (chooses ``bin_width: auto``).
+    """
     from radpersona.features import case_features, resolve_bin_width
     from radpersona.persona.masks import box_slices
 
+    settings = RadiomicsSettings.from_config(radiomics)
+    layout = Layout(str(results))
     torch_threads(threads)
-    bin_width = resolve_bin_width(radiomics["bin_width"], normalisation)
+    bin_width = resolve_bin_width(settings.bin_width, normalisation)
 
-    folders = {"original": Path(volumes), "persona": Path(persona_dir), "residual": Path(residual_dir)}
     data: dict[str, dict[str, np.ndarray]] = {}
     spacing: dict[str, tuple[float, float, float]] = {}
     for view in views:
         data[view] = {}
-        for image in radiomics["images"]:
-            arr, sp = read_volume(folders[image] / f"{case}_{view}.nii.gz", case=case, view=view)
+        for image in settings.images:
+            arr, sp = read_volume(layout.image(image, reg, case, view), case=case, view=view)
             data[view][image] = arr
             spacing[view] = sp
     shape = next(iter(data[views[0]].values())).shape
@@ -53,13 +65,15 @@ def extract_features(
         spacing,
         box=box_slices(shape, box),
         grid=grid,
-        families=radiomics["families"],
+        families=settings.families,
         bin_width=bin_width,
-        voxel_array_shift=radiomics["voxel_array_shift"],
-        device=radiomics["device"],
+        voxel_array_shift=settings.voxel_array_shift,
+        device=settings.device,
     )
     write_parquet(
-        long, out, metadata={"grid": grid, "radiomics": dict(radiomics), "bin_width": bin_width, "box": list(box)}
+        long,
+        out,
+        metadata={"grid": grid, "radiomics": settings.to_config(), "bin_width": bin_width, "box": list(box)},
     )
     bad = long[long["status"] != "ok"]
     if len(bad):
@@ -68,9 +82,20 @@ def extract_features(
         )
 
 
-def assemble_features(parts: Sequence[str], out: str | Path, settings: Mapping[str, Any]) -> None:
-    """Per-case long tables -> the wide table."""
+def assemble_features(
+    *,
+    parts: Sequence[str | Path],
+    out: str | Path,
+    radiomics: Mapping[str, Any] | RadiomicsSettings,
+    grid: int,
+    box: Sequence[float],
+    normalisation: str,
+) -> None:
+    """Per-case long tables -> the wide table; its metadata carries the radiomics settings with the
+    ``grid``, ``box`` and ``normalisation`` they were extracted with, and their hash."""
     from radpersona.features import assemble_wide
 
-    wide = assemble_wide(parts, out, settings=settings)
+    settings = RadiomicsSettings.from_config(radiomics)
+    provenance = {**settings.to_config(), "grid": int(grid), "box": list(box), "normalisation": normalisation}
+    wide = assemble_wide(parts, out, settings=provenance)
     logger.info("wide table: %d cases x %d features", *wide.shape)
