@@ -32,3 +32,9 @@ def fold_cases(cohort: pd.DataFrame, task: str, fold: str) -> tuple[pd.DataFrame
         return train, labelled[labelled["split"] == "valid"]
     k = int(fold)
     return train[train["fold"] != k], train[train["fold"] == k]
+
+
+def cohort_folds(cohort: pd.DataFrame) -> list[str]:
+    """The cross-validation folds present on train (as strings), then ``all``."""
+    folds = sorted(int(f) for f in cohort.loc[cohort["split"] == "train", "fold"].unique() if int(f) >= 0)
+    return [str(f) for f in folds] + [ALL_FOLD]

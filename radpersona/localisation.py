@@ -54,15 +54,7 @@ def localisation_table(
             continue
         hits: dict[str, set[tuple[int, int, int]]] = {}
         for view in sorted(set(population["view"])):
-            lesion = lesion_on_grid(
-                layout.synthetic_truth_dir(),
-                str(case),
-                view,
-                results=layout.root,
-                preprocess=preprocess.to_config(),
-                reg=reg,
-                codes=codes,
-            )
+            lesion = lesion_on_grid(layout, str(case), view, preprocess=preprocess, reg=reg, codes=codes)
             hits[view] = lesion_patches(lesion, box, grid)
         if not any(hits.values()):
             continue  # the lesion is too small to survive resampling onto the grid

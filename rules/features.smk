@@ -1,8 +1,6 @@
 # Features: patch-wise radiomics of original, persona and residual (long per case, then wide).
 
 # input and parameter functions are lambdas (the linter wants no `def` beside rules)
-# the results folder, for the stages' Layout (a function: the linter takes a string param for a path prefix)
-results_folder = lambda wc: S.results
 
 
 rule extract_features:

@@ -1,6 +1,6 @@
 # Fingerprint: usage predictor + logistic regression per experiment, task and fold; predictions; localisation.
 
-# input functions are lambdas (the linter wants no `def` beside rules); results_folder: rules/features.smk
+# input functions are lambdas (the linter wants no `def` beside rules); results_folder: rules/common.smk
 # the experiment's registration branch and patch grid
 experiment_reg = lambda wc: S.experiments[wc.experiment].reg
 experiment_grid = lambda wc: S.experiments[wc.experiment].grid
@@ -19,14 +19,8 @@ registered_truth_inputs = lambda wc: (
     if experiment_reg(wc) == "reg"
     else {}
 )
-# the true lesion masks of every case and view (synthetic cohorts). Transitional: while rule synthesize
-# declares the truth folder as one directory() output, the folder stands for its files (Snakemake cannot
-# depend on a file inside a directory output).
-LESION_TRUTH = (
-    [L.synthetic_truth_dir()]
-    if rules.has("synthesize") and L.synthetic_truth_dir() in [str(f) for f in rules.synthesize.output]
-    else [L.truth(c, v, "lesion") for c in CASES for v in SOURCE_VIEWS]
-)
+# the true lesion masks of every case and view (synthetic cohorts)
+LESION_TRUTH = [L.truth(c, v, "lesion") for c in CASES for v in SOURCE_VIEWS]
 
 
 rule train_fingerprint:

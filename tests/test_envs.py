@@ -310,8 +310,8 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
     from radpersona.errors import RadpersonaError
     from radpersona.fingerprint import fit_fingerprint
     from radpersona.settings import FingerprintSettings
-    from radpersona.volume import write_volume
     from radpersona.stages.persona import train_ddpm as stage_train_ddpm
+    from radpersona.volume import write_volume
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     rng = np.random.default_rng(0)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from radpersona.settings import Settings, deep_merge, read_config, settings_hash
 from radpersona.errors import ConfigError
+from radpersona.settings import Settings, deep_merge, read_config, settings_hash
 
 
 @pytest.fixture()

@@ -18,17 +18,15 @@ an inner validation split of each training fold (:func:`radpersona.fingerprint.i
 from radpersona.baselines.classical import fit_classical
 from radpersona.baselines.elnet import BlurPool, ELNet, fit_elnet
 from radpersona.baselines.mrnet import MRNetView, fit_mrnet
-from radpersona.baselines.run import FeatureTable, cohort_folds, fold_cases, train_folds
+from radpersona.baselines.run import FeatureTable, train_folds
 
 __all__ = [
     "BlurPool",
     "ELNet",
     "FeatureTable",
     "MRNetView",
-    "cohort_folds",
     "fit_classical",
     "fit_elnet",
     "fit_mrnet",
-    "fold_cases",
     "train_folds",
 ]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from radpersona.errors import ConfigError, InputDataError
+from radpersona.folds import cohort_folds, fold_cases
 from radpersona.settings import BaselinesSettings
 from radpersona.vocabulary import BASELINES, CNN_BASELINES, VIEWS
 
@@ -28,24 +29,6 @@ logger = logging.getLogger("radpersona")
 
 VolumePath = Callable[[str, str], "str | Path"]
 """``(case, view) -> path`` of the volume a CNN baseline reads."""
-
-
-def fold_cases(cohort: pd.DataFrame, task: str, fold: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Training and reported cases of ``fold`` (``all`` = train vs valid); unlabelled cases dropped."""
-    if task not in cohort.columns:
-        raise InputDataError(f"cohort has no label column {task!r}")
-    labelled = cohort[cohort[task].notna()]
-    train = labelled[labelled["split"] == "train"]
-    if fold == "all":
-        return train, labelled[labelled["split"] == "valid"]
-    k = int(fold)
-    return train[train["fold"] != k], train[train["fold"] == k]
-
-
-def cohort_folds(cohort: pd.DataFrame) -> list[str]:
-    """The cross-validation folds present on train (as strings), then ``all``."""
-    folds = sorted(int(f) for f in cohort.loc[cohort["split"] == "train", "fold"].unique() if int(f) >= 0)
-    return [str(f) for f in folds] + ["all"]
 
 
 def load_views(path_of: VolumePath, cases: Sequence[str], views: Sequence[str] = VIEWS) -> dict[str, list[np.ndarray]]:

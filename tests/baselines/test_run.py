@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from radpersona.baselines import fold_cases
 from radpersona.errors import ConfigError
 from radpersona.evaluation import metrics_table
+from radpersona.folds import fold_cases
 from radpersona.layout import Layout
 from radpersona.stages.baselines import train_baseline
 from radpersona.vocabulary import IMAGE_KINDS, VIEWS
