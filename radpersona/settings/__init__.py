@@ -52,6 +52,7 @@ from radpersona.settings.models import (
 )
 from radpersona.settings.outputs import EvaluationSettings, PlotSettings, ReportSettings, ResourcesSettings
 from radpersona.settings.persona import (
+    BaselinePersonaSettings,
     GANSettings,
     PersonaModelSettings,
     PersonaSampleSettings,
@@ -315,6 +316,7 @@ __all__ = [
     "ConfigError",
     "SCHEMA_PATH",
     "VIEWS",
+    "BaselinePersonaSettings",
     "BaselinesSettings",
     "CNNSettings",
     "ClassicalSettings",
