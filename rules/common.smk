@@ -7,7 +7,6 @@ sys.path.insert(0, workflow.basedir)
 
 from radpersona.ingest import list_cases, source_views
 from radpersona.layout import Layout
-from radpersona.persona import BASELINE_PERSONA_KEYS
 from radpersona.settings import Settings
 from radpersona.vocabulary import GRIDS, REG_VARIANTS, TASKS, VIEWS
 
@@ -79,42 +78,6 @@ def experiment_table(wc):
 
 def experiment_volumes(wc):
     return case_volumes(volumes_of(EXPERIMENTS[wc.experiment]["reg"]))
-
-
-# ---- persona: reconstruction studies (paper tables 2-3)
-RECON = config["persona"]["reconstruction"]
-RECON_DEFAULT_REG = S.registration.variants[0]
-RECON_REG = {name: over.get("reg", RECON_DEFAULT_REG) for name, over in RECON["configs"].items()}
-RECON_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()  # held-out and lesion cases
-SYNTHETIC = config["source"]["kind"] == "synthetic"
-
-
-def recon_model(name, model):
-    """Checkpoint of one model of a reconstruction configuration (the pipeline's DDPM where it is the same)."""
-    over = RECON["configs"][name]
-    same_box = [float(b) for b in over.get("box", config["persona"]["box"])] == [float(b) for b in config["persona"]["box"]]
-    if model == "ddpm" and same_box and over.get("views", "all") == "all":  # = reconstruction.reuses_pipeline_ddpm
-        return R(f"models/ddpm_{RECON_REG[name]}.pt")
-    return R(f"models/reconstruction/{name}_{model}.pt")
-
-
-def recon_persona(name, models, sample=True):
-    """The persona settings one configuration needs (so that a change elsewhere reruns nothing here)."""
-    persona = {k: v for k, v in config["persona"].items() if k != "reconstruction" and (sample or k != "sample")}
-    if not sample and "ddpm" not in models:  # a GAN or ViT-AE: DDPM settings must not retrain it
-        persona = {k: v for k, v in persona.items() if k in BASELINE_PERSONA_KEYS}
-    persona["reconstruction"] = {"models": list(models), "configs": {name: RECON["configs"][name]},
-                                 "location_seed": RECON["location_seed"]}
-    persona["reconstruction"].update({m: RECON[m] for m in ("gan", "vit_ae")})
-    return persona
-
-
-def recon_registration_inputs(wc):
-    if RECON_REG[wc.rconfig] != "reg" or not SYNTHETIC:
-        return []
-    return (expand(R("registration/reference_{view}.nii.gz"), view=SOURCE_VIEWS)
-            + [R(f"volumes/reg/{c}_{v}.aff.txt") for c in RECON_CASES for v in SOURCE_VIEWS]
-            + [R(f"registration/qc/{c}.parquet") for c in RECON_CASES])
 
 
 # ---- report: explanation pages and population summaries
@@ -191,8 +154,8 @@ def final_outputs():
     outputs += [R(f"tables/{name}.csv") for name in config["evaluation"]["tables"]]
     outputs += [R("tables/comparisons.csv"), R("plots/calibration.png")]
     outputs += [R(f"plots/roc_{task}.png") for task in TASKS]
-    if RECON["in_rule_all"]:
-        outputs.append(R("tables/reconstruction.csv"))
+    if S.persona.reconstruction is not None and S.persona.reconstruction.in_rule_all:
+        outputs.append(L.table("reconstruction"))
     return outputs + report_outputs()
 
 
