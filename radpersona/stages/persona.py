@@ -13,12 +13,7 @@ import pandas as pd
 from radpersona.atomic import write_csv_atomic, write_text_atomic
 from radpersona.errors import RadpersonaError
 from radpersona.layout import Layout
-from radpersona.persona.reconstruction.configs import (
-    ReconConfig,
-    box_origins,
-    model_checkpoint,
-    resolve_config,
-)
+from radpersona.persona.reconstruction.configs import ReconConfig, box_origins, model_checkpoint, resolve_config
 from radpersona.settings import (
     BaselinePersonaSettings,
     PersonaModelSettings,
