@@ -7,16 +7,14 @@ sys.path.insert(0, workflow.basedir)
 
 from radpersona.ingest import list_cases, source_views
 from radpersona.layout import Layout
-from radpersona.persona import BASELINE_PERSONA_KEYS
 from radpersona.settings import Settings
-from radpersona.vocabulary import GRIDS, IMAGE_KINDS, REG_VARIANTS, TASKS, TRUTH_KINDS, VIEWS
+from radpersona.vocabulary import GRIDS, IMAGE_KINDS, REG_VARIANTS, TASKS
 
 if not config:
     raise ValueError(f"no configuration loaded: run from the repository ({workflow.basedir}) or pass --configfile")
 S = Settings.parse(config)
 L = Layout(S.results)
 
-RESULTS = S.results
 CASES_TABLE = list_cases(S.source, S.synthetic)  # case, split and the source files of each case
 CASES = CASES_TABLE["case"].tolist()
 TRAIN_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "train", "case"].tolist()
@@ -24,7 +22,6 @@ TRAIN_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "train", "case"].tolist()
 SOURCE_VIEWS = source_views(S.source)
 S.check_views(SOURCE_VIEWS)
 S.check_cohort(CASES, TRAIN_CASES)
-EXPERIMENTS = {name: exp.to_config() for name, exp in S.experiments.items()}
 FOLDS = [str(k) for k in range(S.fingerprint.folds)] + ["all"]
 THREADS = S.resources.torch_threads
 
@@ -47,71 +44,6 @@ def results_folder(wildcards):
     with the same Layout instead.
     """
     return S.results
-
-
-def R(path):
-    """A path under the results folder."""
-    return f"{RESULTS}/{path}"
-
-
-def LOG(rule, name="all"):
-    return f"{RESULTS}/logs/{rule}/{name}.log"
-
-
-def BENCH(rule, name="all"):
-    return f"{RESULTS}/benchmarks/{rule}/{name}.tsv"
-
-
-def volumes_of(reg):
-    """Folder of the volumes a {reg} branch reads: registered, or preprocessed for noreg."""
-    return R("volumes/reg") if reg == "reg" else R("volumes/pre")
-
-
-def case_volumes(folder, cases=None):
-    return [f"{folder}/{c}_{v}.nii.gz" for c in (cases or CASES) for v in SOURCE_VIEWS]
-
-
-def synthetic_truth(cases):
-    """The synthetic truth files of ``cases``: per view the healthy counterpart and lesion mask, and the record."""
-    return [L.truth(c, v, kind) for c in cases for v in SOURCE_VIEWS for kind in TRUTH_KINDS] + [
-        L.truth_record(c) for c in cases
-    ]
-
-
-# ---- persona: reconstruction studies (paper tables 2-3)
-RECON = config["persona"]["reconstruction"]
-RECON_DEFAULT_REG = S.registration.variants[0]
-RECON_REG = {name: over.get("reg", RECON_DEFAULT_REG) for name, over in RECON["configs"].items()}
-RECON_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()  # held-out and lesion cases
-SYNTHETIC = config["source"]["kind"] == "synthetic"
-
-
-def recon_model(name, model):
-    """Checkpoint of one model of a reconstruction configuration (the pipeline's DDPM where it is the same)."""
-    over = RECON["configs"][name]
-    same_box = [float(b) for b in over.get("box", config["persona"]["box"])] == [float(b) for b in config["persona"]["box"]]
-    if model == "ddpm" and same_box and over.get("views", "all") == "all":  # = reconstruction.reuses_pipeline_ddpm
-        return R(f"models/ddpm_{RECON_REG[name]}.pt")
-    return R(f"models/reconstruction/{name}_{model}.pt")
-
-
-def recon_persona(name, models, sample=True):
-    """The persona settings one configuration needs (so that a change elsewhere reruns nothing here)."""
-    persona = {k: v for k, v in config["persona"].items() if k != "reconstruction" and (sample or k != "sample")}
-    if not sample and "ddpm" not in models:  # a GAN or ViT-AE: DDPM settings must not retrain it
-        persona = {k: v for k, v in persona.items() if k in BASELINE_PERSONA_KEYS}
-    persona["reconstruction"] = {"models": list(models), "configs": {name: RECON["configs"][name]},
-                                 "location_seed": RECON["location_seed"]}
-    persona["reconstruction"].update({m: RECON[m] for m in ("gan", "vit_ae")})
-    return persona
-
-
-def recon_registration_inputs(wc):
-    if RECON_REG[wc.rconfig] != "reg" or not SYNTHETIC:
-        return []
-    return (expand(R("registration/reference_{view}.nii.gz"), view=SOURCE_VIEWS)
-            + [R(f"volumes/reg/{c}_{v}.aff.txt") for c in RECON_CASES for v in SOURCE_VIEWS]
-            + [R(f"registration/qc/{c}.parquet") for c in RECON_CASES])
 
 
 # ---- report: explanation pages and population summaries (rules/report.smk)
@@ -187,24 +119,25 @@ REPORT_PARAMS = {
 
 
 def final_outputs():
-    outputs = [R("tables/metrics.csv")]
+    """What `rule all` asks for (the tables are those rules/evaluate.smk writes: TABLES)."""
+    outputs = [L.table("metrics")]
     if "reg" in S.registration.variants:
-        outputs.append(R("registration/qc.parquet"))
-    for name in EXPERIMENTS:
-        outputs += [R(f"fingerprints/{name}_{task}.parquet") for task in TASKS]
-        if config["source"]["kind"] == "synthetic":
-            outputs.append(R(f"tables/localisation_{name}.csv"))
-    outputs += [R(f"tables/{name}.csv") for name in config["evaluation"]["tables"]]
-    outputs += [R("tables/comparisons.csv"), R("plots/calibration.png")]
-    outputs += [R(f"plots/roc_{task}.png") for task in TASKS]
-    if RECON["in_rule_all"]:
-        outputs.append(R("tables/reconstruction.csv"))
+        outputs.append(L.qc())
+    for name in S.experiments:
+        outputs += [L.fingerprints(name, task) for task in TASKS]
+        if SYNTHETIC_TRUTH:
+            outputs.append(L.localisation(name))
+    outputs += [L.table(name) for name in TABLES]
+    outputs += [L.table("comparisons"), L.plot("calibration")]
+    outputs += [L.plot(f"roc_{task}") for task in TASKS]
+    if S.persona.reconstruction is not None and S.persona.reconstruction.in_rule_all:
+        outputs.append(L.table("reconstruction"))
     return outputs + report_outputs()
 
 
 onsuccess:
     print(
-        f"\nradpersona: done. Results in {RESULTS}/:\n"
+        f"\nradpersona: done. Results in {S.results}/:\n"
         f"  tables/metrics.csv and metrics.md  Acc, Sen, Spe, AUC per experiment, task, fold and split\n"
         f"  tables/*.md, comparisons.md       the paper's tables; DeLong and McNemar against each baseline\n"
         f"  plots/                            ROC curves per task, calibration\n"

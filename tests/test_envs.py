@@ -318,12 +318,16 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
     cases = ["0000", "0001"]
     for case in cases:
         for view in VIEWS:
-            write_volume(tmp_path / "pre" / f"{case}_{view}.nii.gz", rng.random((8, 16, 16), dtype=np.float32))
+            write_volume(
+                tmp_path / "volumes" / "pre" / f"{case}_{view}.nii.gz", rng.random((8, 16, 16), dtype=np.float32)
+            )
     pd.DataFrame({"case": cases, "split": "train", "abn": 0}).to_parquet(tmp_path / "cohort.parquet")
     settings = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["persona"]
     settings = {k: v for k, v in settings.items() if k != "sample"} | {"device": "cuda"}
-    with pytest.raises(RadpersonaError, match=r"persona\.device 'cuda'.*CUDA is not available"):
-        stage_train_ddpm(tmp_path / "cohort.parquet", tmp_path / "pre", tmp_path / "ddpm.pt", settings, threads=1)
+    with pytest.raises(RadpersonaError, match=r"persona\.device is 'cuda'.*CUDA is not available"):
+        stage_train_ddpm(
+            results=tmp_path, reg="noreg", checkpoint=tmp_path / "ddpm.pt", settings=settings, views=VIEWS, threads=1
+        )
     assert not (tmp_path / "ddpm.pt").exists()
     fingerprint = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["fingerprint"] | {"device": "cuda"}
     with pytest.raises(RadpersonaError, match=r"fingerprint\.device is 'cuda'.*CUDA is not available"):

@@ -11,7 +11,7 @@ run_rule(
     snakemake,
     persona_stages.evaluate_reconstruction,
     parts=list(snakemake.input),
-    out_csv=snakemake.output.table,
-    out_summary_csv=snakemake.output.summary,
-    out_md=snakemake.output.md,
+    table=snakemake.output.table,
+    summary=snakemake.output.summary,
+    markdown=snakemake.output.md,
 )

@@ -10,11 +10,11 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     persona_stages.persona,
-    cohort_path=snakemake.input.cohort,
-    volumes=Path(snakemake.input.volumes[0]).parent,
-    checkpoint=snakemake.input.model,
-    persona_dir=Path(snakemake.output.persona[0]).parent,
-    residual_dir=Path(snakemake.output.residual[0]).parent,
-    settings=snakemake.params.settings,
+    results=snakemake.params.results,
+    reg=snakemake.wildcards.reg,
+    box=snakemake.params.box,
+    sample=snakemake.params.sample,
+    device=snakemake.params.device,
+    views=snakemake.params.views,
     threads=snakemake.threads,
 )

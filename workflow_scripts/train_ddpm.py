@@ -10,9 +10,10 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     persona_stages.train_ddpm,
-    cohort_path=snakemake.input.cohort,
-    volumes=Path(snakemake.input.volumes[0]).parent,
+    results=snakemake.params.results,
+    reg=snakemake.wildcards.reg,
     checkpoint=snakemake.output[0],
     settings=snakemake.params.settings,
+    views=snakemake.params.views,
     threads=snakemake.threads,
 )

@@ -10,13 +10,14 @@ from radpersona.stages.snakemake import run_rule
 run_rule(
     snakemake,
     persona_stages.train_reconstruction_model,
-    cohort_path=snakemake.input.cohort,
-    volumes=Path(snakemake.input.volumes[0]).parent,
+    results=snakemake.params.results,
     checkpoint=snakemake.output[0],
-    model=snakemake.wildcards.rmodel,
     config_name=snakemake.wildcards.rconfig,
+    model=snakemake.wildcards.rmodel,
+    overrides=snakemake.params.overrides,
     persona=snakemake.params.persona,
+    section=snakemake.params.section,
     default_reg=snakemake.params.default_reg,
-    threads=snakemake.threads,
     source_views=snakemake.params.source_views,
+    threads=snakemake.threads,
 )

@@ -53,6 +53,7 @@ from radpersona.settings.models import (
 )
 from radpersona.settings.outputs import EvaluationSettings, PlotSettings, ReportSettings, ResourcesSettings
 from radpersona.settings.persona import (
+    BaselinePersonaSettings,
     GANSettings,
     PersonaModelSettings,
     PersonaSampleSettings,
@@ -316,6 +317,7 @@ __all__ = [
     "ConfigError",
     "SCHEMA_PATH",
     "VIEWS",
+    "BaselinePersonaSettings",
     "BaselinesSettings",
     "CNNSettings",
     "ClassicalSettings",

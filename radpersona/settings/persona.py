@@ -161,6 +161,40 @@ class ReconstructionSettings(Section):
             raise fail("persona.reconstruction.models", f"{unknown} not among {list(PERSONA_MODELS)}")
 
 
+def _check_intensity_range(intensity_range: tuple[float, float]) -> None:
+    lo, hi = intensity_range
+    if lo >= hi:
+        raise fail("persona.intensity_range", f"lower {lo} must be below upper {hi}")
+
+
+@dataclass(frozen=True)
+class BaselinePersonaSettings(Section):
+    """The ``persona`` keys a GAN or ViT-AE of the reconstruction study reads besides its own section.
+
+    Its training boxes, intensity scale and device are the DDPM's; the workflow passes only these keys
+    to a baseline's jobs (``radpersona.persona.BASELINE_PERSONA_KEYS``), so that a DDPM setting never
+    retrains it.
+    """
+
+    KEY = "persona"
+    OMITS: ClassVar[tuple[str, ...]] = (
+        "prediction_type",
+        "num_train_timesteps",
+        "beta_start",
+        "beta_end",
+        "unet",
+        "train",
+        "sample",
+    )
+    box: tuple[float, float, float]
+    train_masks: MaskMode
+    intensity_range: tuple[float, float]
+    device: str
+
+    def __post_init__(self) -> None:
+        _check_intensity_range(self.intensity_range)
+
+
 @dataclass(frozen=True)
 class PersonaModelSettings(Section):
     """The ``persona`` keys that define the trained DDPM: everything but ``sample`` and ``reconstruction``.
@@ -184,9 +218,7 @@ class PersonaModelSettings(Section):
     def __post_init__(self) -> None:
         if self.beta_end <= self.beta_start:
             raise fail("persona.beta_end", f"{self.beta_end} must exceed persona.beta_start {self.beta_start}")
-        lo, hi = self.intensity_range
-        if lo >= hi:
-            raise fail("persona.intensity_range", f"lower {lo} must be below upper {hi}")
+        _check_intensity_range(self.intensity_range)
 
 
 @dataclass(frozen=True)
