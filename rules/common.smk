@@ -119,7 +119,7 @@ REPORT_PARAMS = {
 
 
 def final_outputs():
-    """What `rule all` asks for (the tables are those rules/evaluate.smk writes: TABLES)."""
+    """The targets of the default run (its tables are TABLES, those the evaluation rules write)."""
     outputs = [L.table("metrics")]
     if "reg" in S.registration.variants:
         outputs.append(L.qc())
