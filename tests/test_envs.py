@@ -246,29 +246,41 @@ def _closure(modules: set[str]) -> set[str]:
     return third_party
 
 
+def _lazy_imports_of_function(module: str, name: str) -> set[str]:
+    """Modules imported inside the function ``name`` of ``module`` (its lazy imports)."""
+    path = _module_file(module)
+    lazy: set[str] = set()
+    if path is None:
+        return lazy
+    for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(fn, ast.FunctionDef) and fn.name == name:
+            for stmt in ast.walk(fn):
+                if isinstance(stmt, ast.Import):
+                    lazy |= {a.name for a in stmt.names}
+                elif isinstance(stmt, ast.ImportFrom):
+                    lazy |= set(_resolve(module, stmt))
+    return lazy
+
+
 def _script_imports(script: Path) -> set[str]:
-    """Third-party imports one workflow script needs: its own, its modules', and its stage function's."""
+    """Third-party imports one workflow script needs: its own, its modules', and its stage function's.
+
+    A script imports a stages module (``from radpersona.stages import persona as persona_stages``) and
+    calls one of its functions (``persona_stages.train_ddpm``): that function's lazy imports count too.
+    """
     tree = ast.parse(script.read_text(encoding="utf-8"))
     direct = _imports_of("workflow_scripts", tree.body)
     needed = _closure({m for m in direct if m.startswith("radpersona") or "." not in m})
-    called = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id.startswith("stage_")}
+    modules: dict[str, str] = {}  # local name -> radpersona module
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("radpersona"):
             for alias in node.names:
-                if alias.name not in called:
-                    continue
-                path = _module_file(node.module)
-                if path is None:
-                    continue
-                for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                    if isinstance(fn, ast.FunctionDef) and fn.name == alias.name:
-                        lazy = set()
-                        for stmt in ast.walk(fn):
-                            if isinstance(stmt, ast.Import):
-                                lazy |= {a.name for a in stmt.names}
-                            elif isinstance(stmt, ast.ImportFrom):
-                                lazy |= set(_resolve(node.module, stmt))
-                        needed |= _closure(lazy)
+                target = f"{node.module}.{alias.name}"
+                if _module_file(target) is not None:
+                    modules[alias.asname or alias.name] = target
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            needed |= _closure(_lazy_imports_of_function(modules[node.value.id], node.attr))
     return needed - {"snakemake"}
 
 

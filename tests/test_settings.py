@@ -183,6 +183,13 @@ def boundary_configs(base: dict):
 
 def test_the_schema_walk_reaches_every_bounded_key(base):
     keys = {key for key, _, _ in boundary_configs(base)}
-    for expected in ("fingerprint.batch_size", "persona.train.steps", "preprocess.shape", "persona.unet.channels",
-                     "registration.levels_to_perform", "synthetic.prevalence.abn", "persona.sample.steps"):
+    for expected in (
+        "fingerprint.batch_size",
+        "persona.train.steps",
+        "preprocess.shape",
+        "persona.unet.channels",
+        "registration.levels_to_perform",
+        "synthetic.prevalence.abn",
+        "persona.sample.steps",
+    ):
         assert expected in keys

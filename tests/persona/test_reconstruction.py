@@ -33,6 +33,7 @@ from radpersona.settings import (
     PersonaSampleSettings,
     PreprocessSettings,
     ReconstructionSettings,
+    RegistrationSettings,
     Settings,
     deep_merge,
     read_config,
@@ -222,7 +223,9 @@ def _write_case(layout, case, view, raw, healthy, lesion, preprocess):
     write_volume(layout.raw(case, view), raw, (1.0, 1.0, 1.0))
     np.save(layout.truth(case, view, "healthy"), healthy)
     np.save(layout.truth(case, view, "lesion"), lesion)
-    preprocess_volume(layout.raw(case, view), layout.pre(case, view), case=case, view=view, **preprocess)
+    preprocess_volume(
+        layout.raw(case, view), layout.pre(case, view), PreprocessSettings.from_config(preprocess), case=case, view=view
+    )
 
 
 def _on_grid(layout, case, view, preprocess, registered=False):
@@ -281,14 +284,10 @@ def test_truth_on_grid_reproduces_preprocess_and_registration(tmp_path):
     # registration: the healthy case mapped through its reg_aladin affine equals the registered volume
     ref_arr, ref_sp = read_volume(layout.pre("0001", "sagittal"))
     write_volume(layout.reference("sagittal"), ref_arr, ref_sp)
-    settings = {
-        "rigid_only": False,
-        "levels": 2,
-        "levels_to_perform": 2,
-        "max_iterations": 5,
-        "ncc_margin": 1.0,
-        "on_failure": "error",
-    }
+    settings = RegistrationSettings.from_config(
+        read_config(REPO / "config.yaml")["registration"]
+        | {"levels": 2, "levels_to_perform": 2, "max_iterations": 5, "ncc_margin": 1.0, "on_failure": "error"}
+    )
     register_volume(
         Path(layout.reference("sagittal")),
         Path(layout.pre("0002", "sagittal")),
