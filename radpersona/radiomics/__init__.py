@@ -23,7 +23,7 @@ import torch
 
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.radiomics import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
-from radpersona.radiomics._batch import PreparedItem, build_batch_from_items, prepare_item
+from radpersona.radiomics._batch import PreparedRois, layout_batch, prepare_rois
 
 FAMILY_MODULES: dict[str, ModuleType] = {
     "firstorder": firstorder,
@@ -61,9 +61,10 @@ def _check_families(families: Sequence[str]) -> None:
 def _validate(
     images: Sequence[np.ndarray], masks: Sequence[np.ndarray], spacing: Sequence[float], bin_width: float
 ) -> tuple[list[np.ndarray], list[np.ndarray], tuple[float, float, float]]:
+    """Arrays of the items and their boolean ROIs (``mask > 0``), after checking shapes and finite intensities."""
     if len(images) != len(masks):
         raise InputDataError("images and masks differ in length", value=(len(images), len(masks)))
-    imgs, msks = [], []
+    imgs, rois = [], []
     for k, (image, mask) in enumerate(zip(images, masks)):
         image = np.asarray(image)
         mask = np.asarray(mask)
@@ -71,27 +72,28 @@ def _validate(
             raise InputDataError(
                 f"item {k}: image and mask must be 3-D arrays of one shape", value=(image.shape, mask.shape)
             )
-        if not np.all(np.isfinite(image[mask > 0])):
+        roi = mask if mask.dtype == bool else mask > 0
+        if not np.isfinite(image).all() and not np.isfinite(image[roi]).all():
             raise InputDataError(f"item {k}: the image has non-finite values inside the mask")
         imgs.append(image)
-        msks.append(mask)
+        rois.append(roi)
     spacing_t = tuple(float(s) for s in spacing)
     if len(spacing_t) != 3 or not all(s > 0 for s in spacing_t):
         raise ConfigError(f"spacing must be three positive numbers (slices, rows, cols) in mm, not {spacing!r}")
     if not bin_width > 0:
         raise ConfigError(f"bin_width must be positive, not {bin_width!r}")
-    return imgs, msks, spacing_t  # type: ignore[return-value]
+    return imgs, rois, spacing_t  # type: ignore[return-value]
 
 
-def _chunks(prepared: dict[int, PreparedItem], items: list[int]) -> list[list[int]]:
-    """Group item indices (sorted by ROI box volume) so that padded work arrays stay within budget."""
-    sizes = {k: (int(np.prod(prepared[k].mask.shape)), prepared[k].n_levels + 1) for k in items}
-    order = sorted(items, key=lambda k: sizes[k])
+def _chunks(prepared: PreparedRois) -> list[list[int]]:
+    """Group prepared items (sorted by ROI box volume) so that padded work arrays stay within budget."""
+    boxes = np.prod(prepared.box_sizes + 2, axis=1)
+    order = np.argsort(boxes, kind="stable")
     chunks: list[list[int]] = []
     current: list[int] = []
     box_max = ng_max = 0
-    for k in order:
-        box, ng = sizes[k]
+    for k in order.tolist():
+        box, ng = int(boxes[k]), int(prepared.n_levels[k]) + 1
         b2, g2 = max(box_max, box), max(ng_max, ng)
         n = len(current) + 1
         if current and (n * b2 > _VOXEL_BUDGET or n * 13 * g2 * g2 > _MATRIX_BUDGET):
@@ -101,6 +103,8 @@ def _chunks(prepared: dict[int, PreparedItem], items: list[int]) -> list[list[in
         box_max, ng_max = b2, g2
     if current:
         chunks.append(current)
+    if len(chunks) == 1:
+        chunks[0].sort()  # one chunk: keep the items' order (no gathering of voxel segments)
     return chunks
 
 
@@ -143,7 +147,7 @@ def extract_features(
         raise ConfigError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if dtype not in ("float64", "float32"):
         raise ConfigError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
-    imgs, msks, spacing_t = _validate(images, masks, spacing, bin_width)
+    imgs, rois, spacing_t = _validate(images, masks, spacing, bin_width)
     columns = feature_names(families)
     n_items = len(imgs)
     values = np.full((n_items, len(columns)), np.nan)
@@ -154,7 +158,7 @@ def extract_features(
 
         names = {fam: list(FAMILY_MODULES[fam].FEATURES) for fam in families}
         rows, item_status = extract_with_pyradiomics(
-            imgs, msks, spacing=spacing_t, names=names, bin_width=bin_width, voxel_array_shift=voxel_array_shift
+            imgs, rois, spacing=spacing_t, names=names, bin_width=bin_width, voxel_array_shift=voxel_array_shift
         )
         for k, (row, st) in enumerate(zip(rows, item_status)):
             for c, col in enumerate(columns):
@@ -168,21 +172,18 @@ def extract_features(
 
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     dev = torch.device(device)
-    computable = []
-    for k, mask in enumerate(msks):
-        n = int(np.count_nonzero(mask > 0))
-        if n == 0:
-            status[k, :] = "empty mask"
-        elif n == 1:
-            status[k, :] = "single voxel"
-        else:
-            computable.append(k)
+    counts = np.array([int(np.count_nonzero(roi)) for roi in rois], dtype=np.int64)
+    status[counts == 0, :] = "empty mask"
+    status[counts == 1, :] = "single voxel"
+    computable = np.flatnonzero(counts >= 2)
+    if len(computable) == 0:
+        return _frame(values, status, columns)
     col_index = {col: c for c, col in enumerate(columns)}
     with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
-    prepared = {k: prepare_item(imgs[k], msks[k], bin_width, with_levels) for k in computable}
-    for chunk in _chunks(prepared, computable):
-        batch = build_batch_from_items([prepared[k] for k in chunk], spacing=spacing_t, dtype=torch_dtype, device=dev)
-        rows = np.asarray(chunk)
+    prepared = prepare_rois([imgs[k] for k in computable], [rois[k] for k in computable], bin_width, with_levels)
+    for chunk in _chunks(prepared):
+        batch = layout_batch(prepared, chunk, spacing=spacing_t, dtype=torch_dtype, device=dev)
+        rows = computable[chunk]
         for fam in families:
             module = FAMILY_MODULES[fam]
             result = module.compute(batch, voxel_array_shift=voxel_array_shift)

@@ -1,16 +1,19 @@
 """Preparation of a batch of regions of interest (ROIs) for the vectorised feature families.
 
 Every family works on a :class:`RoiBatch`: the ROIs of several items cropped to their bounding boxes,
-padded to one common box, discretised exactly as PyRadiomics 3.1 does (fixed bin width, bin edges
-``numpy.arange(min - min % w, max + 2 w, w)``, ``numpy.digitize`` semantics) and moved to one torch
-device. Cropping and binning are per item in numpy (cheap, and bit-identical to PyRadiomics); all
-feature arithmetic afterwards is batched torch code.
+discretised with PyRadiomics' fixed bin width and laid out on one torch device. Cropping is a short
+loop over items in numpy; discretisation and everything after it is vectorised over the whole batch
+(bit-identical to PyRadiomics' ``numpy.digitize`` binning, see :func:`discretise_batch`).
 
-Besides the dense boxes, a batch holds a flat view for gather-based neighbourhood work: every item's box
-is padded with one voxel of background on each side and flattened, so that the neighbour of ROI voxel
-``f`` along an offset is ``f + flat_offset`` (never wrapping into another row or item), and the
-grey levels are also given as per-item compact ranks (0..Gc-1 over the levels present in the ROI), which
-keeps co-occurrence and run-length matrices small.
+Layouts:
+
+- *ROI voxel lists*: all ROI voxels of all items, item-major and in C order within each item's box (the
+  order of ``image[mask]``), with their item, intensity, grey level and compact grey-level rank (0..Gc-1
+  over the levels present in the item's ROI, which keeps co-occurrence and run-length matrices small).
+  Item b's voxels are ``starts[b] : starts[b] + counts[b]``; :meth:`RoiBatch.segment_sum` reduces over them.
+- *Flat padded boxes*: every item's box padded with one voxel of background on each side, to a common
+  (Zp, Yp, Xp), stacked and flattened, so that the neighbour of ROI voxel ``f`` along an offset is
+  ``f + flat_offset`` (never wrapping into another row or item, since a row's successor is background).
 """
 
 from __future__ import annotations
@@ -55,50 +58,125 @@ def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
 
 
 def discretise(values: np.ndarray, bin_width: float) -> np.ndarray:
-    """Grey levels 1..Ng of ``values``: ``numpy.digitize(values, bin_edges(values, w))``."""
+    """Grey levels 1..Ng of one ROI's ``values``: ``numpy.digitize(values, bin_edges(values, w))`` (reference)."""
     return np.digitize(values, bin_edges(values, bin_width)).astype(np.int64)
+
+
+def discretise_batch(values: np.ndarray, counts: np.ndarray, bin_width: float) -> np.ndarray:
+    """:func:`discretise` of every item at once; ``values`` holds the items' ROI intensities one after another
+    (``counts[b]`` values for item b, every count >= 1).
+
+    The level of x is the number of edges <= x. ``numpy.arange(low, high, w)`` fills e_0 = low, e_1 = low + w and
+    e_k = low + k ((low + w) - low) for k >= 2; the estimate floor((x - low) / w) + 1 is corrected against those
+    very edges, so the result equals ``numpy.digitize`` bit for bit (also for x exactly on an edge). The edge list
+    always holds >= 2 edges (high - low >= 2 w), and x < max + w <= last edge.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    minimum = np.minimum.reduceat(values, starts)
+    low_item = minimum - np.mod(minimum, bin_width)
+    low = np.repeat(low_item, counts)
+    first = np.repeat(low_item + bin_width, counts)  # e_1
+    delta = np.repeat((low_item + bin_width) - low_item, counts)  # arange's step for k >= 2
+    level = np.floor((values - low) / bin_width).astype(np.int64) + 1
+
+    def edge(k: np.ndarray) -> np.ndarray:
+        return np.where(k <= 0, low, np.where(k == 1, first, low + k * delta))
+
+    for _ in range(2):  # the estimate is off by at most one; a second round confirms
+        level += edge(level) <= values
+        level -= edge(level - 1) > values
+    return level
+
+
+def crop_box(roi: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
+    """Slices of the bounding box of a non-empty boolean ``roi``, and whether the ROI fills its whole array."""
+    if roi.all():
+        return (slice(None), slice(None), slice(None)), True
+    box = []
+    for axis in range(3):
+        hit = np.flatnonzero(roi.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box), False  # type: ignore[return-value]
+
+
+@dataclass
+class PreparedRois:
+    """Items' ROIs cropped to their bounding boxes, with intensities and grey levels (see :func:`prepare_rois`)."""
+
+    crops: list[np.ndarray]  # cropped boolean ROIs
+    values: np.ndarray  # ROI intensities (float64), item after item, C order within each box
+    levels: np.ndarray  # their grey levels 1..Ng (int64)
+    counts: np.ndarray  # (B,) ROI voxels per item
+    starts: np.ndarray  # (B,) offset of each item's first value
+    box_sizes: np.ndarray  # (B, 3)
+    n_levels: np.ndarray  # (B,) Ng, the highest grey level of each ROI
+
+
+def prepare_rois(
+    images: Sequence[np.ndarray], rois: Sequence[np.ndarray], bin_width: float, with_levels: bool = True
+) -> PreparedRois:
+    """Crop every (non-empty, boolean) ROI to its bounding box, gather its intensities and discretise them.
+
+    With ``with_levels=False`` (for families that ignore intensities, i.e. shape) every ROI voxel gets grey
+    level 1 instead of its discretised level.
+    """
+    crops, values = [], []
+    for image, roi in zip(images, rois):
+        box, full = crop_box(roi)
+        img = np.asarray(image)[box]
+        crops.append(roi[box])
+        values.append(img.reshape(-1) if full else img[crops[-1]])
+    counts = np.array([len(v) for v in values], dtype=np.int64)
+    all_values = np.concatenate(values).astype(np.float64, copy=False) if values else np.zeros(0)
+    if with_levels and len(all_values):
+        levels = discretise_batch(all_values, counts, bin_width)
+    else:
+        levels = np.ones(len(all_values), dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    return PreparedRois(
+        crops=crops,
+        values=all_values,
+        levels=levels,
+        counts=counts,
+        starts=starts,
+        box_sizes=np.array([c.shape for c in crops], dtype=np.int64).reshape(len(crops), 3),
+        n_levels=np.maximum.reduceat(levels, starts) if len(levels) else np.zeros(0, dtype=np.int64),
+    )
 
 
 @dataclass
 class RoiBatch:
-    """ROIs of several items, cropped, discretised and padded to a common box on one device.
+    """ROIs of several items, cropped, discretised and laid out on one device (see the module docstring).
 
     Attributes:
-        values: (B, N) intensities of the ROI voxels, NaN beyond each item's voxel count.
-        levels: (B, N) discretised grey levels (1..Ng) of the ROI voxels, 0 beyond the count (all 1 when the
-            items were prepared without levels, see :func:`prepare_item`).
-        valid: (B, N) True for real ROI voxels.
-        n_voxels: (B,) number of ROI voxels per item.
-        grey: (B, Z, Y, X) grey levels in the common box, 0 outside the ROI.
-        mask: (B, Z, Y, X) the ROI in the common box.
+        counts: (B,) numpy, number of ROI voxels per item; ``n_voxels`` the same as a tensor.
+        starts: (B,) numpy, offset of each item's first voxel in the ROI voxel lists.
         box_sizes: (B, 3) numpy array, each item's bounding-box size (slices, rows, cols).
-        n_levels: (B,) Ng, the highest grey level present in each ROI.
+        n_levels: (B,) Ng, the highest grey level present in each ROI (floating dtype).
         max_level: G, the highest grey level over the batch.
         spacing: voxel spacing (slices, rows, cols) in mm.
-        masks_np: the cropped boolean masks (numpy), for the shape family.
         dtype, device: the floating dtype and device of the tensors.
         padded_shape: (Zp, Yp, Xp) = common box + 2 (one background voxel on each side).
-        grey_flat: (B * Zp * Yp * Xp,) grey levels of the padded boxes, 0 outside the ROI.
-        rank_flat: same layout, compact rank + 1 of the grey level, 0 outside the ROI.
-        roi_index: (Nroi,) flat indices (into ``grey_flat``) of all ROI voxels, item-major, C order.
-        roi_item: (Nroi,) item of each ROI voxel.
-        roi_grey: (Nroi,) grey level of each ROI voxel.
-        roi_rank: (Nroi,) compact rank (0..Gc-1) of each ROI voxel's grey level.
+        grey_flat: (B * Zp * Yp * Xp,) int32 grey levels of the padded boxes, 0 outside the ROI.
+        rank_flat: same layout, int32 compact rank + 1 of the grey level, 0 outside the ROI.
+        roi_index: (N,) flat indices (into ``grey_flat``) of all ROI voxels, item-major, C order.
+        roi_item: (N,) item of each ROI voxel.
+        roi_values: (N,) intensity of each ROI voxel (floating dtype).
+        roi_grey: (N,) grey level of each ROI voxel.
+        roi_rank: (N,) compact rank (0..Gc-1) of each ROI voxel's grey level.
         level_values: (B, Gc) grey level of each compact rank, 0 beyond the item's present levels.
-        n_present: (B,) number of distinct grey levels in each ROI (numpy).
+        n_present: (B,) numpy, number of distinct grey levels in each ROI.
     """
 
-    values: torch.Tensor
-    levels: torch.Tensor
-    valid: torch.Tensor
+    counts: np.ndarray
+    starts: np.ndarray
     n_voxels: torch.Tensor
-    grey: torch.Tensor
-    mask: torch.Tensor
     box_sizes: np.ndarray
     n_levels: torch.Tensor
     max_level: int
     spacing: tuple[float, float, float]
-    masks_np: list[np.ndarray]
     dtype: torch.dtype
     device: torch.device
     padded_shape: tuple[int, int, int]
@@ -106,6 +184,7 @@ class RoiBatch:
     rank_flat: torch.Tensor
     roi_index: torch.Tensor
     roi_item: torch.Tensor
+    roi_values: torch.Tensor
     roi_grey: torch.Tensor
     roi_rank: torch.Tensor
     level_values: torch.Tensor
@@ -115,34 +194,67 @@ class RoiBatch:
     @property
     def size(self) -> int:
         """Number of items B in the batch."""
-        return int(self.values.shape[0])
+        return len(self.counts)
 
     @property
-    def rank(self) -> torch.Tensor:
-        """(B, Z, Y, X) compact grey-level rank + 1 in the common box, 0 outside the ROI."""
-        zp, yp, xp = self.padded_shape
-        return self.rank_flat.reshape(self.size, zp, yp, xp)[:, 1 : zp - 1, 1 : yp - 1, 1 : xp - 1]
+    def on_cpu(self) -> bool:
+        """True when the tensors live on the CPU (numpy kernels may then work on them without copies)."""
+        return self.device.type == "cpu"
 
     @property
     def n_compact(self) -> int:
         """Gc, the largest number of distinct grey levels of a ROI in the batch."""
         return int(self.level_values.shape[1])
 
+    @property
+    def mask(self) -> torch.Tensor:
+        """(B, Z, Y, X) the ROIs in the common box (a view of ``rank_flat != 0``)."""
+        if "mask" not in self._cache:
+            self._cache["mask"] = self._inner(self.rank_flat != 0)
+        return self._cache["mask"]
+
+    @property
+    def grey(self) -> torch.Tensor:
+        """(B, Z, Y, X) grey levels in the common box, 0 outside the ROI (a view of ``grey_flat``)."""
+        return self._inner(self.grey_flat)
+
+    @property
+    def rank(self) -> torch.Tensor:
+        """(B, Z, Y, X) compact grey-level rank + 1 in the common box, 0 outside the ROI (a view of ``rank_flat``)."""
+        return self._inner(self.rank_flat)
+
+    def _inner(self, flat: torch.Tensor) -> torch.Tensor:
+        zp, yp, xp = self.padded_shape
+        return flat.reshape(self.size, zp, yp, xp)[:, 1 : zp - 1, 1 : yp - 1, 1 : xp - 1]
+
     def flat_offset(self, offset: Sequence[int]) -> int:
         """Flat-index step of a (slice, row, col) offset in the padded layout."""
         _, yp, xp = self.padded_shape
         return int((offset[0] * yp + offset[1]) * xp + offset[2])
 
+    def segment_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """(B,) per-item sums of ``values`` given per ROI voxel (N,) (contiguous segments of the voxel lists)."""
+        if self.on_cpu:
+            return torch.from_numpy(np.add.reduceat(values.numpy(), self.starts))
+        lengths = torch.as_tensor(self.counts, device=self.device)
+        return torch.segment_reduce(values, "sum", lengths=lengths)
+
+    def per_voxel(self, item_values: torch.Tensor) -> torch.Tensor:
+        """(N,) ``item_values[roi_item]``: each ROI voxel gets its item's value."""
+        if self.on_cpu:
+            return torch.from_numpy(np.repeat(item_values.numpy(), self.counts))
+        return item_values[self.roi_item]
+
     def neighbour_values(self, kind: str) -> torch.Tensor:
-        """(13, Nroi) int32 grey level (``kind="grey"``) or compact rank + 1 (``kind="rank"``) of every ROI
+        """(13, N) int32 grey level (``kind="grey"``) or compact rank + 1 (``kind="rank"``) of every ROI
         voxel's neighbour at the offsets ``DIRECTIONS``; 0 where the neighbour lies outside the ROI. Computed
-        once per batch and kind (a numpy gather on the CPU)."""
+        once per batch and kind (numpy gathers on the CPU)."""
         key = "nb_" + kind
         if key not in self._cache:
             steps = [self.flat_offset(d) for d in DIRECTIONS]
             source = self.grey_flat if kind == "grey" else self.rank_flat
-            if self.device.type == "cpu":
-                src = source.numpy().astype(np.int32)
+            if self.on_cpu:
+                src = source.numpy()
                 roi = self.roi_index.numpy()
                 out = np.empty((len(steps), roi.shape[0]), dtype=np.int32)
                 for row, step in zip(out, steps):
@@ -150,7 +262,7 @@ class RoiBatch:
                 self._cache[key] = torch.from_numpy(out)
             else:
                 shift = torch.tensor(steps, dtype=torch.int64, device=self.device)
-                self._cache[key] = source.to(torch.int32)[self.roi_index[None, :] + shift[:, None]]
+                self._cache[key] = source[self.roi_index[None, :] + shift[:, None]]
         return self._cache[key]
 
     def equal_neighbour_pairs(self) -> list[torch.Tensor]:
@@ -158,12 +270,23 @@ class RoiBatch:
         direction's :meth:`flat_offset`): True where f and f + step are both ROI voxels of one grey level.
         Computed once per batch (slices of ``rank_flat``; a ROI voxel's flat successor is its true neighbour)."""
         if "equal_pairs" not in self._cache:
-            ranks = self.rank_flat.to(torch.int16 if self.n_compact < 32767 else torch.int32)
-            inside = ranks != 0
-            pairs = []
-            for d in DIRECTIONS:
-                step = self.flat_offset(d)
-                pairs.append((ranks[:-step] == ranks[step:]) & inside[:-step])
+            small = np.uint8 if self.n_compact < 255 else np.int32
+            if self.on_cpu:
+                ranks = self.rank_flat.numpy().astype(small)
+                inside = ranks != 0
+                pairs = []
+                for d in DIRECTIONS:
+                    step = self.flat_offset(d)
+                    same = ranks[:-step] == ranks[step:]
+                    same &= inside[:-step]
+                    pairs.append(torch.from_numpy(same))
+            else:
+                ranks = self.rank_flat.to(torch.uint8 if small is np.uint8 else torch.int32)
+                inside = ranks != 0
+                pairs = []
+                for d in DIRECTIONS:
+                    step = self.flat_offset(d)
+                    pairs.append((ranks[:-step] == ranks[step:]) & inside[:-step])
             self._cache["equal_pairs"] = pairs
         return self._cache["equal_pairs"]
 
@@ -176,74 +299,47 @@ def box_sum_3x3x3(volume: torch.Tensor) -> torch.Tensor:
     return s[:, :-2] + s[:, 1:-1] + s[:, 2:]
 
 
-def crop_to_roi(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Crop ``image`` and boolean ``mask`` to the bounding box of the mask (which must be non-empty)."""
-    if mask.all():
-        return image, mask
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return image[tuple(box)], mask[tuple(box)]
-
-
-@dataclass
-class PreparedItem:
-    """One ROI cropped to its bounding box and discretised (see :func:`prepare_item`)."""
-
-    mask: np.ndarray  # cropped boolean mask
-    values: np.ndarray  # ROI intensities, C order
-    levels: np.ndarray  # their grey levels 1..Ng
-
-    @property
-    def n_levels(self) -> int:
-        """Ng, the highest grey level of the ROI."""
-        return int(self.levels.max())
-
-
-def prepare_item(image: np.ndarray, mask: np.ndarray, bin_width: float, with_levels: bool = True) -> PreparedItem:
-    """Crop a (non-empty) ROI to its bounding box and discretise its intensities.
-
-    With ``with_levels=False`` (for families that ignore intensities, i.e. shape) every ROI voxel gets grey
-    level 1 instead of its discretised level.
-    """
-    img_c, mask_c = crop_to_roi(np.asarray(image, dtype=np.float64), np.asarray(mask) > 0)
-    v = img_c.reshape(-1) if mask_c.all() else img_c[mask_c]
-    levels = discretise(v, bin_width) if with_levels else np.ones(v.shape, dtype=np.int64)
-    return PreparedItem(mask=mask_c, values=v, levels=levels)
-
-
 def build_batch(
     images: Sequence[np.ndarray],
-    masks: Sequence[np.ndarray],
+    rois: Sequence[np.ndarray],
     *,
     spacing: tuple[float, float, float],
     bin_width: float,
     dtype: torch.dtype,
     device: torch.device,
+    with_levels: bool = True,
 ) -> RoiBatch:
-    """Crop, discretise and pad the (non-empty) ROIs of ``images``/``masks`` into one :class:`RoiBatch`."""
-    items = [prepare_item(image, mask, bin_width) for image, mask in zip(images, masks)]
-    return build_batch_from_items(items, spacing=spacing, dtype=dtype, device=device)
+    """Crop, discretise and lay out the (non-empty, boolean) ROIs ``rois`` of ``images`` as one :class:`RoiBatch`."""
+    prepared = prepare_rois(images, rois, bin_width, with_levels)
+    return layout_batch(prepared, range(len(prepared.crops)), spacing=spacing, dtype=dtype, device=device)
 
 
-def build_batch_from_items(
-    items: Sequence[PreparedItem], *, spacing: tuple[float, float, float], dtype: torch.dtype, device: torch.device
+def layout_batch(
+    prepared: PreparedRois,
+    items: Sequence[int],
+    *,
+    spacing: tuple[float, float, float],
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> RoiBatch:
-    """Pad prepared ROIs into one :class:`RoiBatch` (dense boxes, flat padded layout, compact grey ranks)."""
+    """The :class:`RoiBatch` of the prepared ROIs ``items`` (in that order): flat padded boxes, compact ranks."""
+    items = np.asarray(items, dtype=np.int64)
     n_items = len(items)
-    counts = np.array([len(it.values) for it in items], dtype=np.int64)
-    n_max = int(counts.max())
-    box_sizes = np.array([it.mask.shape for it in items], dtype=np.int64)
-    box = box_sizes.max(axis=0)
-    zp, yp, xp = (int(n) + 2 for n in box)
+    counts = prepared.counts[items]
+    if np.array_equal(items, np.arange(len(prepared.counts))):
+        all_values, all_levels = prepared.values, prepared.levels
+    else:  # gather the items' voxel segments
+        starts_new = np.cumsum(counts) - counts
+        index = np.repeat(prepared.starts[items] - starts_new, counts) + np.arange(int(counts.sum()))
+        all_values, all_levels = prepared.values[index], prepared.levels[index]
+    starts = np.cumsum(counts) - counts
+    box_sizes = prepared.box_sizes[items]
+    zp, yp, xp = (int(n) + 2 for n in box_sizes.max(axis=0))
     mask_pad = np.zeros((n_items, zp, yp, xp), dtype=bool)
-    for b, it in enumerate(items):
-        z, y, x = it.mask.shape
-        mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = it.mask
-    all_levels = np.concatenate([it.levels for it in items])
-    all_values = np.concatenate([it.values for it in items])
-    roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of it.values
+    for b, k in enumerate(items):
+        z, y, x = box_sizes[b]
+        mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = prepared.crops[k]
+    roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of the values
     roi_item = np.repeat(np.arange(n_items), counts)
     max_level = int(all_levels.max())
     # compact ranks: position of each grey level among the levels present in its ROI
@@ -253,52 +349,36 @@ def build_batch_from_items(
     n_present = present.sum(1)
     rank_map = np.cumsum(present, axis=1) - 1
     roi_rank = rank_map.reshape(-1)[item_level]
-    n_compact = int(n_present.max())
-    level_values = np.zeros((n_items, n_compact), dtype=np.int64)
+    level_values = np.zeros((n_items, int(n_present.max())), dtype=np.int64)
     pi, pl = np.nonzero(present)
     level_values[pi, rank_map[pi, pl]] = pl
-    grey_flat = np.zeros(mask_pad.size, dtype=np.int64)
+    grey_flat = np.zeros(mask_pad.size, dtype=np.int32)
     grey_flat[roi_index] = all_levels
-    rank_flat = np.zeros(mask_pad.size, dtype=np.int64)
+    rank_flat = np.zeros(mask_pad.size, dtype=np.int32)
     rank_flat[roi_index] = roi_rank + 1
-    # dense (B, N) voxel lists
-    if np.all(counts == n_max):
-        values = all_values.reshape(n_items, n_max)
-        levels = all_levels.reshape(n_items, n_max)
-    else:
-        starts = np.cumsum(counts) - counts
-        slot = np.arange(len(all_levels)) - np.repeat(starts - np.arange(n_items) * n_max, counts)  # b * n_max + pos
-        values = np.full((n_items, n_max), np.nan)
-        values.reshape(-1)[slot] = all_values
-        levels = np.zeros((n_items, n_max), dtype=np.int64)
-        levels.reshape(-1)[slot] = all_levels
-    n_levels = np.maximum.reduceat(all_levels, np.cumsum(counts) - counts)  # Ng of each item
-    to = dict(device=device)
-    grey_pad_t = torch.as_tensor(grey_flat.reshape(mask_pad.shape), **to)
-    mask_pad_t = torch.as_tensor(mask_pad, **to)
-    inner = (slice(None), slice(1, zp - 1), slice(1, yp - 1), slice(1, xp - 1))
+
+    def to(array: np.ndarray, tensor_dtype: torch.dtype | None = None) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=tensor_dtype)
+
     return RoiBatch(
-        values=torch.as_tensor(values, dtype=dtype, **to),
-        levels=torch.as_tensor(levels, **to),
-        valid=torch.as_tensor(levels > 0, **to),
-        n_voxels=torch.as_tensor(counts, **to),
-        grey=grey_pad_t[inner],
-        mask=mask_pad_t[inner],
+        counts=counts,
+        starts=starts,
+        n_voxels=to(counts),
         box_sizes=box_sizes,
-        n_levels=torch.as_tensor(n_levels, dtype=dtype, **to),
+        n_levels=to(prepared.n_levels[items], dtype),
         max_level=max_level,
         spacing=spacing,
-        masks_np=[it.mask for it in items],
         dtype=dtype,
         device=device,
         padded_shape=(zp, yp, xp),
-        grey_flat=grey_pad_t.reshape(-1),
-        rank_flat=torch.as_tensor(rank_flat, **to),
-        roi_index=torch.as_tensor(roi_index, **to),
-        roi_item=torch.as_tensor(roi_item, **to),
-        roi_grey=torch.as_tensor(all_levels, **to),
-        roi_rank=torch.as_tensor(roi_rank, **to),
-        level_values=torch.as_tensor(level_values, **to),
+        grey_flat=to(grey_flat),
+        rank_flat=to(rank_flat),
+        roi_index=to(roi_index),
+        roi_item=to(roi_item),
+        roi_values=to(all_values, dtype),
+        roi_grey=to(all_levels),
+        roi_rank=to(roi_rank),
+        level_values=to(level_values),
         n_present=n_present,
     )
 
@@ -335,9 +415,25 @@ def direction_allowed(box_sizes: np.ndarray, device: torch.device) -> torch.Tens
     return torch.as_tensor(allowed, device=device)
 
 
-def angle_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean over angles (dim 1) of ``values`` where ``weight`` is True and the value is not NaN (numpy.nanmean)."""
+def group_sizes(sizes: np.ndarray, ratio: float = 0.8) -> np.ndarray:
+    """Padded size of every item for work done in groups of similar sizes (e.g. matrices over the present grey
+    levels): each group holds the sizes in (ratio * largest, largest] and is padded to its largest (bounded
+    padding, few groups)."""
+    size = np.zeros(len(sizes), dtype=np.int64)
+    order = np.argsort(-sizes, kind="stable")
+    top = 0
+    for k in order:
+        if sizes[k] <= ratio * top:
+            top = 0
+        top = top or int(sizes[k])
+        size[k] = top
+    return size
+
+
+def angle_mean(values: torch.Tensor, weight: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Mean over angles (``dim``) of ``values`` where ``weight`` (broadcastable) is True and the value is not NaN
+    (numpy.nanmean; NaN where no angle qualifies)."""
     use = weight & ~torch.isnan(values)
-    total = torch.where(use, values, torch.zeros_like(values)).sum(1)
-    count = use.sum(1).to(values.dtype)
+    total = torch.where(use, values, torch.zeros_like(values)).sum(dim)
+    count = use.sum(dim).to(values.dtype)
     return total / count

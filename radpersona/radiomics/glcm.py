@@ -1,8 +1,9 @@
 """Grey Level Co-occurrence Matrix (GLCM) features, PyRadiomics 3.1 definitions, batched over ROIs.
 
 P(i, j | a): symmetrical co-occurrence counts of grey levels i, j between ROI voxels one step apart
-along each of the 13 3-D directions a, normalised per direction: p(i, j) = P(i, j) / sum P. Features
-are computed per direction and averaged over directions that have at least one pair (numpy.nanmean).
+along each of the 13 3-D directions a, normalised per direction: p(i, j) = P(i, j) / sum P. Every feature
+function below gives the value per direction; :func:`compute` averages over the directions that have at least
+one pair (numpy.nanmean), except that MCC is 1 for a ROI with a single grey level even without any pair.
 p_x(i) = sum_j p(i, j), p_y(j) = sum_i p(i, j), mu_x = sum i p(i, j), mu_y = sum j p(i, j),
 p_{x+y}(k) = sum_{i+j=k} p(i, j) (k = 2..2 Ng), p_{x-y}(k) = sum_{|i-j|=k} p(i, j) (k = 0..Ng-1),
 HXY = -sum p log2(p + eps), eps = numpy.spacing(1), Ng the highest grey level in the ROI. Grey levels
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from radpersona.radiomics._batch import DIRECTIONS, RoiBatch, angle_mean
+from radpersona.radiomics._batch import DIRECTIONS, RoiBatch, angle_mean, group_sizes
 
 EPS = float(np.spacing(1))
 NAN_REASON = "no pair of neighbouring ROI voxels (GLCM empty)"
@@ -25,122 +26,130 @@ NAN_REASON = "no pair of neighbouring ROI voxels (GLCM empty)"
 
 @dataclass
 class GlcmCoefficients:
-    """Normalised matrices p (B, A, Gc, Gc) over each ROI's present grey levels, and shared marginals.
+    """Normalised matrices p (B, A, n, n) of a group of items, over each ROI's present grey levels, and shared
+    marginals and entropies.
 
-    Matrices are indexed by compact rank (the r-th grey level present in the ROI); ``i`` and ``j`` hold
-    the actual grey levels of the ranks (0 for padding ranks, whose rows and columns are empty).
+    Matrices are indexed by compact rank (the r-th grey level present in the ROI), padded to the group's
+    size n; ``i`` and ``j`` hold the actual grey levels of the ranks (0 for padding ranks, whose rows and
+    columns are empty). The matrices are symmetrical, so p_y = p_x and mu_y = mu_x.
     """
 
     p: torch.Tensor
     used: torch.Tensor  # (B, A) direction has pairs
-    i: torch.Tensor  # (B, 1, Gc, 1) grey levels
-    j: torch.Tensor  # (B, 1, 1, Gc)
-    px: torch.Tensor  # (B, A, Gc)
-    py: torch.Tensor
-    ux: torch.Tensor  # (B, A)
-    uy: torch.Tensor
+    i: torch.Tensor  # (B, 1, n, 1) grey levels
+    j: torch.Tensor  # (B, 1, 1, n)
+    px: torch.Tensor  # (B, A, n) = p_y
+    ux: torch.Tensor  # (B, A) = mu_y
     p_sum: torch.Tensor  # (B, A, 2G + 1), k = 0..2G
     p_diff: torch.Tensor  # (B, A, G + 1), k = 0..G
     k_sum: torch.Tensor
     k_diff: torch.Tensor
-    hxy: torch.Tensor  # (B, A)
-    pxy: torch.Tensor  # (B, A, Gc, Gc) p_x(i) p_y(j)
-    log_pxy: torch.Tensor  # log2(p_x(i) p_y(j) + eps)
+    hxy: torch.Tensor  # (B, A) HXY
+    hxy1: torch.Tensor  # (B, A) HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps)
+    hxy2: torch.Tensor  # (B, A) HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps)
     n_levels: torch.Tensor  # (B,) Ng
     n_present: np.ndarray  # (B,) number of distinct grey levels in the ROI
 
 
-def cooccurrence(batch: RoiBatch) -> torch.Tensor:
-    """Symmetrical co-occurrence counts (B, 13, Gc, Gc) at distance 1, over compact grey-level ranks."""
-    gc = batch.n_compact
+def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.Tensor:
+    """(13, S) co-occurrence counts at distance 1 over compact grey-level ranks, per direction: items one after
+    another in ``order``, item b a block (size[b], size[b] + 1) of counts P(rank, neighbour rank + 1), column 0
+    collecting neighbours outside the ROI (cheaper than masking those pairs); S = sum size (size + 1)."""
     n_dir = len(DIRECTIONS)
-    nb = batch.neighbour_values("rank")[:n_dir]  # (13, N) rank + 1 of the neighbour, 0 outside the ROI
-    # column 0 collects neighbours outside the ROI and is dropped (cheaper than masking the pairs)
-    base = ((batch.roi_item * n_dir * gc + batch.roi_rank) * (gc + 1)).to(torch.int32)  # (N,)
-    step = (torch.arange(n_dir, device=batch.device, dtype=torch.int32) * (gc * (gc + 1)))[:, None]
-    key = (nb + base) + step
-    counts = torch.bincount(key.reshape(-1), minlength=batch.size * n_dir * gc * (gc + 1))
-    p = counts.reshape(batch.size, n_dir, gc, gc + 1)[..., 1:].to(batch.dtype)
-    return p + p.transpose(2, 3)
+    block = size * (size + 1)
+    offset = np.zeros(batch.size, dtype=np.int64)
+    offset[order] = np.cumsum(block[order]) - block[order]
+    total = int(block.sum())
+    index_dtype = torch.int32 if n_dir * total < 2**31 else torch.int64
+    nb = batch.neighbour_values("rank")  # (13, N) rank + 1 of the neighbour, 0 outside the ROI
+    width = batch.per_voxel(torch.as_tensor(size + 1, device=batch.device))
+    base = batch.per_voxel(torch.as_tensor(offset, device=batch.device)) + batch.roi_rank * width  # (N,)
+    key = nb.to(index_dtype) + base.to(index_dtype)
+    key += torch.arange(0, n_dir * total, total, device=batch.device, dtype=index_dtype)[:, None]
+    return torch.bincount(key.reshape(-1), minlength=n_dir * total).reshape(n_dir, total)
 
 
-def coefficients(batch: RoiBatch) -> GlcmCoefficients:
-    """Normalised GLCMs and marginals of the batch."""
-    counts = cooccurrence(batch)
-    nb, na, gc, _ = counts.shape
-    g = batch.max_level
-    total = counts.sum((2, 3))
+def coefficients(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start: int, n: int) -> GlcmCoefficients:
+    """Normalised GLCMs, marginals and entropies of the group ``items`` (padded size n), whose count blocks
+    follow each other in every direction's row of ``counts`` from column ``start``."""
+    nb, na = len(items), len(DIRECTIONS)
+    block = counts[:, start : start + nb * n * (n + 1)].reshape(na, nb, n, n + 1)[..., 1:].transpose(0, 1)
+    P = block.to(batch.dtype, memory_format=torch.contiguous_format)
+    P = P + P.transpose(2, 3)
+    total = P.sum((2, 3))
     used = total > 0
-    p = counts / torch.where(used, total, torch.ones_like(total))[:, :, None, None]
-    lv = batch.level_values  # (B, Gc) int
+    p = P / torch.where(used, total, torch.ones_like(total))[:, :, None, None]
+    idx = torch.as_tensor(items, device=p.device)
+    lv = batch.level_values[idx, :n]  # n <= Gc
     lvf = lv.to(batch.dtype)
-    i, j = lvf[:, None, :, None], lvf[:, None, None, :]
-    px, py = p.sum(3), p.sum(2)
-    pxy = px[:, :, :, None] * py[:, :, None, :]
-    sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, gc * gc).expand(nb, na, gc * gc)
-    diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, gc * gc).expand(nb, na, gc * gc)
-    flat = p.reshape(nb, na, gc * gc)
+    px = p.sum(3)
+    pxy = px[:, :, :, None] * px[:, :, None, :]
+    log_pxy = torch.log2(pxy + EPS)
+    g = batch.max_level
+    flat = p.reshape(nb, na, n * n)
+    sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, n * n).expand(nb, na, n * n)
+    diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, n * n).expand(nb, na, n * n)
     p_sum = torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat)
     p_diff = torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat)
+    flat_log = log_pxy.reshape(nb, na, n * n)
     return GlcmCoefficients(
         p=p,
         used=used,
-        i=i,
-        j=j,
+        i=lvf[:, None, :, None],
+        j=lvf[:, None, None, :],
         px=px,
-        py=py,
         ux=(px * lvf[:, None, :]).sum(2),
-        uy=(py * lvf[:, None, :]).sum(2),
         p_sum=p_sum,
         p_diff=p_diff,
         k_sum=torch.arange(0, 2 * g + 1, dtype=p.dtype, device=p.device),
         k_diff=torch.arange(0, g + 1, dtype=p.dtype, device=p.device),
-        hxy=-(p * torch.log2(p + EPS)).sum((2, 3)),
-        pxy=pxy,
-        log_pxy=torch.log2(pxy + EPS),
-        n_levels=batch.n_levels,
-        n_present=batch.n_present,
+        hxy=-torch.linalg.vecdot(flat, torch.log2(flat + EPS)),
+        hxy1=-torch.linalg.vecdot(flat, flat_log),
+        hxy2=-torch.linalg.vecdot(pxy.reshape(nb, na, n * n), flat_log),
+        n_levels=batch.n_levels[idx],
+        n_present=batch.n_present[items],
     )
-
-
-def _mean(c: GlcmCoefficients, per_angle: torch.Tensor) -> torch.Tensor:
-    return angle_mean(per_angle, c.used)
 
 
 def _sum_moment(c: GlcmCoefficients, order: int) -> torch.Tensor:
     """sum_{i,j} (i + j - mu_x - mu_y)^order p(i, j), grouped by k = i + j: sum_k (k - mu_x - mu_y)^order p_{x+y}(k)."""
-    centre = (c.ux + c.uy)[:, :, None]
-    return (c.p_sum * (c.k_sum - centre) ** order).sum(2)
+    centre = c.k_sum - 2 * c.ux[:, :, None]
+    square = centre * centre
+    power = centre if order % 2 else square
+    for _ in range((order - 1) // 2 if order % 2 else order // 2 - 1):
+        power = power * square
+    return (c.p_sum * power).sum(2)
 
 
 def autocorrelation(c: GlcmCoefficients) -> torch.Tensor:
-    """Autocorrelation = sum_{i,j} p(i, j) i j."""
-    return _mean(c, (c.p * (c.i * c.j)).sum((2, 3)))
+    """Autocorrelation = sum_{i,j} p(i, j) i j (as sum_i i sum_j p(i, j) j)."""
+    row = (c.p @ c.j[:, :, 0, :, None])[..., 0]  # (B, A, n): sum_j p(i, j) j
+    return (row * c.i[:, :, :, 0]).sum(2)
 
 
 def joint_average(c: GlcmCoefficients) -> torch.Tensor:
     """JointAverage = mu_x = sum_{i,j} p(i, j) i."""
-    return _mean(c, c.ux)
+    return c.ux
 
 
 def cluster_prominence(c: GlcmCoefficients) -> torch.Tensor:
     """ClusterProminence = sum_{i,j} (i + j - mu_x - mu_y)^4 p(i, j)."""
-    return _mean(c, _sum_moment(c, 4))
+    return _sum_moment(c, 4)
 
 
 def cluster_shade(c: GlcmCoefficients) -> torch.Tensor:
     """ClusterShade = sum_{i,j} (i + j - mu_x - mu_y)^3 p(i, j)."""
-    return _mean(c, _sum_moment(c, 3))
+    return _sum_moment(c, 3)
 
 
 def cluster_tendency(c: GlcmCoefficients) -> torch.Tensor:
     """ClusterTendency = sum_{i,j} (i + j - mu_x - mu_y)^2 p(i, j)."""
-    return _mean(c, _sum_moment(c, 2))
+    return _sum_moment(c, 2)
 
 
 def contrast(c: GlcmCoefficients) -> torch.Tensor:
     """Contrast = sum_{i,j} (i - j)^2 p(i, j)."""
-    return _mean(c, (c.p_diff * c.k_diff**2).sum(2))
+    return (c.p_diff * c.k_diff**2).sum(2)
 
 
 def correlation(c: GlcmCoefficients) -> torch.Tensor:
@@ -148,66 +157,56 @@ def correlation(c: GlcmCoefficients) -> torch.Tensor:
     sum p (i - mu_x)(j - mu_y) / (sigma_x sigma_y + eps); 1 where sigma_x sigma_y = 0.
     sigma_x^2 = sum_i p_x(i) (i - mu_x)^2, and sum p (i - mu_x)(j - mu_y) =
     (sum_k p_{x+y}(k) (k - mu_x - mu_y)^2 - sigma_x^2 - sigma_y^2) / 2."""
-    lv = c.i[:, :, :, 0]  # (B, 1, Gc)
-    vx = (c.px * (lv - c.ux[:, :, None]) ** 2).sum(2)
-    vy = (c.py * (lv - c.uy[:, :, None]) ** 2).sum(2)
-    sx, sy = vx**0.5, vy**0.5
-    corm = (_sum_moment(c, 2) - vx - vy) / 2
-    corr = corm / (sx * sy + EPS)
-    return _mean(c, torch.where(sx * sy == 0, torch.ones_like(corr), corr))
+    lv = c.i[:, :, :, 0]  # (B, 1, n)
+    vx = (c.px * (lv - c.ux[:, :, None]) ** 2).sum(2)  # = sigma_y^2 (symmetrical GLCM)
+    sxy = vx  # sigma_x sigma_y
+    corm = (_sum_moment(c, 2) - vx - vx) / 2
+    corr = corm / (sxy + EPS)
+    return torch.where(sxy == 0, torch.ones_like(corr), corr)
 
 
 def difference_average(c: GlcmCoefficients) -> torch.Tensor:
     """DifferenceAverage = sum_k k p_{x-y}(k)."""
-    return _mean(c, (c.k_diff * c.p_diff).sum(2))
+    return (c.k_diff * c.p_diff).sum(2)
 
 
 def difference_entropy(c: GlcmCoefficients) -> torch.Tensor:
     """DifferenceEntropy = -sum_k p_{x-y}(k) log2(p_{x-y}(k) + eps)."""
-    return _mean(c, -(c.p_diff * torch.log2(c.p_diff + EPS)).sum(2))
+    return -(c.p_diff * torch.log2(c.p_diff + EPS)).sum(2)
 
 
 def difference_variance(c: GlcmCoefficients) -> torch.Tensor:
     """DifferenceVariance = sum_k (k - DA)^2 p_{x-y}(k), DA = DifferenceAverage of the direction."""
     da = (c.k_diff * c.p_diff).sum(2, keepdim=True)
-    return _mean(c, (c.p_diff * (c.k_diff - da) ** 2).sum(2))
+    return (c.p_diff * (c.k_diff - da) ** 2).sum(2)
 
 
 def joint_energy(c: GlcmCoefficients) -> torch.Tensor:
     """JointEnergy = sum_{i,j} p(i, j)^2."""
-    return _mean(c, (c.p**2).sum((2, 3)))
+    return torch.linalg.vecdot(c.p.flatten(2), c.p.flatten(2))
 
 
 def joint_entropy(c: GlcmCoefficients) -> torch.Tensor:
     """JointEntropy = HXY = -sum_{i,j} p(i, j) log2(p(i, j) + eps)."""
-    return _mean(c, c.hxy)
-
-
-def _hx_hy(c: GlcmCoefficients) -> tuple[torch.Tensor, torch.Tensor]:
-    hx = -(c.px * torch.log2(c.px + EPS)).sum(2)
-    hy = -(c.py * torch.log2(c.py + EPS)).sum(2)
-    return hx, hy
+    return c.hxy
 
 
 def imc1(c: GlcmCoefficients) -> torch.Tensor:
     """Imc1 = (HXY - HXY1) / max(HX, HY), HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps); 0 if max(HX, HY) = 0."""
-    hx, hy = _hx_hy(c)
-    hxy1 = -(c.p * c.log_pxy).sum((2, 3))
-    div = torch.maximum(hx, hy)
-    value = (c.hxy - hxy1) / torch.where(div == 0, torch.ones_like(div), div)
-    return _mean(c, torch.where(div == 0, torch.zeros_like(value), value))
+    div = -(c.px * torch.log2(c.px + EPS)).sum(2)  # HX = HY (symmetrical GLCM)
+    value = (c.hxy - c.hxy1) / torch.where(div == 0, torch.ones_like(div), div)
+    return torch.where(div == 0, torch.zeros_like(value), value)
 
 
 def imc2(c: GlcmCoefficients) -> torch.Tensor:
     """Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))), HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps); 0 if HXY2 = HXY."""
-    hxy2 = -(c.pxy * c.log_pxy).sum((2, 3))
-    value = (1 - torch.exp(-2 * (hxy2 - c.hxy))) ** 0.5
-    return _mean(c, torch.where(hxy2 == c.hxy, torch.zeros_like(value), value))
+    value = (1 - torch.exp(-2 * (c.hxy2 - c.hxy))) ** 0.5
+    return torch.where(c.hxy2 == c.hxy, torch.zeros_like(value), value)
 
 
 def idm(c: GlcmCoefficients) -> torch.Tensor:
     """Idm = sum_k p_{x-y}(k) / (1 + k^2)."""
-    return _mean(c, (c.p_diff / (1 + c.k_diff**2)).sum(2))
+    return (c.p_diff / (1 + c.k_diff**2)).sum(2)
 
 
 def mcc(c: GlcmCoefficients) -> torch.Tensor:
@@ -223,56 +222,54 @@ def mcc(c: GlcmCoefficients) -> torch.Tensor:
     if gc >= 2:
         d = torch.where(c.px > 0, c.px.clamp(min=EPS).rsqrt(), torch.zeros_like(c.px))
         m = c.p * d[:, :, :, None] * d[:, :, None, :]
-        n_present = torch.as_tensor(c.n_present, device=c.p.device)
-        for size in sorted(set(int(v) for v in c.n_present if v >= 2)):
-            items = torch.nonzero(n_present == size).flatten()
-            eig = torch.linalg.eigvalsh(m[items][:, :, :size, :size]).abs()
+        for size in np.unique(c.n_present[c.n_present >= 2]).tolist():
+            items = torch.as_tensor(np.flatnonzero(c.n_present == size), device=c.p.device)
+            eig = torch.linalg.eigvalsh(m[items, :, :size, :size]).abs()
             out[items] = eig.sort(dim=-1).values[..., -2]
     single = torch.as_tensor(c.n_present < 2, device=c.p.device)
-    value = _mean(c, out)
-    return torch.where(single, torch.ones_like(value), value)
+    return torch.where(single[:, None], torch.ones_like(out), out)
 
 
 def idmn(c: GlcmCoefficients) -> torch.Tensor:
     """Idmn = sum_k p_{x-y}(k) / (1 + k^2 / Ng^2)."""
     ng = c.n_levels[:, None, None]
-    return _mean(c, (c.p_diff / (1 + c.k_diff**2 / ng**2)).sum(2))
+    return (c.p_diff / (1 + c.k_diff**2 / ng**2)).sum(2)
 
 
 def id_(c: GlcmCoefficients) -> torch.Tensor:
     """Id = sum_k p_{x-y}(k) / (1 + k)."""
-    return _mean(c, (c.p_diff / (1 + c.k_diff)).sum(2))
+    return (c.p_diff / (1 + c.k_diff)).sum(2)
 
 
 def idn(c: GlcmCoefficients) -> torch.Tensor:
     """Idn = sum_k p_{x-y}(k) / (1 + k / Ng)."""
     ng = c.n_levels[:, None, None]
-    return _mean(c, (c.p_diff / (1 + c.k_diff / ng)).sum(2))
+    return (c.p_diff / (1 + c.k_diff / ng)).sum(2)
 
 
 def inverse_variance(c: GlcmCoefficients) -> torch.Tensor:
     """InverseVariance = sum_{k >= 1} p_{x-y}(k) / k^2."""
-    return _mean(c, (c.p_diff[:, :, 1:] / c.k_diff[1:] ** 2).sum(2))
+    return (c.p_diff[:, :, 1:] / c.k_diff[1:] ** 2).sum(2)
 
 
 def maximum_probability(c: GlcmCoefficients) -> torch.Tensor:
     """MaximumProbability = max_{i,j} p(i, j)."""
-    return _mean(c, c.p.amax((2, 3)))
+    return c.p.flatten(2).amax(2)
 
 
 def sum_average(c: GlcmCoefficients) -> torch.Tensor:
     """SumAverage = sum_k k p_{x+y}(k)."""
-    return _mean(c, (c.k_sum * c.p_sum).sum(2))
+    return (c.k_sum * c.p_sum).sum(2)
 
 
 def sum_entropy(c: GlcmCoefficients) -> torch.Tensor:
     """SumEntropy = -sum_k p_{x+y}(k) log2(p_{x+y}(k) + eps)."""
-    return _mean(c, -(c.p_sum * torch.log2(c.p_sum + EPS)).sum(2))
+    return -(c.p_sum * torch.log2(c.p_sum + EPS)).sum(2)
 
 
 def sum_squares(c: GlcmCoefficients) -> torch.Tensor:
     """SumSquares = sum_{i,j} (i - mu_x)^2 p(i, j)."""
-    return _mean(c, (c.px * (c.i[:, :, :, 0] - c.ux[:, :, None]) ** 2).sum(2))
+    return (c.px * (c.i[:, :, :, 0] - c.ux[:, :, None]) ** 2).sum(2)
 
 
 #: PyRadiomics feature name -> function.
@@ -305,6 +302,20 @@ FEATURES: dict[str, Callable[[GlcmCoefficients], torch.Tensor]] = {
 
 
 def compute(batch: RoiBatch, *, voxel_array_shift: float = 0.0) -> dict[str, torch.Tensor]:
-    """All GLCM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused)."""
-    c = coefficients(batch)
-    return {name: fn(c) for name, fn in FEATURES.items()}
+    """All GLCM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused), computed per group of
+    items of similar grey-level counts (:func:`group_sizes`) on matrices of the group's size."""
+    size = group_sizes(batch.n_present)
+    order = np.lexsort((np.arange(batch.size), -size))  # groups one after another, largest first
+    counts = cooccurrence(batch, size, order)
+    out = torch.empty(batch.size, len(FEATURES), dtype=batch.dtype, device=batch.device)
+    start = 0
+    for n in np.unique(size)[::-1].tolist():
+        items = order[size[order] == n]
+        c = coefficients(batch, counts, items, start, n)
+        per_angle = torch.stack([fn(c) for fn in FEATURES.values()], dim=1)  # (B, F, A)
+        out[torch.as_tensor(items, device=batch.device)] = angle_mean(per_angle, c.used[:, None, :], dim=2)
+        start += len(items) * n * (n + 1)
+    single = torch.as_tensor(batch.n_present < 2, device=batch.device)
+    mcc_col = list(FEATURES).index("MCC")
+    out[:, mcc_col] = torch.where(single, torch.ones_like(out[:, mcc_col]), out[:, mcc_col])
+    return dict(zip(FEATURES, out.unbind(1)))

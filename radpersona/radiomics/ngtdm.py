@@ -2,8 +2,8 @@
 
 For every ROI voxel, A = mean grey level of those of its 26 neighbours (distance 1) that lie in the ROI;
 a voxel without such a neighbour counts with a difference of 0 (as in PyRadiomics' C code).
-n_i = number of ROI voxels with grey level i, s_i = sum over them of |i - A|, N_vp = sum n_i, p_i = n_i / N_vp, N_gp = number of grey levels with p_i > 0. Sums over i, j below run
-over grey levels with p > 0.
+n_i = number of ROI voxels with grey level i, s_i = sum over them of |i - A|, N_vp = sum n_i, p_i = n_i / N_vp,
+N_gp = number of grey levels with p_i > 0. Sums over i, j below run over grey levels with p > 0.
 """
 
 from __future__ import annotations
