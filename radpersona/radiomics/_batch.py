@@ -67,27 +67,33 @@ def discretise_batch(values: np.ndarray, counts: np.ndarray, bin_width: float) -
     (``counts[b]`` values for item b, every count >= 1).
 
     The level of x is the number of edges <= x. ``numpy.arange(low, high, w)`` fills e_0 = low, e_1 = low + w and
-    e_k = low + k ((low + w) - low) for k >= 2; the estimate floor((x - low) / w) + 1 is corrected against those
-    very edges, so the result equals ``numpy.digitize`` bit for bit (also for x exactly on an edge). The edge list
-    always holds >= 2 edges (high - low >= 2 w), and x < max + w <= last edge.
+    e_k = low + k d for k >= 2, d = (low + w) - low; where low + 1 d == low + w (checked per item; else e_1 is
+    patched in), every edge is e_k = low + k d. The estimate floor((x - low) / d) + 1 (off by at most one) is
+    corrected against those very edges, so the result equals ``numpy.digitize`` bit for bit (also for x exactly on
+    an edge). The edge list always holds >= 2 edges (high - low >= 2 w), and x < max + w <= last edge.
     """
     values = np.asarray(values, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.int64)
     starts = np.cumsum(counts) - counts
     minimum = np.minimum.reduceat(values, starts)
     low_item = minimum - np.mod(minimum, bin_width)
+    first_item = low_item + bin_width  # e_1
+    delta_item = first_item - low_item  # arange's step for k >= 2
     low = np.repeat(low_item, counts)
-    first = np.repeat(low_item + bin_width, counts)  # e_1
-    delta = np.repeat((low_item + bin_width) - low_item, counts)  # arange's step for k >= 2
-    level = np.floor((values - low) / bin_width).astype(np.int64) + 1
-
-    def edge(k: np.ndarray) -> np.ndarray:
-        return np.where(k <= 0, low, np.where(k == 1, first, low + k * delta))
-
-    for _ in range(2):  # the estimate is off by at most one; a second round confirms
-        level += edge(level) <= values
-        level -= edge(level - 1) > values
-    return level
+    delta = np.repeat(delta_item, counts)
+    level = np.floor((values - low) / delta) + 1.0  # float: exact small integers, no casts
+    level += low + level * delta <= values  # e_level <= x: one more edge
+    level -= low + (level - 1.0) * delta > values  # e_(level - 1) > x: one edge fewer
+    patch = np.flatnonzero(low_item + delta_item != first_item)  # items whose e_1 is not low + d
+    if len(patch):
+        item = np.repeat(np.arange(len(counts)), counts)
+        redo = np.flatnonzero(np.isin(item, patch) & (level <= 2.0))
+        for k in redo.tolist():
+            b = item[k]
+            level[k] = np.searchsorted(
+                np.array([low_item[b], first_item[b], low_item[b] + 2 * delta_item[b]]), values[k], side="right"
+            )
+    return level.astype(np.int64)
 
 
 def crop_box(roi: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
@@ -289,14 +295,6 @@ class RoiBatch:
                     pairs.append((ranks[:-step] == ranks[step:]) & inside[:-step])
             self._cache["equal_pairs"] = pairs
         return self._cache["equal_pairs"]
-
-
-def box_sum_3x3x3(volume: torch.Tensor) -> torch.Tensor:
-    """(B, Z-2, Y-2, X-2) sums of every interior voxel's 3x3x3 neighbourhood (itself included) of a (B, Z, Y, X)
-    tensor, as three separable 3-tap sums."""
-    s = volume[..., :-2] + volume[..., 1:-1] + volume[..., 2:]
-    s = s[:, :, :-2] + s[:, :, 1:-1] + s[:, :, 2:]
-    return s[:, :-2] + s[:, 1:-1] + s[:, 2:]
 
 
 def build_batch(

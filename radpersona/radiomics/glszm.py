@@ -36,30 +36,27 @@ class GlszmCoefficients:
 
 def size_zones(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
     """Size-zone counts (B, Gc, Su) over compact grey-level ranks and the Su zone sizes that occur in the
-    batch, and those sizes (Su,)."""
-    grey = batch.grey.cpu().numpy()
-    nb, nz, ny, nx = grey.shape
-    stacked = np.zeros((nb, nz + 1, ny, nx), dtype=np.int64)
-    stacked[:, :nz] = grey
+    batch, and those sizes (Su,).
+
+    Zones are labelled on the compact ranks (equal ranks <=> equal grey levels) of the items' boxes, stacked
+    along the slices with one background slice between items, in one ``skimage.measure.label`` call on the CPU.
+    """
+    rank = batch.rank.cpu().numpy()
+    nb, nz, ny, nx = rank.shape
+    stacked = np.zeros((nb, nz + 1, ny, nx), dtype=np.uint16 if batch.n_compact < 65535 else np.int32)
+    stacked[:, :nz] = rank
     labels = connected_labels(stacked.reshape(nb * (nz + 1), ny, nx), background=0, connectivity=3)
-    flat_labels = labels.reshape(-1)
-    in_roi = flat_labels > 0
-    sizes = np.bincount(flat_labels[in_roi])
-    first = np.zeros(len(sizes), dtype=np.int64)
-    positions = np.nonzero(in_roi)[0]
-    first[flat_labels[positions[::-1]]] = positions[::-1]
-    zone_ids = np.arange(1, len(sizes))
-    zone_item = first[zone_ids] // ((nz + 1) * ny * nx)
-    zone_grey = stacked.reshape(-1)[first[zone_ids]]
-    zone_size = sizes[zone_ids]
-    size_values, size_index = np.unique(zone_size, return_inverse=True)
-    lv = batch.level_values.cpu().numpy()
-    rank_map = np.zeros((nb, batch.max_level + 1), dtype=np.int64)
-    ri, rr = np.nonzero(lv)
-    rank_map[ri, lv[ri, rr]] = rr
-    gc, su = lv.shape[1], len(size_values)
-    flat = (zone_item * gc + rank_map[zone_item, zone_grey]) * su + size_index
-    counts = np.bincount(flat, minlength=nb * gc * su).reshape(nb, gc, su)
+    # label of every ROI voxel, in the order of the batch's ROI voxel lists (item-major, C order in each box)
+    voxel_label = labels.reshape(-1)[np.flatnonzero(stacked)]
+    zone_size = np.bincount(voxel_label)[1:]
+    gc = batch.n_compact
+    zone_cell = np.zeros(len(zone_size) + 1, dtype=np.int64)  # (item, rank) of every zone
+    zone_cell[voxel_label] = np.repeat(np.arange(nb) * gc, batch.counts) + batch.roi_rank.cpu().numpy()
+    occurs = np.bincount(zone_size) > 0
+    size_values = np.flatnonzero(occurs)
+    size_index = (np.cumsum(occurs) - 1)[zone_size]
+    su = len(size_values)
+    counts = np.bincount(zone_cell[1:] * su + size_index, minlength=nb * gc * su).reshape(nb, gc, su)
     to = dict(dtype=batch.dtype, device=batch.device)
     return torch.as_tensor(counts, **to), torch.as_tensor(size_values, **to)
 
