@@ -26,19 +26,17 @@ NAN_REASON = "no pair of neighbouring ROI voxels (GLCM empty)"
 
 @dataclass
 class GlcmCoefficients:
-    """Normalised matrices p (B, A, n, n) of a group of items, over each ROI's present grey levels, and shared
-    marginals and entropies.
+    """Per-direction marginals and sums of the normalised matrices p of every item of a batch.
 
-    Matrices are indexed by compact rank (the r-th grey level present in the ROI), padded to the group's
-    size n; ``i`` and ``j`` hold the actual grey levels of the ranks (0 for padding ranks, whose rows and
-    columns are empty). The matrices are symmetrical, so p_y = p_x and mu_y = mu_x.
+    The matrices are indexed by compact rank (the r-th grey level present in the ROI); ``i`` holds the actual
+    grey levels of the ranks (0 for padding ranks, whose rows and columns are empty). They are symmetrical, so
+    p_y = p_x and mu_y = mu_x. The sums that need the whole matrix are taken in :func:`coefficients`, group by
+    group (:func:`matrix_sums`); everything here is per item and direction.
     """
 
-    p: torch.Tensor
     used: torch.Tensor  # (B, A) direction has pairs
-    i: torch.Tensor  # (B, 1, n, 1) grey levels
-    j: torch.Tensor  # (B, 1, 1, n)
-    px: torch.Tensor  # (B, A, n) = p_y
+    i: torch.Tensor  # (B, 1, Gc) grey levels of the ranks
+    px: torch.Tensor  # (B, A, Gc) = p_y
     ux: torch.Tensor  # (B, A) = mu_y
     p_sum: torch.Tensor  # (B, A, 2G + 1), k = 0..2G
     p_diff: torch.Tensor  # (B, A, G + 1), k = 0..G
@@ -47,6 +45,10 @@ class GlcmCoefficients:
     hxy: torch.Tensor  # (B, A) HXY
     hxy1: torch.Tensor  # (B, A) HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps)
     hxy2: torch.Tensor  # (B, A) HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps)
+    sum_pij: torch.Tensor  # (B, A) sum p(i, j) i j
+    sum_p2: torch.Tensor  # (B, A) sum p(i, j)^2
+    max_p: torch.Tensor  # (B, A) max p(i, j)
+    eig2: torch.Tensor  # (B, A) second largest |eigenvalue| of D^-1/2 P D^-1/2 (see :func:`mcc`), NaN if n < 2
     n_levels: torch.Tensor  # (B,) Ng
     n_present: np.ndarray  # (B,) number of distinct grey levels in the ROI
 
@@ -69,45 +71,84 @@ def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.
     return torch.bincount(key.reshape(-1), minlength=n_dir * total).reshape(n_dir, total)
 
 
-def coefficients(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start: int, n: int) -> GlcmCoefficients:
-    """Normalised GLCMs, marginals and entropies of the group ``items`` (padded size n), whose count blocks
-    follow each other in every direction's row of ``counts`` from column ``start``."""
+def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start: int, n: int) -> dict:
+    """Marginals and whole-matrix sums (see :class:`GlcmCoefficients`) of the group ``items``, whose count blocks,
+    padded to size n, follow each other in every direction's row of ``counts`` from column ``start``."""
     nb, na = len(items), len(DIRECTIONS)
     block = counts[:, start : start + nb * n * (n + 1)].reshape(na, nb, n, n + 1)[..., 1:].transpose(0, 1)
-    P = block.to(batch.dtype, memory_format=torch.contiguous_format)
-    P = P + P.transpose(2, 3)
-    total = P.sum((2, 3))
+    p = block.to(batch.dtype, memory_format=torch.contiguous_format)
+    p = p + p.transpose(2, 3)
+    total = p.sum((2, 3))
     used = total > 0
-    p = P / torch.where(used, total, torch.ones_like(total))[:, :, None, None]
+    p /= torch.where(used, total, torch.ones_like(total))[:, :, None, None]
     idx = torch.as_tensor(items, device=p.device)
     lv = batch.level_values[idx, :n]  # n <= Gc
     lvf = lv.to(batch.dtype)
     px = p.sum(3)
-    pxy = px[:, :, :, None] * px[:, :, None, :]
+    flat = p.reshape(nb, na, n * n)
+    pxy = (px[:, :, :, None] * px[:, :, None, :]).reshape(nb, na, n * n)
     log_pxy = torch.log2(pxy + EPS)
     g = batch.max_level
-    flat = p.reshape(nb, na, n * n)
     sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, n * n).expand(nb, na, n * n)
     diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, n * n).expand(nb, na, n * n)
-    p_sum = torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat)
-    p_diff = torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat)
-    flat_log = log_pxy.reshape(nb, na, n * n)
-    return GlcmCoefficients(
-        p=p,
+    # MCC: second largest |eigenvalue| of M = D^-1/2 P D^-1/2 per exact number of grey levels
+    eig2 = torch.full((nb, na), float("nan"), dtype=p.dtype, device=p.device)
+    n_present = batch.n_present[items]
+    if n >= 2:
+        d = torch.where(px > 0, px.clamp(min=EPS).rsqrt(), torch.zeros_like(px))
+        m = p * d[:, :, :, None] * d[:, :, None, :]
+        for size in np.unique(n_present[n_present >= 2]).tolist():
+            rows = torch.as_tensor(np.flatnonzero(n_present == size), device=p.device)
+            eig = torch.linalg.eigvalsh(m[rows, :, :size, :size]).abs()
+            eig2[rows] = eig.sort(dim=-1).values[..., -2]
+    return dict(
         used=used,
-        i=lvf[:, None, :, None],
-        j=lvf[:, None, None, :],
         px=px,
         ux=(px * lvf[:, None, :]).sum(2),
-        p_sum=p_sum,
-        p_diff=p_diff,
-        k_sum=torch.arange(0, 2 * g + 1, dtype=p.dtype, device=p.device),
-        k_diff=torch.arange(0, g + 1, dtype=p.dtype, device=p.device),
+        p_sum=torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat),
+        p_diff=torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat),
         hxy=-torch.linalg.vecdot(flat, torch.log2(flat + EPS)),
-        hxy1=-torch.linalg.vecdot(flat, flat_log),
-        hxy2=-torch.linalg.vecdot(pxy.reshape(nb, na, n * n), flat_log),
-        n_levels=batch.n_levels[idx],
-        n_present=batch.n_present[items],
+        hxy1=-torch.linalg.vecdot(flat, log_pxy),
+        hxy2=-torch.linalg.vecdot(pxy, log_pxy),
+        sum_pij=((p @ lvf[:, None, :, None])[..., 0] * lvf[:, None, :]).sum(2),
+        sum_p2=torch.linalg.vecdot(flat, flat),
+        max_p=flat.amax(2),
+        eig2=eig2,
+    )
+
+
+def coefficients(batch: RoiBatch) -> GlcmCoefficients:
+    """Marginals and sums of the batch's GLCMs, computed per group of items of similar grey-level counts
+    (:func:`group_sizes`) on matrices of the group's size."""
+    size = group_sizes(batch.n_present)
+    order = np.lexsort((np.arange(batch.size), -size))  # groups one after another, largest first
+    counts = cooccurrence(batch, size, order)
+    nb, na, gc, g = batch.size, len(DIRECTIONS), batch.n_compact, batch.max_level
+    to = dict(dtype=batch.dtype, device=batch.device)
+    out = dict(
+        used=torch.zeros(nb, na, dtype=torch.bool, device=batch.device),
+        px=torch.zeros(nb, na, gc, **to),
+        p_sum=torch.zeros(nb, na, 2 * g + 1, **to),
+        p_diff=torch.zeros(nb, na, g + 1, **to),
+        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hxy1", "hxy2", "sum_pij", "sum_p2", "max_p", "eig2")},
+    )
+    start = 0
+    for n in np.unique(size)[::-1].tolist():
+        items = order[size[order] == n]
+        idx = torch.as_tensor(items, device=batch.device)
+        for key, value in matrix_sums(batch, counts, items, start, n).items():
+            if key == "px":
+                out[key][idx, :, :n] = value
+            else:
+                out[key][idx] = value
+        start += len(items) * n * (n + 1)
+    return GlcmCoefficients(
+        **out,
+        i=batch.level_values.to(batch.dtype)[:, None, :],
+        k_sum=torch.arange(0, 2 * g + 1, **to),
+        k_diff=torch.arange(0, g + 1, **to),
+        n_levels=batch.n_levels,
+        n_present=batch.n_present,
     )
 
 
@@ -122,9 +163,8 @@ def _sum_moment(c: GlcmCoefficients, order: int) -> torch.Tensor:
 
 
 def autocorrelation(c: GlcmCoefficients) -> torch.Tensor:
-    """Autocorrelation = sum_{i,j} p(i, j) i j (as sum_i i sum_j p(i, j) j)."""
-    row = (c.p @ c.j[:, :, 0, :, None])[..., 0]  # (B, A, n): sum_j p(i, j) j
-    return (row * c.i[:, :, :, 0]).sum(2)
+    """Autocorrelation = sum_{i,j} p(i, j) i j."""
+    return c.sum_pij
 
 
 def joint_average(c: GlcmCoefficients) -> torch.Tensor:
@@ -157,8 +197,7 @@ def correlation(c: GlcmCoefficients) -> torch.Tensor:
     sum p (i - mu_x)(j - mu_y) / (sigma_x sigma_y + eps); 1 where sigma_x sigma_y = 0.
     sigma_x^2 = sum_i p_x(i) (i - mu_x)^2, and sum p (i - mu_x)(j - mu_y) =
     (sum_k p_{x+y}(k) (k - mu_x - mu_y)^2 - sigma_x^2 - sigma_y^2) / 2."""
-    lv = c.i[:, :, :, 0]  # (B, 1, n)
-    vx = (c.px * (lv - c.ux[:, :, None]) ** 2).sum(2)  # = sigma_y^2 (symmetrical GLCM)
+    vx = (c.px * (c.i - c.ux[:, :, None]) ** 2).sum(2)  # = sigma_y^2 (symmetrical GLCM)
     sxy = vx  # sigma_x sigma_y
     corm = (_sum_moment(c, 2) - vx - vx) / 2
     corr = corm / (sxy + EPS)
@@ -183,7 +222,7 @@ def difference_variance(c: GlcmCoefficients) -> torch.Tensor:
 
 def joint_energy(c: GlcmCoefficients) -> torch.Tensor:
     """JointEnergy = sum_{i,j} p(i, j)^2."""
-    return torch.linalg.vecdot(c.p.flatten(2), c.p.flatten(2))
+    return c.sum_p2
 
 
 def joint_entropy(c: GlcmCoefficients) -> torch.Tensor:
@@ -215,19 +254,10 @@ def mcc(c: GlcmCoefficients) -> torch.Tensor:
 
     The GLCM is symmetric (p_x = p_y), so Q = D^-1 P D^-1 P with D = diag(p_x) is similar to M^2,
     M = D^-1/2 P D^-1/2 symmetric (eps only guards empty rows, whose rows of Q are 0 as those of M):
-    MCC = second largest |eigenvalue| of M, from batched symmetric eigenvalues, items grouped by their
-    number of present grey levels."""
-    nb, na, gc, _ = c.p.shape
-    out = torch.full((nb, na), float("nan"), dtype=c.p.dtype, device=c.p.device)
-    if gc >= 2:
-        d = torch.where(c.px > 0, c.px.clamp(min=EPS).rsqrt(), torch.zeros_like(c.px))
-        m = c.p * d[:, :, :, None] * d[:, :, None, :]
-        for size in np.unique(c.n_present[c.n_present >= 2]).tolist():
-            items = torch.as_tensor(np.flatnonzero(c.n_present == size), device=c.p.device)
-            eig = torch.linalg.eigvalsh(m[items, :, :size, :size]).abs()
-            out[items] = eig.sort(dim=-1).values[..., -2]
-    single = torch.as_tensor(c.n_present < 2, device=c.p.device)
-    return torch.where(single[:, None], torch.ones_like(out), out)
+    MCC = second largest |eigenvalue| of M, from batched symmetric eigenvalues (:func:`matrix_sums`), items
+    grouped by their number of present grey levels."""
+    single = torch.as_tensor(c.n_present < 2, device=c.eig2.device)
+    return torch.where(single[:, None], torch.ones_like(c.eig2), c.eig2)
 
 
 def idmn(c: GlcmCoefficients) -> torch.Tensor:
@@ -254,7 +284,7 @@ def inverse_variance(c: GlcmCoefficients) -> torch.Tensor:
 
 def maximum_probability(c: GlcmCoefficients) -> torch.Tensor:
     """MaximumProbability = max_{i,j} p(i, j)."""
-    return c.p.flatten(2).amax(2)
+    return c.max_p
 
 
 def sum_average(c: GlcmCoefficients) -> torch.Tensor:
@@ -269,7 +299,7 @@ def sum_entropy(c: GlcmCoefficients) -> torch.Tensor:
 
 def sum_squares(c: GlcmCoefficients) -> torch.Tensor:
     """SumSquares = sum_{i,j} (i - mu_x)^2 p(i, j)."""
-    return (c.px * (c.i[:, :, :, 0] - c.ux[:, :, None]) ** 2).sum(2)
+    return (c.px * (c.i - c.ux[:, :, None]) ** 2).sum(2)
 
 
 #: PyRadiomics feature name -> function.
@@ -302,19 +332,11 @@ FEATURES: dict[str, Callable[[GlcmCoefficients], torch.Tensor]] = {
 
 
 def compute(batch: RoiBatch, *, voxel_array_shift: float = 0.0) -> dict[str, torch.Tensor]:
-    """All GLCM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused), computed per group of
-    items of similar grey-level counts (:func:`group_sizes`) on matrices of the group's size."""
-    size = group_sizes(batch.n_present)
-    order = np.lexsort((np.arange(batch.size), -size))  # groups one after another, largest first
-    counts = cooccurrence(batch, size, order)
-    out = torch.empty(batch.size, len(FEATURES), dtype=batch.dtype, device=batch.device)
-    start = 0
-    for n in np.unique(size)[::-1].tolist():
-        items = order[size[order] == n]
-        c = coefficients(batch, counts, items, start, n)
-        per_angle = torch.stack([fn(c) for fn in FEATURES.values()], dim=1)  # (B, F, A)
-        out[torch.as_tensor(items, device=batch.device)] = angle_mean(per_angle, c.used[:, None, :], dim=2)
-        start += len(items) * n * (n + 1)
+    """All GLCM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused): every feature
+    function gives the value per direction, averaged here over the directions that have pairs."""
+    c = coefficients(batch)
+    per_angle = torch.stack([fn(c) for fn in FEATURES.values()], dim=1)  # (B, F, A)
+    out = angle_mean(per_angle, c.used[:, None, :], dim=2)
     single = torch.as_tensor(batch.n_present < 2, device=batch.device)
     mcc_col = list(FEATURES).index("MCC")
     out[:, mcc_col] = torch.where(single, torch.ones_like(out[:, mcc_col]), out[:, mcc_col])

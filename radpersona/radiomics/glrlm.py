@@ -24,9 +24,9 @@ EPS = float(np.spacing(1))
 
 @dataclass
 class GlrlmCoefficients:
-    """Run-length matrices P (B, A, G, R) with marginals and grey-level/length vectors."""
+    """Marginals of the run-length matrices P (B, A, Gc, R) over compact grey-level ranks, the grey-level and
+    length vectors, and the nonzero cells of P (for the entropy)."""
 
-    P: torch.Tensor  # (B, A, Gc, R) over compact grey-level ranks
     used: torch.Tensor  # (B, A)
     n_runs: torch.Tensor  # (B, A)
     pg: torch.Tensor  # (B, A, Gc)
@@ -34,18 +34,20 @@ class GlrlmCoefficients:
     i: torch.Tensor  # (B, 1, Gc) grey level of each rank (1 for padding ranks, whose counts are 0)
     j: torch.Tensor  # (R,)
     pj: torch.Tensor  # (B, A, Gc, 2): sum_j P(i, j) / j^2 and sum_j P(i, j) j^2
+    cell_count: torch.Tensor  # (K,) P of the nonzero cells
+    cell_angle: torch.Tensor  # (K,) their (item, direction) index b * A + a
 
 
-def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> torch.Tensor:
-    """Run-length counts (B, 13, Gc, R) over compact grey-level ranks, R the longest run in the batch, zero in the
-    directions that are not ``allowed`` (B, 13).
+def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run lengths over compact grey-level ranks: the counts P(i, 1) of runs of one voxel (B, 13, Gc), zero in the
+    directions that are not ``allowed`` (B, 13), and the runs of two or more voxels as a (cell, length) list
+    (cells b * 13 * Gc + a * Gc + rank) with, for each, the number of such runs; on the host.
 
-    Counted on the host from the batch's equal-neighbour pairs (f, f + s), s the direction's flat step in the
-    padded layout: a run of two or more voxels starts at a pair (f, f + s) not preceded by the pair
-    (f - s, f), and is followed one step at a time (a ROI voxel's flat successor is its true neighbour, so
-    runs never wrap) until its chain of pairs ends. Runs of length 1 are the remaining voxels:
-    P(i, 1) = N_i - sum_{j >= 2} j P(i, j) (directions that are not allowed hold no pair, hence no longer run).
-    The matrices then move to the batch's device.
+    Counted from the batch's equal-neighbour pairs (f, f + s), s the direction's flat step in the padded layout: a
+    run of two or more voxels starts at a pair (f, f + s) not preceded by the pair (f - s, f), and is followed one
+    step at a time (a ROI voxel's flat successor is its true neighbour, so runs never wrap) until its chain of pairs
+    ends. Runs of length 1 are the remaining voxels: P(i, 1) = N_i - sum_{j >= 2} j P(i, j) (directions that are
+    not allowed hold no pair, hence no longer run).
     """
     g = batch.n_compact
     n_dir = len(DIRECTIONS)
@@ -72,12 +74,15 @@ def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> torch.Tensor:
             k += 1
     r = max([k for _, k in ended], default=1)
     n_cells = nb * n_dir * g
-    keys = np.concatenate([cells * r + (k - 1) for cells, k in ended] + [np.zeros(0, dtype=np.int64)])
-    counts = np.bincount(keys, minlength=n_cells * r).reshape(nb, n_dir, g, r)
-    in_long = np.bincount(keys // r, weights=keys % r + 1, minlength=n_cells).reshape(nb, n_dir, g)
+    keys = np.concatenate([cells * (r + 1) + k for cells, k in ended] + [np.zeros(0, dtype=np.int64)])
+    counts = np.bincount(keys, minlength=n_cells * (r + 1))
+    long_key = np.flatnonzero(counts)
+    long_count = counts[long_key]
+    long_cell, long_length = np.divmod(long_key, r + 1)
+    in_long = np.bincount(long_cell, weights=long_count * long_length, minlength=n_cells).reshape(nb, n_dir, g)
     n_i = np.bincount(item_rank, minlength=nb * g).reshape(nb, 1, g)
-    counts[..., 0] = (n_i - in_long) * allowed.cpu().numpy()[:, :, None]
-    return torch.as_tensor(counts, dtype=batch.dtype, device=batch.device)
+    single = (n_i - in_long) * allowed.cpu().numpy()[:, :, None]
+    return single, np.stack([long_cell, long_length]), long_count
 
 
 def multi_element_directions(batch: RoiBatch) -> torch.Tensor:
@@ -106,23 +111,36 @@ def multi_element_directions(batch: RoiBatch) -> torch.Tensor:
 
 
 def coefficients(batch: RoiBatch) -> GlrlmCoefficients:
-    """Run-length matrices and marginals of the batch."""
+    """Marginals of the run-length matrices of the batch (sums over the nonzero cells, on the host)."""
     allowed = direction_allowed(batch.box_sizes, batch.device) & multi_element_directions(batch)
-    P = run_lengths(batch, allowed)
-    lv = batch.level_values.to(P.dtype)
-    pg = P.sum(3)
-    n_runs = pg.sum(2)
-    used = n_runs > 0
-    j = torch.arange(1, P.shape[3] + 1, dtype=P.dtype, device=P.device)
+    single, (long_cell, long_length), long_count = run_lengths(batch, allowed)
+    nb, na, g = single.shape
+    r = int(long_length.max(initial=1))
+    long_angle = long_cell // g
+    pg = single + np.bincount(long_cell, weights=long_count, minlength=nb * na * g).reshape(nb, na, g)
+    pr = np.zeros((nb * na, r))
+    pr[:, 0] = single.sum(2).reshape(-1)
+    np.add.at(pr.reshape(-1), long_angle * r + long_length - 1, long_count)
+    pj = np.empty((nb, na, g, 2))
+    for k, weight in enumerate((1.0 / long_length**2, long_length**2.0)):
+        pj[..., k] = single + np.bincount(long_cell, weights=long_count * weight, minlength=nb * na * g).reshape(
+            nb, na, g
+        )
+    ones = np.flatnonzero(single)
+    to = dict(dtype=batch.dtype, device=batch.device)
+    pg_t = torch.as_tensor(pg, **to)
+    n_runs = pg_t.sum(2)
+    lv = batch.level_values.to(batch.dtype)
     return GlrlmCoefficients(
-        P=P,
-        used=used,
+        used=n_runs > 0,
         n_runs=n_runs,
-        pg=pg,
-        pr=P.sum(2),
+        pg=pg_t,
+        pr=torch.as_tensor(pr.reshape(nb, na, r), **to),
         i=torch.where(lv > 0, lv, torch.ones_like(lv))[:, None, :],
-        j=j,
-        pj=P @ torch.stack([1 / j**2, j**2], dim=1),
+        j=torch.arange(1, r + 1, **to),
+        pj=torch.as_tensor(pj, **to),
+        cell_count=torch.as_tensor(np.concatenate([single.reshape(-1)[ones], long_count]), **to),
+        cell_angle=torch.as_tensor(np.concatenate([ones // g, long_angle]), device=batch.device),
     )
 
 
@@ -177,8 +195,9 @@ def run_variance(c: GlrlmCoefficients) -> torch.Tensor:
 
 def run_entropy(c: GlrlmCoefficients) -> torch.Tensor:
     """RunEntropy = -sum_{i,j} q(i, j) log2(q(i, j) + eps), q = P / N_r."""
-    q = c.P.flatten(2) / torch.where(c.used, c.n_runs, torch.ones_like(c.n_runs))[:, :, None]
-    return -torch.linalg.vecdot(q, torch.log2(q + EPS))
+    q = c.cell_count / c.n_runs.reshape(-1)[c.cell_angle]  # nonzero cells only: q = 0 adds nothing
+    terms = torch.bincount(c.cell_angle, weights=q * torch.log2(q + EPS), minlength=c.n_runs.numel())
+    return -terms.reshape(c.n_runs.shape).to(q.dtype)
 
 
 def low_gray_level_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:

@@ -192,14 +192,26 @@ def _plane_max(lo: np.ndarray, hi: np.ndarray, step: float, along: float) -> np.
     return np.maximum(best, 0.0)
 
 
-def _max_3d(vertices: tuple[np.ndarray, ...], keep: np.ndarray, nb: int, half: np.ndarray) -> np.ndarray:
+def _max_3d(vertices: tuple[np.ndarray, ...], keep: np.ndarray, half: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """Largest vertex-to-vertex distance (mm) per item, over the vertices ``keep`` that are extreme on their x-, y-
-    and z-lines alike (a superset of the convex hull's vertices, so the maximum is unchanged)."""
-    b, z, y, x = vertices
-    order = np.argsort(b[keep], kind="stable")  # grouped by item
-    item = b[keep][order]
-    phys = np.stack([z[keep][order], y[keep][order], x[keep][order]], axis=1) * half
-    bounds = np.searchsorted(item, np.arange(nb + 1))
+    and z-lines alike (a superset of the convex hull's vertices, so the maximum is unchanged).
+
+    ``lower`` (B,) is a distance between two vertices of each item (a lower bound of the answer): a vertex p with
+    |p - c| + R < lower, c the centre of the item's candidates' bounding box and R their largest distance from it,
+    is farther than ``lower`` from no vertex and is dropped before the pairwise search.
+    """
+    nb = len(lower)
+    b, z, y, x = (v[keep] for v in vertices)
+    order = np.argsort(b, kind="stable")  # grouped by item
+    b = b[order]
+    phys = np.stack([z[order], y[order], x[order]], axis=1) * half
+    bounds = np.searchsorted(b, np.arange(nb + 1))
+    centre = (np.maximum.reduceat(phys, bounds[:-1]) + np.minimum.reduceat(phys, bounds[:-1])) / 2
+    radius = np.sqrt(((phys - centre[b]) ** 2).sum(1))
+    reach = np.maximum.reduceat(radius, bounds[:-1])  # R per item
+    near = radius + reach[b] >= lower[b] * (1 - 1e-12)
+    b, phys = b[near], phys[near]
+    bounds = np.searchsorted(b, np.arange(nb + 1))
     counts = np.diff(bounds)
     out = np.zeros(nb)
     # items grouped by candidate count (ratio 0.8), each group padded to its largest count by repeating the
@@ -223,8 +235,9 @@ def mesh_diameters(padded: np.ndarray, spacing: tuple[float, float, float]) -> n
     """(B, 4) (slice, column, row, 3-D) maximum diameters (mm) of the mesh vertices of padded boolean masks.
 
     2-D diameters are exact maxima over pairs of grid lines within each plane (:func:`_plane_max`); the 3-D
-    diameter uses :func:`_max_3d`. Planes at odd doubled coordinates only hold vertices on lines at even ones (a
-    vertex has at most one odd doubled coordinate), so their odd lines are skipped.
+    diameter uses :func:`_max_3d`, with the largest 2-D diameter as its lower bound. Planes at odd doubled
+    coordinates only hold vertices on lines at even ones (a vertex has at most one odd doubled coordinate), so
+    their odd lines are skipped.
     """
     nb, zp, yp, xp = padded.shape
     vertices = mesh_vertices(padded)
@@ -242,7 +255,8 @@ def mesh_diameters(padded: np.ndarray, spacing: tuple[float, float, float]) -> n
     d_slice = plane_max(xlo, xhi, half[1], half[2])  # same z: lines along x at rows y
     d_col = plane_max(xlo.transpose(0, 2, 1), xhi.transpose(0, 2, 1), half[0], half[2])  # same y
     d_row = plane_max(ylo.transpose(0, 2, 1), yhi.transpose(0, 2, 1), half[0], half[1])  # same x
-    return np.stack([np.sqrt(d_slice), np.sqrt(d_col), np.sqrt(d_row), _max_3d(vertices, extreme, nb, half)], axis=1)
+    d2 = np.sqrt(np.stack([d_slice, d_col, d_row], axis=1))
+    return np.concatenate([d2, _max_3d(vertices, extreme, half, d2.max(1))[:, None]], axis=1)
 
 
 def axis_eigenvalues(batch: RoiBatch) -> np.ndarray:
