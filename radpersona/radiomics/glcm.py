@@ -45,7 +45,6 @@ class GlcmCoefficients:
     hxy: torch.Tensor  # (B, A) HXY
     hxy1: torch.Tensor  # (B, A) HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps)
     hxy2: torch.Tensor  # (B, A) HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps)
-    sum_pij: torch.Tensor  # (B, A) sum p(i, j) i j
     sum_p2: torch.Tensor  # (B, A) sum p(i, j)^2
     max_p: torch.Tensor  # (B, A) max p(i, j)
     eig2: torch.Tensor  # (B, A) second largest |eigenvalue| of D^-1/2 P D^-1/2 (see :func:`mcc`), NaN if n < 2
@@ -55,27 +54,46 @@ class GlcmCoefficients:
 
 def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.Tensor:
     """(13, S) co-occurrence counts at distance 1 over compact grey-level ranks, per direction: items one after
-    another in ``order``, item b a block (size[b], size[b] + 1) of counts P(rank, neighbour rank + 1), column 0
-    collecting neighbours outside the ROI (cheaper than masking those pairs); S = sum size (size + 1)."""
+    another in ``order``, item b a block (size[b], size[b]) of counts P(neighbour rank, rank), S = sum size^2.
+
+    Counted from every ROI voxel v to its neighbour w = v + step, keyed by w's cell (its item's block offset +
+    its rank * size, gathered from a flat array that holds a trash cell outside the ROI) plus v's rank. That is
+    the transposed matrix, which the symmetrical GLCM (P + P^T) does not tell apart.
+    """
     n_dir = len(DIRECTIONS)
-    block = size * (size + 1)
+    block = size * size
     offset = np.zeros(batch.size, dtype=np.int64)
     offset[order] = np.cumsum(block[order]) - block[order]
     total = int(block.sum())
-    index_dtype = torch.int32 if n_dir * total < 2**31 else torch.int64
-    nb = batch.neighbour_values("rank")  # (13, N) rank + 1 of the neighbour, 0 outside the ROI
-    width = batch.per_voxel(torch.as_tensor(size + 1, device=batch.device))
-    base = batch.per_voxel(torch.as_tensor(offset, device=batch.device)) + batch.roi_rank * width  # (N,)
-    key = nb.to(index_dtype) + base.to(index_dtype)
-    key += torch.arange(0, n_dir * total, total, device=batch.device, dtype=index_dtype)[:, None]
-    return torch.bincount(key.reshape(-1), minlength=n_dir * total).reshape(n_dir, total)
+    stride = total + batch.n_compact  # per direction: the blocks, then trash cells for neighbours outside the ROI
+    index_dtype = torch.int32 if n_dir * stride < 2**31 else torch.int64
+    cell = batch.per_voxel(torch.as_tensor(offset, device=batch.device)) + batch.roi_rank * batch.per_voxel(
+        torch.as_tensor(size, device=batch.device)
+    )
+    cell_flat = torch.full(batch.rank_flat.shape, total, dtype=index_dtype, device=batch.device)
+    cell_flat[batch.roi_index] = cell.to(index_dtype)
+    rank = batch.roi_rank.to(index_dtype)
+    steps = [batch.flat_offset(d) for d in DIRECTIONS]
+    if batch.on_cpu:
+        src, roi, own = cell_flat.numpy(), batch.roi_index.numpy(), rank.numpy()
+        key = np.empty((n_dir, len(roi)), dtype=src.dtype)
+        for a, (row, step) in enumerate(zip(key, steps)):
+            np.take(src[step:], roi, out=row)  # the neighbour's cell
+            row += own + a * stride
+        key = torch.from_numpy(key)
+    else:
+        shift = torch.tensor(steps, dtype=torch.int64, device=batch.device)[:, None]
+        key = cell_flat[batch.roi_index[None, :] + shift] + rank[None, :]
+        key += torch.arange(0, n_dir * stride, stride, dtype=index_dtype, device=batch.device)[:, None]
+    counts = torch.bincount(key.reshape(-1), minlength=n_dir * stride)
+    return counts.reshape(n_dir, stride)[:, :total]
 
 
 def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start: int, n: int) -> dict:
     """Marginals and whole-matrix sums (see :class:`GlcmCoefficients`) of the group ``items``, whose count blocks,
     padded to size n, follow each other in every direction's row of ``counts`` from column ``start``."""
     nb, na = len(items), len(DIRECTIONS)
-    block = counts[:, start : start + nb * n * (n + 1)].reshape(na, nb, n, n + 1)[..., 1:].transpose(0, 1)
+    block = counts[:, start : start + nb * n * n].reshape(na, nb, n, n).transpose(0, 1)
     p = block.to(batch.dtype, memory_format=torch.contiguous_format)
     p = p + p.transpose(2, 3)
     total = p.sum((2, 3))
@@ -88,29 +106,34 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
     flat = p.reshape(nb, na, n * n)
     pxy = (px[:, :, :, None] * px[:, :, None, :]).reshape(nb, na, n * n)
     log_pxy = torch.log2(pxy + EPS)
+    log_p = flat + EPS
+    torch.log2(log_p, out=log_p)
     g = batch.max_level
     sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, n * n).expand(nb, na, n * n)
     diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, n * n).expand(nb, na, n * n)
-    # MCC: second largest |eigenvalue| of M = D^-1/2 P D^-1/2 per exact number of grey levels
+    # MCC: second largest |eigenvalue| of M = D^-1/2 P D^-1/2, per number of grey levels (items of one number
+    # follow each other, see :func:`coefficients`); the largest is 1 (Perron), so the second largest |eigenvalue|
+    # is max(lambda_(n-1), -lambda_1) of the ascending eigenvalues
     eig2 = torch.full((nb, na), float("nan"), dtype=p.dtype, device=p.device)
     n_present = batch.n_present[items]
     if n >= 2:
         d = torch.where(px > 0, px.clamp(min=EPS).rsqrt(), torch.zeros_like(px))
-        m = p * d[:, :, :, None] * d[:, :, None, :]
         for size in np.unique(n_present[n_present >= 2]).tolist():
-            rows = torch.as_tensor(np.flatnonzero(n_present == size), device=p.device)
-            eig = torch.linalg.eigvalsh(m[rows, :, :size, :size]).abs()
-            eig2[rows] = eig.sort(dim=-1).values[..., -2]
+            rows = np.flatnonzero(n_present == size)
+            r0, r1 = int(rows[0]), int(rows[-1]) + 1
+            dd = d[r0:r1, :, :size]
+            m = p[r0:r1, :, :size, :size] * dd[:, :, :, None] * dd[:, :, None, :]
+            eig = torch.linalg.eigvalsh(m)
+            eig2[r0:r1] = torch.maximum(eig[..., -2], -eig[..., 0])
     return dict(
         used=used,
         px=px,
         ux=(px * lvf[:, None, :]).sum(2),
         p_sum=torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat),
         p_diff=torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat),
-        hxy=-torch.linalg.vecdot(flat, torch.log2(flat + EPS)),
+        hxy=-torch.linalg.vecdot(flat, log_p),
         hxy1=-torch.linalg.vecdot(flat, log_pxy),
         hxy2=-torch.linalg.vecdot(pxy, log_pxy),
-        sum_pij=((p @ lvf[:, None, :, None])[..., 0] * lvf[:, None, :]).sum(2),
         sum_p2=torch.linalg.vecdot(flat, flat),
         max_p=flat.amax(2),
         eig2=eig2,
@@ -121,7 +144,8 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
     """Marginals and sums of the batch's GLCMs, computed per group of items of similar grey-level counts
     (:func:`group_sizes`) on matrices of the group's size."""
     size = group_sizes(batch.n_present)
-    order = np.lexsort((np.arange(batch.size), -size))  # groups one after another, largest first
+    # groups one after another, largest first; in a group, items of one number of grey levels together
+    order = np.lexsort((np.arange(batch.size), -batch.n_present, -size))
     counts = cooccurrence(batch, size, order)
     nb, na, gc, g = batch.size, len(DIRECTIONS), batch.n_compact, batch.max_level
     to = dict(dtype=batch.dtype, device=batch.device)
@@ -130,7 +154,7 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
         px=torch.zeros(nb, na, gc, **to),
         p_sum=torch.zeros(nb, na, 2 * g + 1, **to),
         p_diff=torch.zeros(nb, na, g + 1, **to),
-        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hxy1", "hxy2", "sum_pij", "sum_p2", "max_p", "eig2")},
+        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hxy1", "hxy2", "sum_p2", "max_p", "eig2")},
     )
     start = 0
     for n in np.unique(size)[::-1].tolist():
@@ -141,7 +165,7 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
                 out[key][idx, :, :n] = value
             else:
                 out[key][idx] = value
-        start += len(items) * n * (n + 1)
+        start += len(items) * n * n
     return GlcmCoefficients(
         **out,
         i=batch.level_values.to(batch.dtype)[:, None, :],
@@ -163,8 +187,9 @@ def _sum_moment(c: GlcmCoefficients, order: int) -> torch.Tensor:
 
 
 def autocorrelation(c: GlcmCoefficients) -> torch.Tensor:
-    """Autocorrelation = sum_{i,j} p(i, j) i j."""
-    return c.sum_pij
+    """Autocorrelation = sum_{i,j} p(i, j) i j, as (sum_k k^2 p_{x+y}(k) - sum_k k^2 p_{x-y}(k)) / 4
+    (i j = ((i + j)^2 - (i - j)^2) / 4)."""
+    return ((c.p_sum * c.k_sum**2).sum(2) - (c.p_diff * c.k_diff**2).sum(2)) / 4
 
 
 def joint_average(c: GlcmCoefficients) -> torch.Tensor:

@@ -88,24 +88,23 @@ def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.
 def multi_element_directions(batch: RoiBatch) -> torch.Tensor:
     """(B, 13) True where some line along the direction holds two or more ROI voxels.
 
-    Two neighbouring ROI voxels along the direction settle most items (from the batch's neighbour ranks); the
-    others are searched for two ROI voxels k = 2, 3, ... steps apart."""
+    A ROI that fills its bounding box has such a line exactly in the directions that only move along axes in which
+    the box is longer than one voxel; the other items are searched for two ROI voxels k = 1, 2, ... steps apart."""
+    out = direction_allowed(batch.box_sizes, batch.device)
+    partial = np.flatnonzero(batch.counts < np.prod(batch.box_sizes, axis=1))
+    if len(partial) == 0:
+        return out
+    out[torch.as_tensor(partial, device=batch.device)] = False
+    masks = batch.mask[torch.as_tensor(partial, device=batch.device)]
     r = int(batch.box_sizes.max())
-    adjacent = batch.neighbour_values("rank") > 0  # (13, N)
-    if batch.on_cpu:
-        out = torch.from_numpy(np.logical_or.reduceat(adjacent.numpy(), batch.starts, axis=1).T.copy())
-    else:
-        counts = torch.zeros(len(DIRECTIONS), batch.size, dtype=torch.int64, device=batch.device)
-        counts.index_add_(1, batch.roi_item, adjacent.to(torch.int64))
-        out = (counts > 0).T.contiguous()
     for a, d in enumerate(DIRECTIONS):
-        todo = torch.nonzero(~out[:, a]).flatten()
-        for k in range(2, r):
+        todo = torch.arange(len(partial), device=batch.device)
+        for k in range(1, r):
             if len(todo) == 0:
                 break
-            m = batch.mask[todo]
+            m = masks[todo]
             found = (m & neighbour(m, tuple(k * v for v in d), False)).flatten(1).any(1)
-            out[todo[found], a] = True
+            out[torch.as_tensor(partial, device=batch.device)[todo[found]], a] = True
             todo = todo[~found]
     return out
 
