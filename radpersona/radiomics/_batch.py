@@ -165,8 +165,8 @@ class RoiBatch:
         spacing: voxel spacing (slices, rows, cols) in mm.
         dtype, device: the floating dtype and device of the tensors.
         padded_shape: (Zp, Yp, Xp) = common box + 2 (one background voxel on each side).
-        grey_flat: (B * Zp * Yp * Xp,) int32 grey levels of the padded boxes, 0 outside the ROI.
-        rank_flat: same layout, int32 compact rank + 1 of the grey level, 0 outside the ROI.
+        padded_mask: (B, Zp, Yp, Xp) numpy, the ROIs in the padded boxes (on the host).
+        rank_flat: (B * Zp * Yp * Xp,) int32 compact rank + 1 of the grey level, 0 outside the ROI.
         roi_index: (N,) flat indices (into ``grey_flat``) of all ROI voxels, item-major, C order.
         roi_item: (N,) item of each ROI voxel.
         roi_values: (N,) intensity of each ROI voxel (floating dtype).
@@ -186,7 +186,7 @@ class RoiBatch:
     dtype: torch.dtype
     device: torch.device
     padded_shape: tuple[int, int, int]
-    grey_flat: torch.Tensor
+    padded_mask: np.ndarray
     rank_flat: torch.Tensor
     roi_index: torch.Tensor
     roi_item: torch.Tensor
@@ -220,9 +220,13 @@ class RoiBatch:
         return self._cache["mask"]
 
     @property
-    def grey(self) -> torch.Tensor:
-        """(B, Z, Y, X) grey levels in the common box, 0 outside the ROI (a view of ``grey_flat``)."""
-        return self._inner(self.grey_flat)
+    def grey_flat(self) -> torch.Tensor:
+        """(B * Zp * Yp * Xp,) int32 grey levels in the flat padded layout, 0 outside the ROI (made on first use)."""
+        if "grey_flat" not in self._cache:
+            grey = torch.zeros(self.rank_flat.shape, dtype=torch.int32, device=self.device)
+            grey[self.roi_index] = self.roi_grey.to(torch.int32)
+            self._cache["grey_flat"] = grey
+        return self._cache["grey_flat"]
 
     @property
     def rank(self) -> torch.Tensor:
@@ -338,22 +342,24 @@ def layout_batch(
         z, y, x = box_sizes[b]
         mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = prepared.crops[k]
     roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of the values
-    roi_item = np.repeat(np.arange(n_items), counts)
     max_level = int(all_levels.max())
-    # compact ranks: position of each grey level among the levels present in its ROI
-    item_level = roi_item * (max_level + 1) + all_levels
-    present = np.zeros((n_items, max_level + 1), dtype=bool)
-    present.reshape(-1)[item_level] = True
-    n_present = present.sum(1)
-    rank_map = np.cumsum(present, axis=1) - 1
-    roi_rank = rank_map.reshape(-1)[item_level]
-    level_values = np.zeros((n_items, int(n_present.max())), dtype=np.int64)
-    pi, pl = np.nonzero(present)
-    level_values[pi, rank_map[pi, pl]] = pl
-    grey_flat = np.zeros(mask_pad.size, dtype=np.int32)
-    grey_flat[roi_index] = all_levels
-    rank_flat = np.zeros(mask_pad.size, dtype=np.int32)
-    rank_flat[roi_index] = roi_rank + 1
+    if max_level == 1:  # one grey level (e.g. shape alone, which ignores intensities): rank 0 everywhere
+        n_present = np.ones(n_items, dtype=np.int64)
+        roi_rank = np.zeros(len(all_levels), dtype=np.int64)
+        level_values = np.ones((n_items, 1), dtype=np.int64)
+        rank_flat = mask_pad.reshape(-1).astype(np.int32)
+    else:  # compact ranks: position of each grey level among the levels present in its ROI
+        item_level = np.repeat(np.arange(n_items) * (max_level + 1), counts) + all_levels
+        present = np.zeros((n_items, max_level + 1), dtype=bool)
+        present.reshape(-1)[item_level] = True
+        n_present = present.sum(1)
+        rank_map = np.cumsum(present, axis=1) - 1
+        roi_rank = rank_map.reshape(-1)[item_level]
+        level_values = np.zeros((n_items, int(n_present.max())), dtype=np.int64)
+        pi, pl = np.nonzero(present)
+        level_values[pi, rank_map[pi, pl]] = pl
+        rank_flat = np.zeros(mask_pad.size, dtype=np.int32)
+        rank_flat[roi_index] = roi_rank + 1
 
     def to(array: np.ndarray, tensor_dtype: torch.dtype | None = None) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=tensor_dtype)
@@ -369,10 +375,10 @@ def layout_batch(
         dtype=dtype,
         device=device,
         padded_shape=(zp, yp, xp),
-        grey_flat=to(grey_flat),
+        padded_mask=mask_pad,
         rank_flat=to(rank_flat),
         roi_index=to(roi_index),
-        roi_item=to(roi_item),
+        roi_item=to(np.repeat(np.arange(n_items), counts)),
         roi_values=to(all_values, dtype),
         roi_grey=to(all_levels),
         roi_rank=to(roi_rank),

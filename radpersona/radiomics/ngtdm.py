@@ -36,15 +36,15 @@ def neighbourhood_sums(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
     number, as 3x3x3 box sums minus the voxel itself (integers, exact), computed on the flat padded layout with
     three separable 3-tap sums (steps 1, Xp, Yp Xp; a ROI voxel's box never leaves its item's padded box)."""
     _, yp, xp = batch.padded_shape
-    grey = batch.grey_flat.to(torch.int64)
-    box = grey * 32 + (grey > 0).to(torch.int64)  # grey level and ROI membership in one integer (26 < 32)
+    wide = batch.max_level >= 2**20  # 27 * 32 * G must fit the integers
+    grey = batch.grey_flat.to(torch.int64) if wide else batch.grey_flat
+    box = grey * 32 + (grey > 0).to(grey.dtype)  # grey level and ROI membership in one integer (26 < 32)
     shift = 0
     for step in (1, xp, yp * xp):
         box = box[: -2 * step] + box[step:-step] + box[2 * step :]
         shift += step
-    sums = box[batch.roi_index - shift]
-    roi_grey = batch.roi_grey.to(torch.int64)
-    return (sums >> 5) - roi_grey, (sums & 31) - 1
+    sums = box[batch.roi_index - shift].to(torch.int64)
+    return (sums >> 5) - batch.roi_grey, (sums & 31) - 1
 
 
 def coefficients(batch: RoiBatch) -> NgtdmCoefficients:

@@ -297,13 +297,12 @@ def axis_eigenvalues(batch: RoiBatch) -> np.ndarray:
 def coefficients(batch: RoiBatch) -> ShapeCoefficients:
     """Mesh, diameters and eigenvalues of every ROI in the batch (mesh sums on the batch's device, diameters and
     eigenvalues on the host)."""
-    zp, yp, xp = batch.padded_shape
-    padded = (batch.rank_flat != 0).reshape(batch.size, zp, yp, xp)  # the padded layout is the padded mask
-    padded_np = padded.cpu().numpy()
+    padded_np = batch.padded_mask  # the padded layout is the padded mask
     to = dict(dtype=batch.dtype, device=batch.device)
     if batch.on_cpu:
         volume, surface = (torch.as_tensor(v, **to) for v in mesh_volume_and_surface_numpy(padded_np, batch.spacing))
     else:
+        padded = torch.as_tensor(padded_np, device=batch.device)
         volume, surface = mesh_volume_and_surface(padded, batch.spacing, batch.dtype)
     z, y, x = batch.spacing
     return ShapeCoefficients(
