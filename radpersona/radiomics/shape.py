@@ -184,7 +184,16 @@ def _plane_max(lo: np.ndarray, hi: np.ndarray, step: float, along: float) -> np.
     """
     nb, n = lo.shape[0], lo.shape[2]
     best = np.full(nb, -np.inf)
-    for k in range(n):
+    # offsets from the largest down; once no item can beat its best at offset k (gap <= the item's largest
+    # hi - lo over all its lines, and no pair at all beyond the spread of its nonempty lines), no smaller offset can
+    span = np.maximum(hi.reshape(nb, -1).max(1) - lo.reshape(nb, -1).min(1), 0).astype(np.float64)
+    nonempty = (hi != -_EMPTY).any(1)  # (B, L)
+    spread = np.where(nonempty.any(1), n - 1 - nonempty[:, ::-1].argmax(1) - nonempty.argmax(1), -1)
+    for k in range(int(spread.max(initial=-1)), -1, -1):
+        reach = np.minimum(spread, k)  # the largest offset still to come with a pair of nonempty lines
+        bound = np.where(reach >= 0, (reach * step) ** 2 + along * along * span * span, -np.inf)
+        if (bound <= best).all():
+            break
         forward = (hi[:, :, k:] - lo[:, :, : n - k]).reshape(nb, -1).max(1)
         backward = (hi[:, :, : n - k] - lo[:, :, k:]).reshape(nb, -1).max(1)
         gap = np.maximum(forward, backward).astype(np.float64)
