@@ -180,7 +180,9 @@ def extract_features(
         return _frame(values, status, columns)
     col_index = {col: c for c, col in enumerate(columns)}
     with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
-    prepared = prepare_rois([imgs[k] for k in computable], [rois[k] for k in computable], bin_width, with_levels)
+    prepared = prepare_rois(
+        [imgs[k] for k in computable], [rois[k] for k in computable], bin_width, with_levels, counts[computable]
+    )
     for chunk in _chunks(prepared):
         batch = layout_batch(prepared, chunk, spacing=spacing_t, dtype=torch_dtype, device=dev)
         rows = computable[chunk]

@@ -101,9 +101,9 @@ def crop_box(roi: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
     if roi.all():
         return (slice(None), slice(None), slice(None)), True
     box = []
-    for axis in range(3):
-        hit = np.flatnonzero(roi.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    for axis in ((1, 2), (0, 2), (0, 1)):
+        hit = roi.any(axis=axis)
+        box.append(slice(int(hit.argmax()), len(hit) - int(hit[::-1].argmax())))
     return tuple(box), False  # type: ignore[return-value]
 
 
@@ -121,24 +121,32 @@ class PreparedRois:
 
 
 def prepare_rois(
-    images: Sequence[np.ndarray], rois: Sequence[np.ndarray], bin_width: float, with_levels: bool = True
+    images: Sequence[np.ndarray],
+    rois: Sequence[np.ndarray],
+    bin_width: float,
+    with_levels: bool = True,
+    counts: Sequence[int] | None = None,
 ) -> PreparedRois:
     """Crop every (non-empty, boolean) ROI to its bounding box, gather its intensities and discretise them.
 
     With ``with_levels=False`` (for families that ignore intensities, i.e. shape) every ROI voxel gets grey
-    level 1 instead of its discretised level.
+    level 1 instead of its discretised level, and intensity 0. ``counts``: the ROIs' voxel counts, if known.
     """
     crops, values = [], []
+    if counts is None:
+        counts = [int(np.count_nonzero(roi)) for roi in rois]
     for image, roi in zip(images, rois):
         box, full = crop_box(roi)
-        img = np.asarray(image)[box]
         crops.append(roi[box])
-        values.append(img.reshape(-1) if full else img[crops[-1]])
-    counts = np.array([len(v) for v in values], dtype=np.int64)
-    all_values = np.concatenate(values).astype(np.float64, copy=False) if values else np.zeros(0)
-    if with_levels and len(all_values):
-        levels = discretise_batch(all_values, counts, bin_width)
+        if with_levels:  # families that ignore intensities (shape) need no values
+            img = np.asarray(image)[box]
+            values.append(img.reshape(-1) if full else img[crops[-1]])
+    counts = np.array(counts, dtype=np.int64)
+    if with_levels:
+        all_values = np.concatenate(values).astype(np.float64, copy=False) if values else np.zeros(0)
+        levels = discretise_batch(all_values, counts, bin_width) if len(all_values) else np.zeros(0, dtype=np.int64)
     else:
+        all_values = np.zeros(int(counts.sum()))
         levels = np.ones(len(all_values), dtype=np.int64)
     starts = np.cumsum(counts) - counts
     return PreparedRois(
@@ -338,9 +346,10 @@ def layout_batch(
     box_sizes = prepared.box_sizes[items]
     zp, yp, xp = (int(n) + 2 for n in box_sizes.max(axis=0))
     mask_pad = np.zeros((n_items, zp, yp, xp), dtype=bool)
-    for b, k in enumerate(items):
+    full = counts == np.prod(box_sizes, axis=1)
+    for b, k in enumerate(items.tolist()):
         z, y, x = box_sizes[b]
-        mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = prepared.crops[k]
+        mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = True if full[b] else prepared.crops[k]
     roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of the values
     max_level = int(all_levels.max())
     if max_level == 1:  # one grey level (e.g. shape alone, which ignores intensities): rank 0 everywhere
