@@ -8,6 +8,10 @@ p_x(i) = sum_j p(i, j), p_y(j) = sum_i p(i, j), mu_x = sum i p(i, j), mu_y = sum
 p_{x+y}(k) = sum_{i+j=k} p(i, j) (k = 2..2 Ng), p_{x-y}(k) = sum_{|i-j|=k} p(i, j) (k = 0..Ng-1),
 HXY = -sum p log2(p + eps), eps = numpy.spacing(1), Ng the highest grey level in the ROI. Grey levels
 absent from the ROI have empty rows and columns, which contribute nothing to any sum.
+
+The eps inside the logarithms of the joint entropies (HXY, HX, HY, HXY1, HXY2) moves each of them by at most
+(number of cells) * eps / ln 2 (~1e-13), so they are taken without it (0 log 0 = 0); then HXY1 = HXY2 = HX + HY
+exactly (p_x = p_y, and each sums to 1), which spares the matrix of p_x(i) p_y(j) and its logarithm.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from radpersona.radiomics._batch import DIRECTIONS, RoiBatch, angle_mean, group_sizes
 
 EPS = float(np.spacing(1))
+LN2 = float(np.log(2.0))
 NAN_REASON = "no pair of neighbouring ROI voxels (GLCM empty)"
 
 
@@ -42,9 +47,8 @@ class GlcmCoefficients:
     p_diff: torch.Tensor  # (B, A, G + 1), k = 0..G
     k_sum: torch.Tensor
     k_diff: torch.Tensor
-    hxy: torch.Tensor  # (B, A) HXY
-    hxy1: torch.Tensor  # (B, A) HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps)
-    hxy2: torch.Tensor  # (B, A) HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps)
+    hxy: torch.Tensor  # (B, A) HXY = -sum p log2 p
+    hx: torch.Tensor  # (B, A) HX = HY = -sum p_x log2 p_x
     sum_p2: torch.Tensor  # (B, A) sum p(i, j)^2
     max_p: torch.Tensor  # (B, A) max p(i, j)
     eig2: torch.Tensor  # (B, A) second largest |eigenvalue| of D^-1/2 P D^-1/2 (see :func:`mcc`), NaN if n < 2
@@ -94,20 +98,15 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
     padded to size n, follow each other in every direction's row of ``counts`` from column ``start``."""
     nb, na = len(items), len(DIRECTIONS)
     block = counts[:, start : start + nb * n * n].reshape(na, nb, n, n).transpose(0, 1)
-    p = block.to(batch.dtype, memory_format=torch.contiguous_format)
-    p = p + p.transpose(2, 3)
-    total = p.sum((2, 3))
+    total = 2 * block.sum((2, 3))
     used = total > 0
-    p /= torch.where(used, total, torch.ones_like(total))[:, :, None, None]
+    scale = 1.0 / torch.where(used, total, torch.ones_like(total)).to(batch.dtype)
+    p = (block + block.transpose(2, 3)) * scale[:, :, None, None]  # symmetrical, normalised
     idx = torch.as_tensor(items, device=p.device)
     lv = batch.level_values[idx, :n]  # n <= Gc
     lvf = lv.to(batch.dtype)
     px = p.sum(3)
     flat = p.reshape(nb, na, n * n)
-    pxy = (px[:, :, :, None] * px[:, :, None, :]).reshape(nb, na, n * n)
-    log_pxy = torch.log2(pxy + EPS)
-    log_p = flat + EPS
-    torch.log2(log_p, out=log_p)
     g = batch.max_level
     sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, n * n).expand(nb, na, n * n)
     diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, n * n).expand(nb, na, n * n)
@@ -131,9 +130,8 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
         ux=(px * lvf[:, None, :]).sum(2),
         p_sum=torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat),
         p_diff=torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat),
-        hxy=-torch.linalg.vecdot(flat, log_p),
-        hxy1=-torch.linalg.vecdot(flat, log_pxy),
-        hxy2=-torch.linalg.vecdot(pxy, log_pxy),
+        hxy=-torch.special.xlogy(flat, flat).sum(2) / LN2,
+        hx=-torch.special.xlogy(px, px).sum(2) / LN2,
         sum_p2=torch.linalg.vecdot(flat, flat),
         max_p=flat.amax(2),
         eig2=eig2,
@@ -154,7 +152,7 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
         px=torch.zeros(nb, na, gc, **to),
         p_sum=torch.zeros(nb, na, 2 * g + 1, **to),
         p_diff=torch.zeros(nb, na, g + 1, **to),
-        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hxy1", "hxy2", "sum_p2", "max_p", "eig2")},
+        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hx", "sum_p2", "max_p", "eig2")},
     )
     start = 0
     for n in np.unique(size)[::-1].tolist():
@@ -256,16 +254,18 @@ def joint_entropy(c: GlcmCoefficients) -> torch.Tensor:
 
 
 def imc1(c: GlcmCoefficients) -> torch.Tensor:
-    """Imc1 = (HXY - HXY1) / max(HX, HY), HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps); 0 if max(HX, HY) = 0."""
-    div = -(c.px * torch.log2(c.px + EPS)).sum(2)  # HX = HY (symmetrical GLCM)
-    value = (c.hxy - c.hxy1) / torch.where(div == 0, torch.ones_like(div), div)
-    return torch.where(div == 0, torch.zeros_like(value), value)
+    """Imc1 = (HXY - HXY1) / max(HX, HY), HXY1 = -sum p(i, j) log2(p_x(i) p_y(j) + eps); 0 if max(HX, HY) = 0.
+    HXY1 = HX + HY = 2 HX (see the module docstring)."""
+    value = (c.hxy - 2 * c.hx) / torch.where(c.hx == 0, torch.ones_like(c.hx), c.hx)
+    return torch.where(c.hx == 0, torch.zeros_like(value), value)
 
 
 def imc2(c: GlcmCoefficients) -> torch.Tensor:
-    """Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))), HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps); 0 if HXY2 = HXY."""
-    value = (1 - torch.exp(-2 * (c.hxy2 - c.hxy))) ** 0.5
-    return torch.where(c.hxy2 == c.hxy, torch.zeros_like(value), value)
+    """Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))), HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps); 0 if HXY2 = HXY.
+    HXY2 = HX + HY = 2 HX (see the module docstring)."""
+    hxy2 = 2 * c.hx
+    value = (1 - torch.exp(-2 * (hxy2 - c.hxy))) ** 0.5
+    return torch.where(hxy2 == c.hxy, torch.zeros_like(value), value)
 
 
 def idm(c: GlcmCoefficients) -> torch.Tensor:

@@ -117,9 +117,8 @@ def coefficients(batch: RoiBatch) -> GlrlmCoefficients:
     r = int(long_length.max(initial=1))
     long_angle = long_cell // g
     pg = single + np.bincount(long_cell, weights=long_count, minlength=nb * na * g).reshape(nb, na, g)
-    pr = np.zeros((nb * na, r))
+    pr = np.bincount(long_angle * r + long_length - 1, weights=long_count, minlength=nb * na * r).reshape(nb * na, r)
     pr[:, 0] = single.sum(2).reshape(-1)
-    np.add.at(pr.reshape(-1), long_angle * r + long_length - 1, long_count)
     pj = np.empty((nb, na, g, 2))
     for k, weight in enumerate((1.0 / long_length**2, long_length**2.0)):
         pj[..., k] = single + np.bincount(long_cell, weights=long_count * weight, minlength=nb * na * g).reshape(
