@@ -23,7 +23,7 @@ import torch
 
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.radiomics import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
-from radpersona.radiomics._batch import PreparedRois, layout_batch, prepare_rois
+from radpersona.radiomics._batch import PreparedRois, check_finite, layout_batch, prepare_rois, roi_groups
 
 FAMILY_MODULES: dict[str, ModuleType] = {
     "firstorder": firstorder,
@@ -61,28 +61,21 @@ def _check_families(families: Sequence[str]) -> None:
 def _validate(
     images: Sequence[np.ndarray], masks: Sequence[np.ndarray], spacing: Sequence[float], bin_width: float
 ) -> tuple[list[np.ndarray], list[np.ndarray], tuple[float, float, float]]:
-    """Arrays of the items and their boolean ROIs (``mask > 0``), after checking shapes and finite intensities."""
+    """Arrays of the items and their masks, after checking counts, shapes, spacing and bin width."""
     if len(images) != len(masks):
         raise InputDataError("images and masks differ in length", value=(len(images), len(masks)))
-    imgs, rois = [], []
-    for k, (image, mask) in enumerate(zip(images, masks)):
-        image = np.asarray(image)
-        mask = np.asarray(mask)
+    imgs, msks = [np.asarray(image) for image in images], [np.asarray(mask) for mask in masks]
+    for k, (image, mask) in enumerate(zip(imgs, msks)):
         if image.ndim != 3 or image.shape != mask.shape:
             raise InputDataError(
                 f"item {k}: image and mask must be 3-D arrays of one shape", value=(image.shape, mask.shape)
             )
-        roi = mask if mask.dtype == bool else mask > 0
-        if not np.isfinite(image).all() and not np.isfinite(image[roi]).all():
-            raise InputDataError(f"item {k}: the image has non-finite values inside the mask")
-        imgs.append(image)
-        rois.append(roi)
     spacing_t = tuple(float(s) for s in spacing)
     if len(spacing_t) != 3 or not all(s > 0 for s in spacing_t):
         raise ConfigError(f"spacing must be three positive numbers (slices, rows, cols) in mm, not {spacing!r}")
     if not bin_width > 0:
         raise ConfigError(f"bin_width must be positive, not {bin_width!r}")
-    return imgs, rois, spacing_t  # type: ignore[return-value]
+    return imgs, msks, spacing_t  # type: ignore[return-value]
 
 
 def _chunks(prepared: PreparedRois) -> list[list[int]]:
@@ -104,7 +97,7 @@ def _chunks(prepared: PreparedRois) -> list[list[int]]:
     if current:
         chunks.append(current)
     if len(chunks) == 1:
-        chunks[0].sort()  # one chunk: keep the items' order (no gathering of voxel segments)
+        chunks[0].sort()  # one chunk: keep the prepared order (no gathering of voxel segments)
     return chunks
 
 
@@ -147,7 +140,7 @@ def extract_features(
         raise ConfigError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if dtype not in ("float64", "float32"):
         raise ConfigError(f"dtype must be 'float64' or 'float32', not {dtype!r}")
-    imgs, rois, spacing_t = _validate(images, masks, spacing, bin_width)
+    imgs, msks, spacing_t = _validate(images, masks, spacing, bin_width)
     columns = feature_names(families)
     n_items = len(imgs)
     values = np.full((n_items, len(columns)), np.nan)
@@ -156,9 +149,11 @@ def extract_features(
     if backend == "pyradiomics":
         from radpersona.radiomics._reference import extract_with_pyradiomics
 
+        for index, stack, rois in roi_groups(imgs, msks):
+            check_finite(index, stack, rois)
         names = {fam: list(FAMILY_MODULES[fam].FEATURES) for fam in families}
         rows, item_status = extract_with_pyradiomics(
-            imgs, rois, spacing=spacing_t, names=names, bin_width=bin_width, voxel_array_shift=voxel_array_shift
+            imgs, msks, spacing=spacing_t, names=names, bin_width=bin_width, voxel_array_shift=voxel_array_shift
         )
         for k, (row, st) in enumerate(zip(rows, item_status)):
             for c, col in enumerate(columns):
@@ -172,20 +167,14 @@ def extract_features(
 
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     dev = torch.device(device)
-    counts = np.array([int(np.count_nonzero(roi)) for roi in rois], dtype=np.int64)
+    with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
+    prepared, counts = prepare_rois(imgs, msks, bin_width, with_levels)
     status[counts == 0, :] = "empty mask"
     status[counts == 1, :] = "single voxel"
-    computable = np.flatnonzero(counts >= 2)
-    if len(computable) == 0:
-        return _frame(values, status, columns)
     col_index = {col: c for c, col in enumerate(columns)}
-    with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
-    prepared = prepare_rois(
-        [imgs[k] for k in computable], [rois[k] for k in computable], bin_width, with_levels, counts[computable]
-    )
     for chunk in _chunks(prepared):
         batch = layout_batch(prepared, chunk, spacing=spacing_t, dtype=torch_dtype, device=dev)
-        rows = computable[chunk]
+        rows = prepared.item[chunk]
         for fam in families:
             module = FAMILY_MODULES[fam]
             result = module.compute(batch, voxel_array_shift=voxel_array_shift)

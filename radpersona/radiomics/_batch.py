@@ -18,11 +18,13 @@ Layouts:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from radpersona.errors import InputDataError
 
 #: The 13 unique 3-D directions at distance 1, as (slice, row, column) offsets, in PyRadiomics' order.
 DIRECTIONS: tuple[tuple[int, int, int], ...] = (
@@ -96,68 +98,104 @@ def discretise_batch(values: np.ndarray, counts: np.ndarray, bin_width: float) -
     return level.astype(np.int64)
 
 
-def crop_box(roi: np.ndarray) -> tuple[tuple[slice, slice, slice], bool]:
-    """Slices of the bounding box of a non-empty boolean ``roi``, and whether the ROI fills its whole array."""
-    if roi.all():
-        return (slice(None), slice(None), slice(None)), True
-    box = []
-    for axis in ((1, 2), (0, 2), (0, 1)):
-        hit = roi.any(axis=axis)
-        box.append(slice(int(hit.argmax()), len(hit) - int(hit[::-1].argmax())))
-    return tuple(box), False  # type: ignore[return-value]
+def roi_groups(
+    images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Items of one array shape at a time: (their indices, their images stacked (G, Z, Y, X), their boolean ROIs
+    ``mask > 0`` stacked), so that the work per item is vectorised over the stack."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, image in enumerate(images):
+        by_shape.setdefault(tuple(image.shape), []).append(k)
+    for index in by_shape.values():
+        stacked_masks = np.stack([masks[k] for k in index])
+        rois = stacked_masks if stacked_masks.dtype == bool else stacked_masks > 0
+        yield np.asarray(index), np.stack([images[k] for k in index]), rois
+
+
+def first_and_end(hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a (G, L) boolean array, the first True index and one past the last (0, L for rows without any)."""
+    return hit.argmax(1), hit.shape[1] - hit[:, ::-1].argmax(1)
 
 
 @dataclass
 class PreparedRois:
     """Items' ROIs cropped to their bounding boxes, with intensities and grey levels (see :func:`prepare_rois`)."""
 
+    item: np.ndarray  # (M,) the original index of each prepared item, in prepared order
     crops: list[np.ndarray]  # cropped boolean ROIs
     values: np.ndarray  # ROI intensities (float64), item after item, C order within each box
     levels: np.ndarray  # their grey levels 1..Ng (int64)
-    counts: np.ndarray  # (B,) ROI voxels per item
-    starts: np.ndarray  # (B,) offset of each item's first value
-    box_sizes: np.ndarray  # (B, 3)
-    n_levels: np.ndarray  # (B,) Ng, the highest grey level of each ROI
+    counts: np.ndarray  # (M,) ROI voxels per item
+    starts: np.ndarray  # (M,) offset of each item's first value
+    box_sizes: np.ndarray  # (M, 3)
+    n_levels: np.ndarray  # (M,) Ng, the highest grey level of each ROI
 
 
 def prepare_rois(
     images: Sequence[np.ndarray],
-    rois: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
     bin_width: float,
     with_levels: bool = True,
-    counts: Sequence[int] | None = None,
-) -> PreparedRois:
-    """Crop every (non-empty, boolean) ROI to its bounding box, gather its intensities and discretise them.
+    min_voxels: int = 2,
+) -> tuple[PreparedRois, np.ndarray]:
+    """Crop every ROI (``mask > 0``) of at least ``min_voxels`` voxels to its bounding box, gather its intensities
+    and discretise them; items of one array shape are handled together (:func:`roi_groups`).
 
-    With ``with_levels=False`` (for families that ignore intensities, i.e. shape) every ROI voxel gets grey
-    level 1 instead of its discretised level, and intensity 0. ``counts``: the ROIs' voxel counts, if known.
+    Returns the prepared items and the ROI voxel count of every item. With ``with_levels=False`` (for families
+    that ignore intensities, i.e. shape) every ROI voxel gets grey level 1 instead of its discretised level, and
+    intensity 0.
+
+    Raises:
+        InputDataError: an image has non-finite values inside its ROI.
     """
-    crops, values = [], []
-    if counts is None:
-        counts = [int(np.count_nonzero(roi)) for roi in rois]
-    for image, roi in zip(images, rois):
-        box, full = crop_box(roi)
-        crops.append(roi[box])
+    all_counts = np.zeros(len(images), dtype=np.int64)
+    item, crops, values, counts, boxes = [], [], [], [], []
+    for index, stack, rois in roi_groups(images, masks):
+        n = rois.reshape(len(index), -1).sum(1)
+        all_counts[index] = n
+        check_finite(index, stack, rois)
+        keep = np.flatnonzero(n >= min_voxels)
+        if len(keep) == 0:
+            continue
+        rois, stack, n = rois[keep], stack[keep], n[keep]
+        z0, z1 = first_and_end(rois.any(axis=(2, 3)))
+        y0, y1 = first_and_end(rois.any(axis=(1, 3)))
+        x0, x1 = first_and_end(rois.any(axis=(1, 2)))
+        for g in range(len(keep)):
+            crops.append(rois[g, z0[g] : z1[g], y0[g] : y1[g], x0[g] : x1[g]])
         if with_levels:  # families that ignore intensities (shape) need no values
-            img = np.asarray(image)[box]
-            values.append(img.reshape(-1) if full else img[crops[-1]])
-    counts = np.array(counts, dtype=np.int64)
+            values.append(stack[rois].astype(np.float64, copy=False))  # item after item, C order
+        item.append(index[keep])
+        counts.append(n)
+        boxes.append(np.stack([z1 - z0, y1 - y0, x1 - x0], axis=1))
+    counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
     if with_levels:
-        all_values = np.concatenate(values).astype(np.float64, copy=False) if values else np.zeros(0)
+        all_values = np.concatenate(values) if values else np.zeros(0)
         levels = discretise_batch(all_values, counts, bin_width) if len(all_values) else np.zeros(0, dtype=np.int64)
     else:
         all_values = np.zeros(int(counts.sum()))
         levels = np.ones(len(all_values), dtype=np.int64)
     starts = np.cumsum(counts) - counts
-    return PreparedRois(
+    prepared = PreparedRois(
+        item=np.concatenate(item) if item else np.zeros(0, dtype=np.int64),
         crops=crops,
         values=all_values,
         levels=levels,
         counts=counts,
         starts=starts,
-        box_sizes=np.array([c.shape for c in crops], dtype=np.int64).reshape(len(crops), 3),
+        box_sizes=np.concatenate(boxes) if boxes else np.zeros((0, 3), dtype=np.int64),
         n_levels=np.maximum.reduceat(levels, starts) if len(levels) else np.zeros(0, dtype=np.int64),
     )
+    return prepared, all_counts
+
+
+def check_finite(index: np.ndarray, stack: np.ndarray, rois: np.ndarray) -> None:
+    """Raise :class:`InputDataError` naming the first item (original ``index``) with non-finite ROI intensities."""
+    if np.issubdtype(stack.dtype, np.floating) and not np.isfinite(stack).all():
+        bad = ~np.isfinite(stack) & rois
+        hit = bad.reshape(len(index), -1).any(1)
+        if hit.any():
+            raise InputDataError(f"item {int(index[hit.argmax()])}: the image has non-finite values inside the mask")
 
 
 @dataclass
@@ -319,8 +357,9 @@ def build_batch(
     device: torch.device,
     with_levels: bool = True,
 ) -> RoiBatch:
-    """Crop, discretise and lay out the (non-empty, boolean) ROIs ``rois`` of ``images`` as one :class:`RoiBatch`."""
-    prepared = prepare_rois(images, rois, bin_width, with_levels)
+    """Crop, discretise and lay out the ROIs (of two voxels or more) ``rois`` of ``images`` as one :class:`RoiBatch`
+    (items in the order of :func:`prepare_rois`)."""
+    prepared, _ = prepare_rois(images, rois, bin_width, with_levels)
     return layout_batch(prepared, range(len(prepared.crops)), spacing=spacing, dtype=dtype, device=device)
 
 
