@@ -272,32 +272,49 @@ def axis_eigenvalues(batch: RoiBatch) -> np.ndarray:
     """(B, 3) ascending eigenvalues of the covariance of each item's physical ROI voxel coordinates.
 
     cov = X^T X / N, X the coordinates (mm) minus their mean, numpy.linalg.eigvals (one batched call), tiny negative
-    eigenvalues > -1e-10 set to 0, as PyRadiomics. The sums run over the batch's ROI voxel lists; items with an
-    eigenvalue below 1e-9 of the largest (flat or collinear ROIs, whose zero eigenvalues come out as +-rounding
-    noise) are recomputed with PyRadiomics' own operations and operand layouts (coordinates in the bounding box
-    padded by one voxel, mean, division by sqrt(N), numpy.dot), so that the noise, and its sign, is the same.
+    eigenvalues > -1e-10 set to 0, as PyRadiomics. The moments come exactly, in integers, from the padded masks'
+    sums over one axis (N cov_ab = (N S_ab - S_a S_b) / N, S the sums of the voxel indices and of their products);
+    items with an eigenvalue below 1e-9 of the largest (flat or collinear ROIs, whose zero eigenvalues come out as
+    +-rounding noise in PyRadiomics) are recomputed with PyRadiomics' own operations and operand layouts
+    (coordinates in the bounding box padded by one voxel, mean, division by sqrt(N), numpy.dot), so that the
+    noise, and its sign, is the same.
     """
-    _, yp, xp = batch.padded_shape
-    rest, x = np.divmod(batch.roi_index.cpu().numpy(), xp)
-    rest, y = np.divmod(rest, yp)
-    z = rest % batch.padded_shape[0]
-    phys_all = np.stack([z, y, x]) * np.asarray(batch.spacing, dtype=np.float64)[:, None]  # (3, N)
-    n = batch.counts.astype(np.float64)
-    centred = phys_all - np.repeat(np.add.reduceat(phys_all, batch.starts, axis=1) / n, batch.counts, axis=1)
-    cov = np.empty((batch.size, 3, 3))
-    for a in range(3):
-        for b in range(a, 3):
-            cov[:, a, b] = cov[:, b, a] = np.add.reduceat(centred[a] * centred[b], batch.starts) / n
-    eig = np.real(np.linalg.eigvals(cov))
-    redo = np.flatnonzero(np.abs(eig).min(1) <= 1e-9 * np.abs(eig).max(1))
+    mask = batch.padded_mask
+    nb, zp, yp, xp = mask.shape
+    n = batch.counts.astype(np.int64)
+    if int(n.max()) ** 2 * max(zp, yp, xp) ** 2 < 2**62:  # exact int64 moments
+        zy, zx, yx = mask.sum(3, dtype=np.int64), mask.sum(2, dtype=np.int64), mask.sum(1, dtype=np.int64)
+        z, y, x = (np.arange(k, dtype=np.int64) for k in (zp, yp, xp))
+        first = [zy.sum(2) @ z, zy.sum(1) @ y, zx.sum(1) @ x]
+        second = {
+            (0, 0): zy.sum(2) @ (z * z),
+            (1, 1): zy.sum(1) @ (y * y),
+            (2, 2): zx.sum(1) @ (x * x),
+            (0, 1): np.einsum("bzy,z,y->b", zy, z, y),
+            (0, 2): np.einsum("bzx,z,x->b", zx, z, x),
+            (1, 2): np.einsum("byx,y,x->b", yx, y, x),
+        }
+        cov = np.empty((nb, 3, 3))
+        for (a, b), s_ab in second.items():
+            value = (n * s_ab - first[a] * first[b]).astype(np.float64) / (n * n).astype(np.float64)
+            cov[:, a, b] = cov[:, b, a] = value * (batch.spacing[a] * batch.spacing[b])
+        redo = None
+    else:
+        cov = np.empty((nb, 3, 3))
+        redo = np.arange(nb)
+    eig = np.real(np.linalg.eigvals(cov)) if redo is None else np.zeros((nb, 3))
+    if redo is None:
+        redo = np.flatnonzero(np.abs(eig).min(1) <= 1e-9 * np.abs(eig).max(1))
+    for k in redo.tolist():
+        start, count = int(batch.starts[k]), int(batch.counts[k])
+        rest, xk = np.divmod(batch.roi_index[start : start + count].cpu().numpy(), xp)
+        rest, yk = np.divmod(rest, yp)
+        # (N, 3) in Fortran order, like PyRadiomics' transposed numpy.where output
+        phys = (np.stack([rest % zp, yk, xk]) * np.asarray(batch.spacing, dtype=np.float64)[:, None]).T
+        phys = phys - np.add.reduce(phys, axis=0) / count  # numpy.mean's arithmetic
+        phys /= np.sqrt(count)
+        cov[k] = np.dot(phys.T.copy(), phys)
     if len(redo):
-        phys_f = phys_all.T  # (N, 3) in Fortran order, like PyRadiomics' transposed numpy.where output
-        for k in redo.tolist():
-            start, count = int(batch.starts[k]), int(batch.counts[k])
-            phys = phys_f[start : start + count]
-            phys = phys - np.add.reduce(phys, axis=0) / count  # numpy.mean's arithmetic
-            phys /= np.sqrt(count)
-            cov[k] = np.dot(phys.T.copy(), phys)
         eig[redo] = np.real(np.linalg.eigvals(cov[redo]))
     eig[(eig < 0) & (eig > -1e-10)] = 0
     return np.sort(eig, axis=1)
