@@ -11,9 +11,11 @@ Layouts:
   order of ``image[mask]``), with their item, intensity, grey level and compact grey-level rank (0..Gc-1
   over the levels present in the item's ROI, which keeps co-occurrence and run-length matrices small).
   Item b's voxels are ``starts[b] : starts[b] + counts[b]``; :meth:`RoiBatch.segment_sum` reduces over them.
-- *Flat padded boxes*: every item's box padded with one voxel of background on each side, to a common
-  (Zp, Yp, Xp), stacked and flattened, so that the neighbour of ROI voxel ``f`` along an offset is
-  ``f + flat_offset`` (never wrapping into another row or item, since a row's successor is background).
+- *Flat padded boxes*: every item's box preceded by one slice, row and column of background, in a common box
+  (Zp, Yp, Xp) = (Z + 1, Y + 1, X + 1), stacked (plus one empty box at the end) and flattened, so that the
+  neighbour of ROI voxel ``f`` along an offset is ``f + flat_offset``. It never wraps into another row, slice or
+  item: a coordinate one step beyond the box, on either side, lands on the background row, column or slice of
+  the next (or this) box.
 """
 
 from __future__ import annotations
@@ -210,9 +212,9 @@ class RoiBatch:
         max_level: G, the highest grey level over the batch.
         spacing: voxel spacing (slices, rows, cols) in mm.
         dtype, device: the floating dtype and device of the tensors.
-        padded_shape: (Zp, Yp, Xp) = common box + 2 (one background voxel on each side).
-        padded_mask: (B, Zp, Yp, Xp) numpy, the ROIs in the padded boxes (on the host).
-        rank_flat: (B * Zp * Yp * Xp,) int32 compact rank + 1 of the grey level, 0 outside the ROI.
+        padded_shape: (Zp, Yp, Xp) = common box + 1 (background slice, row and column before the voxels).
+        box_masks: (B + 1, Zp, Yp, Xp) numpy, the ROIs in the padded boxes (on the host; the last box is empty).
+        rank_flat: ((B + 1) * Zp * Yp * Xp,) int32 compact rank + 1 of the grey level, 0 outside the ROI.
         roi_index: (N,) flat indices (into ``grey_flat``) of all ROI voxels, item-major, C order.
         roi_item: (N,) item of each ROI voxel.
         roi_values: (N,) intensity of each ROI voxel (floating dtype).
@@ -232,7 +234,7 @@ class RoiBatch:
     dtype: torch.dtype
     device: torch.device
     padded_shape: tuple[int, int, int]
-    padded_mask: np.ndarray
+    box_masks: np.ndarray
     rank_flat: torch.Tensor
     roi_index: torch.Tensor
     roi_item: torch.Tensor
@@ -279,9 +281,20 @@ class RoiBatch:
         """(B, Z, Y, X) compact grey-level rank + 1 in the common box, 0 outside the ROI (a view of ``rank_flat``)."""
         return self._inner(self.rank_flat)
 
-    def _inner(self, flat: torch.Tensor) -> torch.Tensor:
+    @property
+    def padded_mask(self) -> np.ndarray:
+        """(B, Zp + 1, Yp + 1, Xp + 1) numpy: every ROI with one voxel of background on each side."""
+        if "padded_mask" not in self._cache:
+            self._cache["padded_mask"] = np.pad(self.box_masks[:-1], ((0, 0), (0, 1), (0, 1), (0, 1)))
+        return self._cache["padded_mask"]
+
+    def boxes(self, flat: torch.Tensor) -> torch.Tensor:
+        """(B, Zp, Yp, Xp) view of a tensor in the flat padded layout (without the trailing empty box)."""
         zp, yp, xp = self.padded_shape
-        return flat.reshape(self.size, zp, yp, xp)[:, 1 : zp - 1, 1 : yp - 1, 1 : xp - 1]
+        return flat[: self.size * zp * yp * xp].reshape(self.size, zp, yp, xp)
+
+    def _inner(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.boxes(flat)[:, 1:, 1:, 1:]
 
     def flat_offset(self, offset: Sequence[int]) -> int:
         """Flat-index step of a (slice, row, col) offset in the padded layout."""
@@ -383,8 +396,8 @@ def layout_batch(
         all_values, all_levels = prepared.values[index], prepared.levels[index]
     starts = np.cumsum(counts) - counts
     box_sizes = prepared.box_sizes[items]
-    zp, yp, xp = (int(n) + 2 for n in box_sizes.max(axis=0))
-    mask_pad = np.zeros((n_items, zp, yp, xp), dtype=bool)
+    zp, yp, xp = (int(n) + 1 for n in box_sizes.max(axis=0))
+    mask_pad = np.zeros((n_items + 1, zp, yp, xp), dtype=bool)
     full = counts == np.prod(box_sizes, axis=1)
     for b, k in enumerate(items.tolist()):
         z, y, x = box_sizes[b]
@@ -423,7 +436,7 @@ def layout_batch(
         dtype=dtype,
         device=device,
         padded_shape=(zp, yp, xp),
-        padded_mask=mask_pad,
+        box_masks=mask_pad,
         rank_flat=to(rank_flat),
         roi_index=to(roi_index),
         roi_item=to(np.repeat(np.arange(n_items), counts)),

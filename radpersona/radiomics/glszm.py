@@ -39,16 +39,15 @@ class GlszmCoefficients:
 def size_zones(batch: RoiBatch) -> tuple[np.ndarray, np.ndarray]:
     """(item, rank) cell (item * Gc + rank) and size of every zone of the batch, on the host.
 
-    Zones are labelled on the compact ranks (equal ranks <=> equal grey levels) of the items' boxes, stacked
-    along the slices with one background slice between items, in one ``skimage.measure.label`` call.
+    Zones are labelled on the compact ranks (equal ranks <=> equal grey levels) of the items' padded boxes, stacked
+    along the slices (a background slice before each item), in one ``skimage.measure.label`` call.
     """
-    rank = batch.rank.cpu().numpy()
-    nb, nz, ny, nx = rank.shape
-    stacked = np.zeros((nb, nz + 1, ny, nx), dtype=np.uint16 if batch.n_compact < 65535 else np.int32)
-    stacked[:, :nz] = rank
-    labels = connected_labels(stacked.reshape(nb * (nz + 1), ny, nx), background=0, connectivity=3)
+    rank = batch.boxes(batch.rank_flat).cpu().numpy()  # (B, Zp, Yp, Xp): a background slice before each item
+    nb, zp, yp, xp = rank.shape
+    small = rank.astype(np.uint16) if batch.n_compact < 65535 else rank
+    labels = connected_labels(small.reshape(nb * zp, yp, xp), background=0, connectivity=3)
     # label of every ROI voxel, in the order of the batch's ROI voxel lists (item-major, C order in each box)
-    voxel_label = labels.reshape(-1)[np.flatnonzero(stacked)]
+    voxel_label = labels.reshape(-1)[batch.roi_index.cpu().numpy()]
     zone_size = np.bincount(voxel_label)[1:]
     zone_cell = np.zeros(len(zone_size) + 1, dtype=np.int64)
     zone_cell[voxel_label] = np.repeat(np.arange(nb) * batch.n_compact, batch.counts) + batch.roi_rank.cpu().numpy()

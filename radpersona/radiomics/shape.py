@@ -279,7 +279,7 @@ def axis_eigenvalues(batch: RoiBatch) -> np.ndarray:
     (coordinates in the bounding box padded by one voxel, mean, division by sqrt(N), numpy.dot), so that the
     noise, and its sign, is the same.
     """
-    mask = batch.padded_mask
+    mask = batch.box_masks[:-1]  # coordinates of the bounding box padded by one voxel, as PyRadiomics'
     nb, zp, yp, xp = mask.shape
     n = batch.counts.astype(np.int64)
     if int(n.max()) ** 2 * max(zp, yp, xp) ** 2 < 2**62:  # exact int64 moments
