@@ -8,7 +8,7 @@ thread each, and is timed per patient (wall and process CPU time, minimum over r
 are compared with PyRadiomics' feature by feature. Prints one JSON object.
 
     python benchmarks/radiomics.py [--engines ours,pyradiomics,fastrad,flash_radiomics] [--repeats 5]
-        [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
+        [--reference-repeats 3] [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
 
 The peers are optional installs for this benchmark only (``pip install fastrad flash-radiomics``;
 flash-radiomics also imports h5py at run time); an engine that is not installed is reported as skipped.
@@ -218,20 +218,15 @@ def run_flash_radiomics(imgs, masks, families=ALL_FAMILIES, *, hdf5_dir: str) ->
 # --- timing and parity ------------------------------------------------------------------------------------------------
 
 
-def timed(fn: Callable[[], pd.DataFrame], repeats: int) -> tuple[float, float, pd.DataFrame]:
-    """(wall, process CPU) seconds, each the minimum over ``repeats`` calls, and the last call's result.
+def time_once(fn: Callable[[], pd.DataFrame]) -> tuple[float, float, pd.DataFrame]:
+    """(wall, process CPU) seconds of one call, and its result.
 
     CPU time is less sensitive than wall time to other jobs competing for the cores; with one thread both
     measure the same single-threaded work on an idle machine.
     """
-    walls, cpus = [], []
-    result = pd.DataFrame()
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus), result
+    start, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - start, time.process_time() - cpu, result
 
 
 def deviation(values: pd.DataFrame, reference: pd.DataFrame) -> dict[str, object]:
@@ -291,7 +286,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="this engine's torch device (the others run on the CPU)")
     parser.add_argument("--dtype", default=None, help="float64 on CPU, float32 on CUDA by default")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of this engine (minimum reported)")
-    parser.add_argument("--peer-repeats", type=int, default=1, help="timed runs of PyRadiomics and of each peer")
+    parser.add_argument("--reference-repeats", type=int, default=3, help="timed runs of PyRadiomics (minimum reported)")
+    parser.add_argument("--peer-repeats", type=int, default=1, help="timed runs of fastrad and flash-radiomics")
     parser.add_argument("--threads", type=int, default=1, help="threads of every engine (torch, BLAS, OpenMP, ITK)")
     parser.add_argument("--patients", type=int, default=1, help="patients in this engine's batch (throughput)")
     parser.add_argument("--per-family", action="store_true", help="also time each family alone (CPU s/patient)")
@@ -305,8 +301,8 @@ def main() -> None:
         engines.remove("pyradiomics")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: CUDA is not available here (torch {torch.__version__})")
-    if min(args.patients, args.repeats, args.peer_repeats) < 1:
-        parser.error("--patients, --repeats and --peer-repeats must be positive")
+    if min(args.patients, args.repeats, args.reference_repeats, args.peer_repeats) < 1:
+        parser.error("--patients and the repeat counts must be positive")
     torch.set_num_threads(args.threads)
     dtype = args.dtype or ("float32" if args.device.startswith("cuda") else "float64")
     warnings.filterwarnings("ignore", category=UserWarning)  # fastrad warns about anisotropy, flash about sizes
@@ -335,34 +331,50 @@ def main() -> None:
     big_masks = [m for k in range(args.patients) for m in pool[k % len(pool)][1]]
     report: dict[str, dict[str, object]] = {}
     frames: dict[str, pd.DataFrame] = {}
+    calls: dict[str, Callable[[], pd.DataFrame]] = {}
+    repeats: dict[str, int] = {}
     for name in ENGINES:
         if name not in engines:
             continue
-        dist, fn, family_repeats = table[name]
+        dist, fn, _ = table[name]
         if _version(dist) is None:
             report[name] = {"skipped": "not installed"}
             continue
-        entry: dict[str, object] = {"version": _version(dist), "threads": args.threads}
-        try:
-            if name == "ours":
-                run_ours(imgs[:4], masks[:4], device=args.device, dtype=dtype)  # warm-up
-                wall, cpu, frame = timed(
-                    lambda: run_ours(big_imgs, big_masks, device=args.device, dtype=dtype), args.repeats
-                )
-                wall, cpu = wall / args.patients, cpu / args.patients
-                frames[name] = frame.iloc[: len(imgs)].reset_index(drop=True)
-                entry.update(device=args.device, dtype=dtype, patients_per_s=round(1.0 / wall, 3))
-                if args.device.startswith("cuda"):
-                    entry["gpu"] = torch.cuda.get_device_name()
-            else:
-                wall, cpu, frames[name] = timed(lambda fn=fn: fn(ALL_FAMILIES), args.peer_repeats)
-            if args.per_family:
-                entry["per_family_cpu_s"] = _per_family(fn, family_repeats)
-        except ImportError as err:
-            report[name] = {"skipped": f"not importable: {err}"}
-            continue
-        entry.update(s_per_patient=round(wall, 4), cpu_s_per_patient=round(cpu, 4))
-        report[name] = entry
+        report[name] = {"version": _version(dist), "threads": args.threads}
+        if name == "ours":
+            run_ours(imgs[:4], masks[:4], device=args.device, dtype=dtype)  # warm-up
+            calls[name] = lambda: run_ours(big_imgs, big_masks, device=args.device, dtype=dtype)
+            repeats[name] = args.repeats
+        else:
+            calls[name] = lambda fn=fn: fn(ALL_FAMILIES)
+            repeats[name] = args.reference_repeats if name == "pyradiomics" else args.peer_repeats
+    # the engines take turns, so that changes in the machine's load reach them alike; minima over the rounds
+    walls: dict[str, list[float]] = {name: [] for name in calls}
+    cpus: dict[str, list[float]] = {name: [] for name in calls}
+    for round_ in range(max(repeats.values(), default=0)):
+        for name, call in list(calls.items()):
+            if round_ >= repeats[name]:
+                continue
+            try:
+                wall, cpu, frames[name] = time_once(call)
+            except ImportError as err:
+                report[name] = {"skipped": f"not importable: {err}"}
+                del calls[name]
+                continue
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    for name in calls:
+        entry = report[name]
+        scale = args.patients if name == "ours" else 1
+        wall, cpu = min(walls[name]) / scale, min(cpus[name]) / scale
+        if name == "ours":
+            frames[name] = frames[name].iloc[: len(imgs)].reset_index(drop=True)
+            entry.update(device=args.device, dtype=dtype, patients_per_s=round(1.0 / wall, 3))
+            if args.device.startswith("cuda"):
+                entry["gpu"] = torch.cuda.get_device_name()
+        entry.update(s_per_patient=round(wall, 4), cpu_s_per_patient=round(cpu, 4), timed_runs=len(cpus[name]))
+        if args.per_family:
+            entry["per_family_cpu_s"] = _per_family(table[name][1], table[name][2])
     hdf5_dir.cleanup()
 
     ref = report.get("pyradiomics", {})

@@ -93,49 +93,75 @@ def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.
     return counts.reshape(n_dir, stride)[:, :total]
 
 
+_K_LOG2_K: dict[str, torch.Tensor] = {}  # k log2 k for k = 0, 1, ..., per device
+
+
+def _sum_k_log2_k(counts: torch.Tensor) -> torch.Tensor:
+    """Sum over the last two dimensions of k log2 k (0 for k = 0) of non-negative integer ``counts``, from a table of
+    k log2 k (kept per device and grown on demand)."""
+    device = str(counts.device)
+    table = _K_LOG2_K.get(device)
+    size = int(counts.max()) + 1
+    if table is None or len(table) < size:
+        k = np.arange(max(size, 4096, 2 * len(table) if table is not None else 0), dtype=np.float64)
+        table = _K_LOG2_K[device] = torch.as_tensor(k * np.log2(np.maximum(k, 1.0)), device=counts.device)
+    if counts.device.type == "cpu":
+        return torch.from_numpy(np.take(table.numpy(), counts.numpy()).sum((-2, -1)))
+    return torch.take(table, counts).sum((-2, -1))
+
+
 def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start: int, n: int) -> dict:
     """Marginals and whole-matrix sums (see :class:`GlcmCoefficients`) of the group ``items``, whose count blocks,
-    padded to size n, follow each other in every direction's row of ``counts`` from column ``start``."""
+    padded to size n, follow each other in every direction's row of ``counts`` from column ``start``. The work runs
+    direction-major (the layout of ``counts``); results are (B, A, ...)."""
     nb, na = len(items), len(DIRECTIONS)
-    block = counts[:, start : start + nb * n * n].reshape(na, nb, n, n).transpose(0, 1)
-    total = 2 * block.sum((2, 3))
+    block = counts[:, start : start + nb * n * n].reshape(na, nb, n, n)
+    sym = block + block.transpose(2, 3)  # symmetrical counts S, (A, B, n, n)
+    total = sym.sum((2, 3))
     used = total > 0
-    scale = 1.0 / torch.where(used, total, torch.ones_like(total)).to(batch.dtype)
-    p = (block + block.transpose(2, 3)) * scale[:, :, None, None]  # symmetrical, normalised
+    safe_total = torch.where(used, total, torch.ones_like(total))
+    scale = 1.0 / safe_total.to(batch.dtype)
+    p = sym * scale[:, :, None, None]  # normalised
+    largest = sym.flatten(2).amax(2)
+    # HXY = -sum p log2 p = log2 N - (1/N) sum S log2 S, N = sum S, from a table of k log2 k; exactly 0 where one
+    # cell holds every pair (a single grey level in that direction), as HX then is
+    hxy = torch.log2(safe_total.to(batch.dtype)) - _sum_k_log2_k(sym) * scale
+    hxy = torch.where(largest == total, torch.zeros_like(hxy), hxy)
     idx = torch.as_tensor(items, device=p.device)
     lv = batch.level_values[idx, :n]  # n <= Gc
     lvf = lv.to(batch.dtype)
-    px = p.sum(3)
-    flat = p.reshape(nb, na, n * n)
+    px = p.sum(3)  # (A, B, n)
+    flat = p.reshape(na, nb, n * n)
     g = batch.max_level
-    sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(nb, 1, n * n).expand(nb, na, n * n)
-    diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(nb, 1, n * n).expand(nb, na, n * n)
+    sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(1, nb, n * n).expand(na, nb, n * n)
+    diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(1, nb, n * n).expand(na, nb, n * n)
     # MCC: second largest |eigenvalue| of M = D^-1/2 P D^-1/2, per number of grey levels (items of one number
     # follow each other, see :func:`coefficients`); the largest is 1 (Perron), so the second largest |eigenvalue|
     # is max(lambda_(n-1), -lambda_1) of the ascending eigenvalues
-    eig2 = torch.full((nb, na), float("nan"), dtype=p.dtype, device=p.device)
+    eig2 = torch.full((na, nb), float("nan"), dtype=p.dtype, device=p.device)
     n_present = batch.n_present[items]
     if n >= 2:
         d = torch.where(px > 0, px.clamp(min=EPS).rsqrt(), torch.zeros_like(px))
         for size in np.unique(n_present[n_present >= 2]).tolist():
             rows = np.flatnonzero(n_present == size)
             r0, r1 = int(rows[0]), int(rows[-1]) + 1
-            dd = d[r0:r1, :, :size]
-            m = p[r0:r1, :, :size, :size] * dd[:, :, :, None] * dd[:, :, None, :]
+            dd = d[:, r0:r1, :size]
+            m = p[:, r0:r1, :size, :size] * dd[:, :, :, None] * dd[:, :, None, :]
             eig = torch.linalg.eigvalsh(m)
-            eig2[r0:r1] = torch.maximum(eig[..., -2], -eig[..., 0])
-    return dict(
+            eig2[:, r0:r1] = torch.maximum(eig[..., -2], -eig[..., 0])
+    out = dict(
         used=used,
         px=px,
-        ux=(px * lvf[:, None, :]).sum(2),
-        p_sum=torch.zeros(nb, na, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat),
-        p_diff=torch.zeros(nb, na, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat),
-        hxy=-torch.special.xlogy(flat, flat).sum(2) / LN2,
+        ux=(px * lvf[None, :, :]).sum(2),
+        p_sum=torch.zeros(na, nb, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat),
+        p_diff=torch.zeros(na, nb, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat),
+        hxy=hxy,
         hx=-torch.special.xlogy(px, px).sum(2) / LN2,
         sum_p2=torch.linalg.vecdot(flat, flat),
-        max_p=flat.amax(2),
+        max_p=largest * scale,
         eig2=eig2,
     )
+    return {key: value.transpose(0, 1) for key, value in out.items()}
 
 
 def coefficients(batch: RoiBatch) -> GlcmCoefficients:
