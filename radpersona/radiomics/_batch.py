@@ -296,6 +296,17 @@ class RoiBatch:
     def _inner(self, flat: torch.Tensor) -> torch.Tensor:
         return self.boxes(flat)[:, 1:, 1:, 1:]
 
+    @property
+    def item_rank(self) -> torch.Tensor:
+        """(N,) int64 cell of every ROI voxel in per-item rank tables: item * Gc + compact rank (made on first use)."""
+        if "item_rank" not in self._cache:
+            if self.on_cpu:
+                base = np.repeat(np.arange(self.size, dtype=np.int64) * self.n_compact, self.counts)
+                self._cache["item_rank"] = torch.from_numpy(base + self.roi_rank.numpy())
+            else:
+                self._cache["item_rank"] = self.roi_item * self.n_compact + self.roi_rank
+        return self._cache["item_rank"]
+
     def flat_offset(self, offset: Sequence[int]) -> int:
         """Flat-index step of a (slice, row, col) offset in the padded layout."""
         _, yp, xp = self.padded_shape

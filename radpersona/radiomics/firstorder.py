@@ -68,8 +68,21 @@ def coefficients(batch: RoiBatch, voxel_array_shift: float) -> FirstOrderCoeffic
 
 
 def _sorted(batch: RoiBatch) -> torch.Tensor:
-    """(B, N_max) each item's intensities sorted ascending, +inf-padded (numpy's sort on the CPU, torch's elsewhere)."""
+    """(B, N_max) each item's intensities sorted ascending, +inf-padded (numpy's sort on the CPU, torch's elsewhere).
+
+    On the CPU, runs of consecutive items with one voxel count (e.g. patches of one shape) are sorted as a
+    (run, count) block each, without padding, when there are few runs."""
     nb, n_max = batch.size, int(batch.counts.max())
+    if batch.on_cpu:
+        change = np.flatnonzero(np.diff(batch.counts)) + 1
+        if len(change) < 32:
+            values = batch.roi_values.numpy()
+            dense = np.full((nb, n_max), np.inf, dtype=values.dtype)
+            for b0, b1 in zip([0, *change.tolist()], [*change.tolist(), nb]):
+                count, first = int(batch.counts[b0]), int(batch.starts[b0])
+                block = values[first : first + (b1 - b0) * count].reshape(b1 - b0, count)
+                dense[b0:b1, :count] = np.sort(block, axis=1)
+            return torch.from_numpy(dense)
     if bool((batch.counts == n_max).all()):
         dense = batch.roi_values.reshape(nb, n_max)
     else:

@@ -55,7 +55,7 @@ def dependent_neighbours(batch: RoiBatch) -> torch.Tensor:
 def dependence(batch: RoiBatch) -> torch.Tensor:
     """Dependence counts (B, Gc, 27): ROI voxels per compact grey-level rank and number of dependent neighbours."""
     gc = batch.n_compact
-    key = (batch.roi_item * gc + batch.roi_rank) * 27 + dependent_neighbours(batch).to(torch.int64)
+    key = batch.item_rank * 27 + dependent_neighbours(batch).to(torch.int64)
     return torch.bincount(key, minlength=batch.size * gc * 27).reshape(batch.size, gc, 27).to(batch.dtype)
 
 

@@ -52,8 +52,7 @@ def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.
     g = batch.n_compact
     n_dir = len(DIRECTIONS)
     nb = batch.size
-    roi_rank = batch.roi_rank.cpu().numpy()
-    item_rank = np.repeat(np.arange(nb) * g, batch.counts) + roi_rank  # (item, rank) of every ROI voxel
+    item_rank = batch.item_rank.cpu().numpy()  # (item, rank) of every ROI voxel
     cell_flat = np.zeros(batch.rank_flat.shape[0], dtype=np.int64)  # (item, direction 0, rank) at flat positions
     cell_flat[batch.roi_index.cpu().numpy()] = item_rank + np.repeat(np.arange(nb) * ((n_dir - 1) * g), batch.counts)
     pairs = batch.equal_neighbour_pairs()

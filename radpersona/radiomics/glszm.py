@@ -50,7 +50,7 @@ def size_zones(batch: RoiBatch) -> tuple[np.ndarray, np.ndarray]:
     voxel_label = labels.reshape(-1)[batch.roi_index.cpu().numpy()]
     zone_size = np.bincount(voxel_label)[1:]
     zone_cell = np.zeros(len(zone_size) + 1, dtype=np.int64)
-    zone_cell[voxel_label] = np.repeat(np.arange(nb) * batch.n_compact, batch.counts) + batch.roi_rank.cpu().numpy()
+    zone_cell[voxel_label] = batch.item_rank.cpu().numpy()
     return zone_cell[1:], zone_size
 
 

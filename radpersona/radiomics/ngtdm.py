@@ -56,7 +56,7 @@ def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
     mean_nb = total.to(dtype) / torch.where(has, count, torch.ones_like(count)).to(dtype)
     diff = torch.where(has, (grey - mean_nb).abs(), torch.zeros_like(grey))
     gc = batch.n_compact
-    key = batch.roi_item * gc + batch.roi_rank
+    key = batch.item_rank
     n = torch.bincount(key, minlength=batch.size * gc).reshape(batch.size, gc).to(dtype)
     s = torch.bincount(key, weights=diff, minlength=batch.size * gc).reshape(batch.size, gc).to(dtype)
     n_vp = n.sum(1)
