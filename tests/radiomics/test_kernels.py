@@ -153,3 +153,15 @@ def test_cuda_float64_equals_cpu():
     cpu = extract_features(images, masks, **kw)
     gpu = extract_features(images, masks, device="cuda", dtype="float64", **kw)
     np.testing.assert_allclose(gpu.to_numpy(), cpu.to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_cube_index_sets_one_bit_per_inside_corner():
+    from radpersona.radiomics._tables import CORNERS
+
+    rng = np.random.default_rng(8)
+    mask = rng.random((3, 5, 6, 7)) > 0.5
+    nb, nz, ny, nx = mask.shape
+    want = np.zeros((nb, nz - 1, ny - 1, nx - 1), dtype=np.uint8)
+    for bit, (cz, cy, cx) in enumerate(CORNERS):
+        want |= mask[:, cz : cz + nz - 1, cy : cy + ny - 1, cx : cx + nx - 1].astype(np.uint8) << bit
+    np.testing.assert_array_equal(shape.cube_index(mask), want)
