@@ -271,9 +271,14 @@ class RoiBatch:
     def grey_flat(self) -> torch.Tensor:
         """(B * Zp * Yp * Xp,) int32 grey levels in the flat padded layout, 0 outside the ROI (made on first use)."""
         if "grey_flat" not in self._cache:
-            grey = torch.zeros(self.rank_flat.shape, dtype=torch.int32, device=self.device)
-            grey[self.roi_index] = self.roi_grey.to(torch.int32)
-            self._cache["grey_flat"] = grey
+            if self.on_cpu:
+                grey = np.zeros(self.rank_flat.shape[0], dtype=np.int32)
+                grey[self.roi_index.numpy()] = self.roi_grey.numpy()
+                self._cache["grey_flat"] = torch.from_numpy(grey)
+            else:
+                grey = torch.zeros(self.rank_flat.shape, dtype=torch.int32, device=self.device)
+                grey[self.roi_index] = self.roi_grey.to(torch.int32)
+                self._cache["grey_flat"] = grey
         return self._cache["grey_flat"]
 
     @property

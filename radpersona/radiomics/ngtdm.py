@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from radpersona.radiomics._batch import RoiBatch
@@ -37,13 +38,21 @@ def neighbourhood_sums(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
     three separable 3-tap sums (steps 1, Xp, Yp Xp; a ROI voxel's box never leaves its item's padded box)."""
     _, yp, xp = batch.padded_shape
     wide = batch.max_level >= 2**20  # 27 * 32 * G must fit the integers
-    grey = batch.grey_flat.to(torch.int64) if wide else batch.grey_flat
-    box = grey * 32 + (grey > 0).to(grey.dtype)  # grey level and ROI membership in one integer (26 < 32)
+    if batch.on_cpu:
+        grey = batch.grey_flat.numpy().astype(np.int64) if wide else batch.grey_flat.numpy()
+        box = grey * 32
+        box += grey > 0  # grey level and ROI membership in one integer (26 < 32)
+    else:
+        grey = batch.grey_flat.to(torch.int64) if wide else batch.grey_flat
+        box = grey * 32 + (grey > 0).to(grey.dtype)
     shift = 0
     for step in (1, xp, yp * xp):
         box = box[: -2 * step] + box[step:-step] + box[2 * step :]
         shift += step
-    sums = box[batch.roi_index - shift].to(torch.int64)
+    if batch.on_cpu:
+        sums = torch.from_numpy(box[batch.roi_index.numpy() - shift].astype(np.int64))
+    else:
+        sums = box[batch.roi_index - shift].to(torch.int64)
     return (sums >> 5) - batch.roi_grey, (sums & 31) - 1
 
 
@@ -51,10 +60,18 @@ def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
     """NGTDM columns n_i, s_i of the batch over compact grey-level ranks, as p_i, s_i."""
     dtype = batch.dtype
     total, count = neighbourhood_sums(batch)
-    grey = batch.roi_grey.to(dtype)
-    has = count > 0
-    mean_nb = total.to(dtype) / torch.where(has, count, torch.ones_like(count)).to(dtype)
-    diff = torch.where(has, (grey - mean_nb).abs(), torch.zeros_like(grey))
+    if batch.on_cpu:  # |i - A| per voxel, 0 without a neighbour (numpy: fewer temporaries)
+        count_np = count.numpy()
+        diff_np = total.numpy() / np.maximum(count_np, 1)
+        np.subtract(batch.roi_grey.numpy(), diff_np, out=diff_np)
+        np.abs(diff_np, out=diff_np)
+        diff_np[count_np == 0] = 0.0
+        diff = torch.from_numpy(diff_np).to(dtype)
+    else:
+        grey = batch.roi_grey.to(dtype)
+        has = count > 0
+        mean_nb = total.to(dtype) / torch.where(has, count, torch.ones_like(count)).to(dtype)
+        diff = torch.where(has, (grey - mean_nb).abs(), torch.zeros_like(grey))
     gc = batch.n_compact
     key = batch.item_rank
     n = torch.bincount(key, minlength=batch.size * gc).reshape(batch.size, gc).to(dtype)
