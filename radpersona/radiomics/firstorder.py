@@ -176,10 +176,10 @@ def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """RobustMeanAbsoluteDeviation = (1/N_1090) sum_{i: P10 <= X(i) <= P90} |X(i) - mean(X_1090)|."""
     batch = c.batch
     keep = (c.x >= batch.per_voxel(_percentile(c, 10))) & (c.x <= batch.per_voxel(_percentile(c, 90)))
-    zeros = torch.zeros_like(c.x)
-    n = batch.segment_sum(keep.to(c.x.dtype))
-    m = batch.segment_sum(torch.where(keep, c.x, zeros)) / n
-    return batch.segment_sum(torch.where(keep, (c.x - batch.per_voxel(m)).abs(), zeros)) / n
+    weight = keep.to(c.x.dtype)  # 0/1 weights: cheaper than selecting (intensities are finite)
+    n = batch.segment_sum(weight)
+    m = batch.segment_sum(c.x * weight) / n
+    return batch.segment_sum((c.x - batch.per_voxel(m)).abs() * weight) / n
 
 
 def root_mean_squared(c: FirstOrderCoefficients) -> torch.Tensor:

@@ -65,7 +65,7 @@ def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
         diff_np = total.numpy() / np.maximum(count_np, 1)
         np.subtract(batch.roi_grey.numpy(), diff_np, out=diff_np)
         np.abs(diff_np, out=diff_np)
-        diff_np[count_np == 0] = 0.0
+        diff_np *= count_np > 0  # 0 without a neighbour
         diff = torch.from_numpy(diff_np).to(dtype)
     else:
         grey = batch.roi_grey.to(dtype)
