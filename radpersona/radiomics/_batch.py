@@ -160,13 +160,20 @@ def prepare_rois(
         if len(keep) == 0:
             continue
         rois, stack, n = rois[keep], stack[keep], n[keep]
-        z0, z1 = first_and_end(rois.any(axis=(2, 3)))
-        y0, y1 = first_and_end(rois.any(axis=(1, 3)))
-        x0, x1 = first_and_end(rois.any(axis=(1, 2)))
-        for g in range(len(keep)):
-            crops.append(rois[g, z0[g] : z1[g], y0[g] : y1[g], x0[g] : x1[g]])
-        if with_levels:  # families that ignore intensities (shape) need no values
-            values.append(stack[rois].astype(np.float64, copy=False))  # item after item, C order
+        if (n == rois[0].size).all():  # whole boxes (e.g. texture on whole patches)
+            z0, y0, x0 = (np.zeros(len(keep), dtype=np.int64) for _ in range(3))
+            z1, y1, x1 = (np.full(len(keep), k, dtype=np.int64) for k in rois.shape[1:])
+            crops.extend(rois)
+            if with_levels:
+                values.append(stack.reshape(-1).astype(np.float64, copy=False))
+        else:
+            z0, z1 = first_and_end(rois.any(axis=(2, 3)))
+            y0, y1 = first_and_end(rois.any(axis=(1, 3)))
+            x0, x1 = first_and_end(rois.any(axis=(1, 2)))
+            for g in range(len(keep)):
+                crops.append(rois[g, z0[g] : z1[g], y0[g] : y1[g], x0[g] : x1[g]])
+            if with_levels:  # families that ignore intensities (shape) need no values
+                values.append(stack[rois].astype(np.float64, copy=False))  # item after item, C order
         item.append(index[keep])
         counts.append(n)
         boxes.append(np.stack([z1 - z0, y1 - y0, x1 - x0], axis=1))
@@ -415,9 +422,13 @@ def layout_batch(
     zp, yp, xp = (int(n) + 1 for n in box_sizes.max(axis=0))
     mask_pad = np.zeros((n_items + 1, zp, yp, xp), dtype=bool)
     full = counts == np.prod(box_sizes, axis=1)
-    for b, k in enumerate(items.tolist()):
-        z, y, x = box_sizes[b]
-        mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = True if full[b] else prepared.crops[k]
+    # runs of consecutive whole boxes of one size are filled at once, other items one by one
+    continues = np.zeros(n_items, dtype=bool)  # item b continues the run of item b - 1
+    continues[1:] = full[1:] & full[:-1] & (box_sizes[1:] == box_sizes[:-1]).all(1)
+    run_starts = np.flatnonzero(~continues).tolist() + [n_items]
+    for b0, b1 in zip(run_starts[:-1], run_starts[1:]):
+        z, y, x = box_sizes[b0]
+        mask_pad[b0:b1, 1 : z + 1, 1 : y + 1, 1 : x + 1] = True if full[b0] else prepared.crops[items[b0]]
     roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of the values
     max_level = int(all_levels.max())
     if max_level == 1:  # one grey level (e.g. shape alone, which ignores intensities): rank 0 everywhere
