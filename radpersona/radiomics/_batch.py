@@ -1,9 +1,10 @@
 """Preparation of a batch of regions of interest (ROIs) for the vectorised feature families.
 
 Every family works on a :class:`RoiBatch`: the ROIs of several items cropped to their bounding boxes,
-discretised with PyRadiomics' fixed bin width and laid out on one torch device. Cropping is a short
-loop over items in numpy; discretisation and everything after it is vectorised over the whole batch
-(bit-identical to PyRadiomics' ``numpy.digitize`` binning, see :func:`discretise_batch`).
+discretised with PyRadiomics' fixed bin width and laid out on one torch device. Items of one array shape are
+stacked and prepared together in numpy (masks, voxel counts, bounding boxes, intensities); discretisation and
+everything after it is vectorised over the whole batch (bit-identical to PyRadiomics' ``numpy.digitize``
+binning, see :func:`discretise_batch`). On the CPU, the host-side kernels work on numpy views of the tensors.
 
 Layouts:
 
@@ -222,7 +223,7 @@ class RoiBatch:
         padded_shape: (Zp, Yp, Xp) = common box + 1 (background slice, row and column before the voxels).
         box_masks: (B + 1, Zp, Yp, Xp) numpy, the ROIs in the padded boxes (on the host; the last box is empty).
         rank_flat: ((B + 1) * Zp * Yp * Xp,) int32 compact rank + 1 of the grey level, 0 outside the ROI.
-        roi_index: (N,) flat indices (into ``grey_flat``) of all ROI voxels, item-major, C order.
+        roi_index: (N,) flat indices (into the flat padded layout) of all ROI voxels, item-major, C order.
         roi_item: (N,) item of each ROI voxel.
         roi_values: (N,) intensity of each ROI voxel (floating dtype).
         roi_grey: (N,) grey level of each ROI voxel.
@@ -336,26 +337,6 @@ class RoiBatch:
         if self.on_cpu:
             return torch.from_numpy(np.repeat(item_values.numpy(), self.counts))
         return item_values[self.roi_item]
-
-    def neighbour_values(self, kind: str) -> torch.Tensor:
-        """(13, N) int32 grey level (``kind="grey"``) or compact rank + 1 (``kind="rank"``) of every ROI
-        voxel's neighbour at the offsets ``DIRECTIONS``; 0 where the neighbour lies outside the ROI. Computed
-        once per batch and kind (numpy gathers on the CPU)."""
-        key = "nb_" + kind
-        if key not in self._cache:
-            steps = [self.flat_offset(d) for d in DIRECTIONS]
-            source = self.grey_flat if kind == "grey" else self.rank_flat
-            if self.on_cpu:
-                src = source.numpy()
-                roi = self.roi_index.numpy()
-                out = np.empty((len(steps), roi.shape[0]), dtype=np.int32)
-                for row, step in zip(out, steps):
-                    np.take(src[step:], roi, out=row)  # src[f + step] for every ROI voxel f
-                self._cache[key] = torch.from_numpy(out)
-            else:
-                shift = torch.tensor(steps, dtype=torch.int64, device=self.device)
-                self._cache[key] = source[self.roi_index[None, :] + shift[:, None]]
-        return self._cache[key]
 
     def equal_neighbour_pairs(self) -> list[torch.Tensor]:
         """Per direction of ``DIRECTIONS``, a boolean tensor over flat padded positions f < len - step (step the
