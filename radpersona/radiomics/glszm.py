@@ -3,7 +3,8 @@
 P(i, j): number of zones (26-connected groups of ROI voxels with equal grey level i) of size j voxels.
 N_z = sum P (number of zones), N_p = number of ROI voxels, p_g(i) = sum_j P(i, j), p_s(j) =
 sum_i P(i, j), eps = numpy.spacing(1). Zones of the whole batch are labelled in one
-``skimage.measure.label`` call (items separated by a background slice), on the CPU.
+``skimage.measure.label`` call (items separated by a background slice), on the CPU; the features use the
+marginals of P and its nonzero cells, from the list of zones.
 """
 
 from __future__ import annotations

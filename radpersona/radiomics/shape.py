@@ -7,9 +7,10 @@ signed tetrahedra (a x b) . c / 6 over the triangles (sign flipped for complemen
 surface A the sum of triangle areas |(a - c) x (b - c)| / 2, all in mm via the spacing. Diameters are
 the largest vertex-to-vertex distances (in 3-D, and between vertices sharing a slice, row or column
 coordinate). Axis lengths use the eigenvalues lambda_major >= lambda_minor >= lambda_least of the
-covariance of the physical ROI voxel coordinates. Marching cubes run batched in torch with per-cube-index
-volume and area tables; 2-D diameters are exact maxima over pairs of grid lines of vertices, the 3-D
-diameter a maximum over line-extreme vertices; the 3x3 eigenproblems use PyRadiomics' arithmetic.
+covariance of the physical ROI voxel coordinates. Marching cubes run batched with per-cube-index volume and
+area tables (numpy on the CPU, torch on other devices); 2-D diameters are exact maxima over pairs of grid
+lines of vertices, the 3-D diameter a maximum over line-extreme vertices, both on the host; covariances come
+from exact integer moments (PyRadiomics' own arithmetic for near-degenerate ROIs).
 """
 
 from __future__ import annotations
