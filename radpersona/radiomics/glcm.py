@@ -120,44 +120,44 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
     total = sym.sum((2, 3))
     used = total > 0
     safe_total = torch.where(used, total, torch.ones_like(total))
-    scale = 1.0 / safe_total.to(batch.dtype)
-    p = sym * scale[:, :, None, None]  # normalised
+    scale = 1.0 / safe_total.to(batch.dtype)  # p = S / N
     largest = sym.flatten(2).amax(2)
     # HXY = -sum p log2 p = log2 N - (1/N) sum S log2 S, N = sum S, from a table of k log2 k; exactly 0 where one
     # cell holds every pair (a single grey level in that direction), as HX then is
     hxy = torch.log2(safe_total.to(batch.dtype)) - _sum_k_log2_k(sym) * scale
     hxy = torch.where(largest == total, torch.zeros_like(hxy), hxy)
-    idx = torch.as_tensor(items, device=p.device)
+    idx = torch.as_tensor(items, device=sym.device)
     lv = batch.level_values[idx, :n]  # n <= Gc
     lvf = lv.to(batch.dtype)
-    px = p.sum(3)  # (A, B, n)
-    flat = p.reshape(na, nb, n * n)
+    px = sym.sum(3) * scale[:, :, None]  # (A, B, n); sums of integers first, exact
+    flat = sym.reshape(na, nb, n * n)
     g = batch.max_level
     sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(1, nb, n * n).expand(na, nb, n * n)
     diff_idx = (lv[:, :, None] - lv[:, None, :]).abs().reshape(1, nb, n * n).expand(na, nb, n * n)
     # MCC: second largest |eigenvalue| of M = D^-1/2 P D^-1/2, per number of grey levels (items of one number
     # follow each other, see :func:`coefficients`); the largest is 1 (Perron), so the second largest |eigenvalue|
-    # is max(lambda_(n-1), -lambda_1) of the ascending eigenvalues
-    eig2 = torch.full((na, nb), float("nan"), dtype=p.dtype, device=p.device)
+    # is max(lambda_(n-1), -lambda_1) of the ascending eigenvalues. M = S e_i e_j with e = sqrt(1 / N) D^-1/2.
+    eig2 = torch.full((na, nb), float("nan"), dtype=batch.dtype, device=sym.device)
     n_present = batch.n_present[items]
     if n >= 2:
-        d = torch.where(px > 0, px.clamp(min=EPS).rsqrt(), torch.zeros_like(px))
+        e = torch.where(px > 0, px.clamp(min=EPS).rsqrt(), torch.zeros_like(px)) * scale.sqrt()[:, :, None]
         for size in np.unique(n_present[n_present >= 2]).tolist():
             rows = np.flatnonzero(n_present == size)
             r0, r1 = int(rows[0]), int(rows[-1]) + 1
-            dd = d[:, r0:r1, :size]
-            m = p[:, r0:r1, :size, :size] * dd[:, :, :, None] * dd[:, :, None, :]
+            ee = e[:, r0:r1, :size]
+            m = sym[:, r0:r1, :size, :size] * ee[:, :, :, None] * ee[:, :, None, :]
             eig = torch.linalg.eigvalsh(m)
             eig2[:, r0:r1] = torch.maximum(eig[..., -2], -eig[..., 0])
+    to = dict(dtype=sym.dtype, device=sym.device)
     out = dict(
         used=used,
         px=px,
         ux=(px * lvf[None, :, :]).sum(2),
-        p_sum=torch.zeros(na, nb, 2 * g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, sum_idx, flat),
-        p_diff=torch.zeros(na, nb, g + 1, dtype=p.dtype, device=p.device).scatter_add_(2, diff_idx, flat),
+        p_sum=torch.zeros(na, nb, 2 * g + 1, **to).scatter_add_(2, sum_idx, flat) * scale[:, :, None],
+        p_diff=torch.zeros(na, nb, g + 1, **to).scatter_add_(2, diff_idx, flat) * scale[:, :, None],
         hxy=hxy,
         hx=-torch.special.xlogy(px, px).sum(2) / LN2,
-        sum_p2=torch.linalg.vecdot(flat, flat),
+        sum_p2=(flat * flat).sum(2) * scale * scale,
         max_p=largest * scale,
         eig2=eig2,
     )
