@@ -174,7 +174,8 @@ def prepare_rois(
             for g in range(len(keep)):
                 crops.append(rois[g, z0[g] : z1[g], y0[g] : y1[g], x0[g] : x1[g]])
             if with_levels:  # families that ignore intensities (shape) need no values
-                values.append(stack[rois].astype(np.float64, copy=False))  # item after item, C order
+                # item after item, C order (numpy.compress: much faster than boolean indexing)
+                values.append(np.compress(rois.reshape(-1), stack.reshape(-1)).astype(np.float64, copy=False))
         item.append(index[keep])
         counts.append(n)
         boxes.append(np.stack([z1 - z0, y1 - y0, x1 - x0], axis=1))
@@ -281,7 +282,7 @@ class RoiBatch:
         if "grey_flat" not in self._cache:
             if self.on_cpu:
                 grey = np.zeros(self.rank_flat.shape[0], dtype=np.int32)
-                grey[self.roi_index.numpy()] = self.roi_grey.numpy()
+                grey[self.roi_index.numpy()] = self.roi_grey.numpy().astype(np.int32)  # same dtype: a fast scatter
                 self._cache["grey_flat"] = torch.from_numpy(grey)
             else:
                 grey = torch.zeros(self.rank_flat.shape, dtype=torch.int32, device=self.device)
@@ -423,12 +424,12 @@ def layout_batch(
         present.reshape(-1)[item_level] = True
         n_present = present.sum(1)
         rank_map = np.cumsum(present, axis=1) - 1
-        roi_rank = rank_map.reshape(-1)[item_level]
+        roi_rank = np.take(rank_map.reshape(-1), item_level)
         level_values = np.zeros((n_items, int(n_present.max())), dtype=np.int64)
         pi, pl = np.nonzero(present)
         level_values[pi, rank_map[pi, pl]] = pl
         rank_flat = np.zeros(mask_pad.size, dtype=np.int32)
-        rank_flat[roi_index] = roi_rank + 1
+        rank_flat[roi_index] = (roi_rank + 1).astype(np.int32)  # same dtype: a fast scatter
 
     def to(array: np.ndarray, tensor_dtype: torch.dtype | None = None) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=tensor_dtype)

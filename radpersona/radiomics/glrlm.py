@@ -64,12 +64,12 @@ def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.
         start[:step] = same[:step]
         np.greater(same[step:], same[:-step], out=start[step:])
         pos = np.flatnonzero(start)
-        cell = cell_flat[pos] + a * g
+        cell = np.take(cell_flat, pos) + a * g
         k = 2  # every run in pos holds at least k voxels
         while pos.size:
             hold = same[pos + (k - 1) * step]
-            ended.append((cell[~hold], k))
-            pos, cell = pos[hold], cell[hold]
+            ended.append((np.compress(~hold, cell), k))  # numpy.compress: faster than boolean indexing
+            pos, cell = np.compress(hold, pos), np.compress(hold, cell)
             k += 1
     r = max([k for _, k in ended], default=1)
     n_cells = nb * n_dir * g

@@ -166,7 +166,7 @@ def line_extents(
         coord = coord.astype(np.int32)  # the target's dtype (ufunc.at is slow when it has to cast)
         np.minimum.at(lo, line, coord)
         np.maximum.at(hi, line, coord)
-        extreme &= (lo[line] == coord) | (hi[line] == coord)
+        extreme &= (np.take(lo, line) == coord) | (np.take(hi, line) == coord)
         out[name] = (lo.reshape(nb, n1, n2), hi.reshape(nb, n1, n2))
     return out, extreme
 
@@ -209,7 +209,7 @@ def _max_3d(vertices: tuple[np.ndarray, ...], keep: np.ndarray, half: np.ndarray
     is farther than ``lower`` from no vertex and is dropped before the pairwise search.
     """
     nb = len(lower)
-    b, z, y, x = (v[keep] for v in vertices)
+    b, z, y, x = (np.compress(keep, v) for v in vertices)
     order = np.argsort(b, kind="stable")  # grouped by item
     b = b[order]
     phys = np.stack([z[order], y[order], x[order]], axis=1) * half
@@ -218,7 +218,7 @@ def _max_3d(vertices: tuple[np.ndarray, ...], keep: np.ndarray, half: np.ndarray
     radius = np.sqrt(((phys - centre[b]) ** 2).sum(1))
     reach = np.maximum.reduceat(radius, bounds[:-1])  # R per item
     near = radius + reach[b] >= lower[b] * (1 - 1e-12)
-    b, phys = b[near], phys[near]
+    b, phys = np.compress(near, b), np.compress(near, phys, axis=0)
     bounds = np.searchsorted(b, np.arange(nb + 1))
     counts = np.diff(bounds)
     out = np.zeros(nb)
