@@ -160,7 +160,8 @@ def prepare_rois(
         keep = np.flatnonzero(n >= min_voxels)
         if len(keep) == 0:
             continue
-        rois, stack, n = rois[keep], stack[keep], n[keep]
+        if len(keep) < len(index):
+            rois, stack, n = rois[keep], stack[keep], n[keep]
         if (n == rois[0].size).all():  # whole boxes (e.g. texture on whole patches)
             z0, y0, x0 = (np.zeros(len(keep), dtype=np.int64) for _ in range(3))
             z1, y1, x1 = (np.full(len(keep), k, dtype=np.int64) for k in rois.shape[1:])
