@@ -43,7 +43,7 @@ def dependent_neighbours(batch: RoiBatch) -> torch.Tensor:
             same = pair.numpy().view(np.uint8)
             count[:-step] += same
             count[step:] += same
-        return torch.from_numpy(count[batch.roi_index.numpy()])
+        return torch.from_numpy(np.take(count, batch.roi_index.numpy()))
     count = torch.zeros(batch.rank_flat.shape, dtype=torch.uint8, device=batch.device)
     for d, pair in zip(DIRECTIONS, pairs):
         step = batch.flat_offset(d)

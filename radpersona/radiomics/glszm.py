@@ -48,7 +48,7 @@ def size_zones(batch: RoiBatch) -> tuple[np.ndarray, np.ndarray]:
     small = rank.astype(np.uint16) if batch.n_compact < 65535 else rank
     labels = connected_labels(small.reshape(nb * zp, yp, xp), background=0, connectivity=3)
     # label of every ROI voxel, in the order of the batch's ROI voxel lists (item-major, C order in each box)
-    voxel_label = labels.reshape(-1)[batch.roi_index.cpu().numpy()]
+    voxel_label = np.take(labels.reshape(-1), batch.roi_index.cpu().numpy())
     zone_size = np.bincount(voxel_label)[1:]
     zone_cell = np.zeros(len(zone_size) + 1, dtype=np.int64)
     zone_cell[voxel_label] = batch.item_rank.cpu().numpy()

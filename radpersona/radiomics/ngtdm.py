@@ -50,7 +50,7 @@ def neighbourhood_sums(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
         box = box[: -2 * step] + box[step:-step] + box[2 * step :]
         shift += step
     if batch.on_cpu:
-        sums = torch.from_numpy(box[batch.roi_index.numpy() - shift].astype(np.int64))
+        sums = torch.from_numpy(np.take(box, batch.roi_index.numpy() - shift).astype(np.int64))
     else:
         sums = box[batch.roi_index - shift].to(torch.int64)
     return (sums >> 5) - batch.roi_grey, (sums & 31) - 1
