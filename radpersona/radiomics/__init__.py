@@ -40,6 +40,8 @@ BACKENDS: tuple[str, ...] = ("torch", "pyradiomics")
 #: Upper bounds on one chunk's padded work arrays (elements), to keep memory modest.
 _VOXEL_BUDGET = 4_000_000
 _MATRIX_BUDGET = 40_000_000
+#: Image voxels prepared at a time (host memory for the stacked items, their intensities and grey levels).
+_PREPARE_BUDGET = 32_000_000
 
 __all__ = ["extract_features", "feature_names", "ALL_FAMILIES"]
 
@@ -168,24 +170,39 @@ def extract_features(
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     dev = torch.device(device)
     with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
-    prepared, counts = prepare_rois(imgs, msks, bin_width, with_levels)
-    status[counts == 0, :] = "empty mask"
-    status[counts == 1, :] = "single voxel"
     col_index = {col: c for c, col in enumerate(columns)}
-    for chunk in _chunks(prepared):
-        batch = layout_batch(prepared, chunk, spacing=spacing_t, dtype=torch_dtype, device=dev)
-        rows = prepared.item[chunk]
-        for fam in families:
-            module = FAMILY_MODULES[fam]
-            result = module.compute(batch, voxel_array_shift=voxel_array_shift)
-            reason = getattr(module, "NAN_REASON", "undefined")
-            cols = [col_index[f"{fam}_{name}"] for name in result]
-            arr = torch.stack([t.detach() for t in result.values()], dim=1).to("cpu", torch.float64).numpy()
-            values[rows[:, None], cols] = arr
-            bad_rows, bad_cols = np.nonzero(~np.isfinite(arr))
-            if len(bad_rows):
-                status[rows[bad_rows], np.asarray(cols)[bad_cols]] = reason
+    for block in _item_blocks(imgs):  # bounded host memory for very many items
+        prepared, counts = prepare_rois([imgs[k] for k in block], [msks[k] for k in block], bin_width, with_levels)
+        status[block[counts == 0], :] = "empty mask"
+        status[block[counts == 1], :] = "single voxel"
+        for chunk in _chunks(prepared):
+            batch = layout_batch(prepared, chunk, spacing=spacing_t, dtype=torch_dtype, device=dev)
+            rows = block[prepared.item[chunk]]
+            for fam in families:
+                module = FAMILY_MODULES[fam]
+                result = module.compute(batch, voxel_array_shift=voxel_array_shift)
+                reason = getattr(module, "NAN_REASON", "undefined")
+                cols = [col_index[f"{fam}_{name}"] for name in result]
+                arr = torch.stack([t.detach() for t in result.values()], dim=1).to("cpu", torch.float64).numpy()
+                values[rows[:, None], cols] = arr
+                bad_rows, bad_cols = np.nonzero(~np.isfinite(arr))
+                if len(bad_rows):
+                    status[rows[bad_rows], np.asarray(cols)[bad_cols]] = reason
     return _frame(values, status, columns)
+
+
+def _item_blocks(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Consecutive items in blocks of at most _PREPARE_BUDGET image voxels (at least one item each)."""
+    sizes = np.array([image.size for image in images], dtype=np.int64)
+    blocks, first, total = [], 0, 0
+    for k, size in enumerate(sizes.tolist()):
+        if k > first and total + size > _PREPARE_BUDGET:
+            blocks.append(np.arange(first, k))
+            first, total = k, 0
+        total += size
+    if len(sizes):
+        blocks.append(np.arange(first, len(sizes)))
+    return blocks
 
 
 def _frame(values: np.ndarray, status: np.ndarray, columns: list[str]) -> pd.DataFrame:
