@@ -121,15 +121,16 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
     direction-major (the layout of ``counts``); results are (B, A, ...)."""
     nb, na = len(items), len(DIRECTIONS)
     block = counts[:, start : start + nb * n * n].reshape(na, nb, n, n)
-    sym = block + block.transpose(2, 3)  # symmetrical counts S, (A, B, n, n)
+    counts_sym = block + block.transpose(2, 3)  # symmetrical counts S, (A, B, n, n), integers
+    sym = counts_sym.to(batch.dtype)  # exact; floating arithmetic vectorises better than 64-bit integers
     total = sym.sum((2, 3))
     used = total > 0
     safe_total = torch.where(used, total, torch.ones_like(total))
-    scale = 1.0 / safe_total.to(batch.dtype)  # p = S / N
+    scale = 1.0 / safe_total  # p = S / N
     largest = sym.flatten(2).amax(2)
     # HXY = -sum p log2 p = log2 N - (1/N) sum S log2 S, N = sum S, from a table of k log2 k; exactly 0 where one
     # cell holds every pair (a single grey level in that direction), as HX then is
-    hxy = torch.log2(safe_total.to(batch.dtype)) - _sum_k_log2_k(sym) * scale
+    hxy = torch.log2(safe_total) - _sum_k_log2_k(counts_sym) * scale
     hxy = torch.where(largest == total, torch.zeros_like(hxy), hxy)
     idx = torch.as_tensor(items, device=sym.device)
     lv = batch.level_values[idx, :n]  # n <= Gc
