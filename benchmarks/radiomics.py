@@ -7,8 +7,8 @@ shape family over the patch's Otsu tissue mask. Every engine gets the same 162 p
 thread each, and is timed per patient (wall and process CPU time, minimum over repeats); its features
 are compared with PyRadiomics' feature by feature. Prints one JSON object.
 
-    python benchmarks/radiomics.py [--engines ours,pyradiomics,fastrad,flash_radiomics] [--repeats 5]
-        [--reference-repeats 3] [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
+    python benchmarks/radiomics.py [--engines ours,pyradiomics,fastrad,flash_radiomics] [--repeats 7]
+        [--reference-repeats 5] [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
 
 The peers are optional installs for this benchmark only (``pip install fastrad flash-radiomics``;
 flash-radiomics also imports h5py at run time); an engine that is not installed is reported as skipped.
@@ -239,12 +239,15 @@ def deviation(values: pd.DataFrame, reference: pd.DataFrame) -> dict[str, object
     rel = np.where(both, np.abs(a - b) / np.maximum(np.abs(b), 1e-12), 0.0)
     k, c = np.unravel_index(int(np.argmax(dev)), dev.shape)
     kr, cr = np.unravel_index(int(np.argmax(rel)), rel.shape)
+    worst = dev.max(0)  # per feature
     return {
         "features_compared": len(cols),
+        "features_within_1e-6": int((worst <= 1e-6).sum()),
+        "features_beyond_1e-3": sorted(col for col, w in zip(cols, worst) if w > 1e-3),
         "max_rel_dev": float(f"{dev[k, c]:.3g}"),
-        "max_rel_dev_at": f"{cols[c]} (patch {k}: {a[k, c]!r} vs {b[k, c]!r})",
+        "max_rel_dev_at": f"{cols[c]} (patch {k}: {float(a[k, c])!r} vs {float(b[k, c])!r})",
         "max_pure_rel_dev": float(f"{rel[kr, cr]:.3g}"),
-        "max_pure_rel_dev_at": f"{cols[cr]} (patch {kr}: {a[kr, cr]!r} vs {b[kr, cr]!r})",
+        "max_pure_rel_dev_at": f"{cols[cr]} (patch {kr}: {float(a[kr, cr])!r} vs {float(b[kr, cr])!r})",
         "cells_nan_here_not_in_pyradiomics": int((~np.isfinite(a) & np.isfinite(b)).sum()),
         "cells_nan_in_pyradiomics_not_here": int((np.isfinite(a) & ~np.isfinite(b)).sum()),
     }
@@ -285,8 +288,8 @@ def main() -> None:
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, any of {ENGINES}")
     parser.add_argument("--device", default="cpu", help="this engine's torch device (the others run on the CPU)")
     parser.add_argument("--dtype", default=None, help="float64 on CPU, float32 on CUDA by default")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of this engine (minimum reported)")
-    parser.add_argument("--reference-repeats", type=int, default=3, help="timed runs of PyRadiomics (minimum reported)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of this engine (minimum reported)")
+    parser.add_argument("--reference-repeats", type=int, default=5, help="timed runs of PyRadiomics (minimum reported)")
     parser.add_argument("--peer-repeats", type=int, default=1, help="timed runs of fastrad and flash-radiomics")
     parser.add_argument("--threads", type=int, default=1, help="threads of every engine (torch, BLAS, OpenMP, ITK)")
     parser.add_argument("--patients", type=int, default=1, help="patients in this engine's batch (throughput)")
