@@ -126,16 +126,16 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
     total = sym.sum((2, 3))
     used = total > 0
     safe_total = torch.where(used, total, torch.ones_like(total))
-    scale = 1.0 / safe_total  # p = S / N
+    scale = 1.0 / safe_total  # p = S / N (divisions below where an exact 1 matters, e.g. a single grey level)
     largest = sym.flatten(2).amax(2)
     # HXY = -sum p log2 p = log2 N - (1/N) sum S log2 S, N = sum S, from a table of k log2 k; exactly 0 where one
     # cell holds every pair (a single grey level in that direction), as HX then is
-    hxy = torch.log2(safe_total) - _sum_k_log2_k(counts_sym) * scale
+    hxy = (torch.log2(safe_total) - _sum_k_log2_k(counts_sym) * scale).to(batch.dtype)
     hxy = torch.where(largest == total, torch.zeros_like(hxy), hxy)
     idx = torch.as_tensor(items, device=sym.device)
     lv = batch.level_values[idx, :n]  # n <= Gc
     lvf = lv.to(batch.dtype)
-    px = sym.sum(3) * scale[:, :, None]  # (A, B, n); sums of integers first, exact
+    px = sym.sum(3) / safe_total[:, :, None]  # (A, B, n); sums of integers first, exact
     flat = sym.reshape(na, nb, n * n)
     g = batch.max_level
     sum_idx = (lv[:, :, None] + lv[:, None, :]).reshape(1, nb, n * n).expand(na, nb, n * n)
@@ -159,12 +159,12 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
         used=used,
         px=px,
         ux=(px * lvf[None, :, :]).sum(2),
-        p_sum=torch.zeros(na, nb, 2 * g + 1, **to).scatter_add_(2, sum_idx, flat) * scale[:, :, None],
-        p_diff=torch.zeros(na, nb, g + 1, **to).scatter_add_(2, diff_idx, flat) * scale[:, :, None],
+        p_sum=torch.zeros(na, nb, 2 * g + 1, **to).scatter_add_(2, sum_idx, flat) / safe_total[:, :, None],
+        p_diff=torch.zeros(na, nb, g + 1, **to).scatter_add_(2, diff_idx, flat) / safe_total[:, :, None],
         hxy=hxy,
         hx=-torch.special.xlogy(px, px).sum(2) / LN2,
-        sum_p2=(flat * flat).sum(2) * scale * scale,
-        max_p=largest * scale,
+        sum_p2=(flat * flat).sum(2) / (safe_total * safe_total),
+        max_p=largest / safe_total,
         eig2=eig2,
     )
     return {key: value.transpose(0, 1) for key, value in out.items()}
