@@ -4,8 +4,10 @@ One patient = 3 views x 2 images (e.g. the scan and its residual), each a 32x128
 are computed on a 3x3x3 grid of patches over the central box (50% depth x 30% height x 50% width,
 16x38x64 voxels, patches about 5x12x21): intensity and texture families over every patch voxel, the
 shape family over the patch's Otsu tissue mask. Every engine gets the same 162 patches and masks, one
-thread each, and is timed per patient (wall and process CPU time, minimum over repeats); its features
-are compared with PyRadiomics' feature by feature. Prints one JSON object.
+thread each, and is timed per patient (wall and process CPU time, minimum over repeats; the engines take
+turns round by round, so that changes in the machine's load reach them alike); its features are compared
+with PyRadiomics' feature by feature (the deviation measure is stated in the output). Prints one JSON
+object.
 
     python benchmarks/radiomics.py [--engines ours,pyradiomics,fastrad,flash_radiomics] [--repeats 7]
         [--reference-repeats 5] [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
