@@ -43,11 +43,14 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -285,6 +288,73 @@ def _per_family(fn: Callable[[Sequence[str]], object], repeats: int) -> dict[str
     return out
 
 
+@dataclass
+class Setup:
+    """What a worker needs to build its engine's call (picklable, for worker processes)."""
+
+    engine: str
+    patients: int
+    device: str
+    dtype: str
+    threads: int
+    repeats: int  # of the per-family timings
+    hdf5_dir: str
+
+
+def _engine_calls(setup: Setup) -> tuple[Callable[[], pd.DataFrame], Callable[[Sequence[str]], pd.DataFrame]]:
+    """(the timed call, families -> DataFrame on one patient) of one engine, with its data built here."""
+    rng = np.random.default_rng(7)
+    pool = [patient(rng) for _ in range(min(setup.patients, 4))]
+    imgs, masks = pool[0]
+    if setup.engine == "ours":
+        big_imgs = [im for k in range(setup.patients) for im in pool[k % len(pool)][0]]
+        big_masks = [m for k in range(setup.patients) for m in pool[k % len(pool)][1]]
+        run_ours(imgs[:4], masks[:4], device=setup.device, dtype=setup.dtype)  # warm-up
+        return (
+            lambda: run_ours(big_imgs, big_masks, device=setup.device, dtype=setup.dtype),
+            lambda f: run_ours(imgs, masks, f, device=setup.device, dtype=setup.dtype),
+        )
+    if setup.engine == "pyradiomics":
+        import SimpleITK as sitk
+
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(setup.threads)  # PyRadiomics crops and checks with ITK
+
+    def one_patient(families: Sequence[str]) -> pd.DataFrame:
+        if setup.engine == "pyradiomics":
+            return run_ours(imgs, masks, families, backend="pyradiomics")
+        if setup.engine == "fastrad":
+            return run_fastrad(imgs, masks, families)
+        return run_flash_radiomics(imgs, masks, families, hdf5_dir=setup.hdf5_dir)
+
+    return (lambda: one_patient(ALL_FAMILIES)), one_patient
+
+
+def worker(conn: Connection, setup: Setup) -> None:
+    """One engine in its own process (as in real use, and so that no engine's memory use, e.g. a C library's
+    allocations, slows another): answers "run" with (wall, CPU) seconds of one timed call, "frame" with the last
+    result, "families" with per-family CPU seconds, and "stop"."""
+    torch.set_num_threads(setup.threads)
+    warnings.filterwarnings("ignore", category=UserWarning)  # fastrad warns about anisotropy, flash about sizes
+    try:
+        call, per_family = _engine_calls(setup)
+    except ImportError as err:
+        conn.send(("error", f"not importable: {err}"))
+        return
+    conn.send(("ready", None))
+    frame = pd.DataFrame()
+    while True:
+        message = conn.recv()
+        if message == "run":
+            wall, cpu, frame = time_once(call)
+            conn.send((wall, cpu))
+        elif message == "frame":
+            conn.send(frame)
+        elif message == "families":
+            conn.send(_per_family(per_family, setup.repeats))
+        else:
+            return
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, any of {ENGINES}")
@@ -308,78 +378,66 @@ def main() -> None:
         parser.error(f"--device {args.device}: CUDA is not available here (torch {torch.__version__})")
     if min(args.patients, args.repeats, args.reference_repeats, args.peer_repeats) < 1:
         parser.error("--patients and the repeat counts must be positive")
-    torch.set_num_threads(args.threads)
     dtype = args.dtype or ("float32" if args.device.startswith("cuda") else "float64")
-    warnings.filterwarnings("ignore", category=UserWarning)  # fastrad warns about anisotropy, flash about sizes
+    dists = {"ours": "radpersona", "pyradiomics": "pyradiomics-bhklab", "fastrad": "fastrad"}
+    dists["flash_radiomics"] = "flash-radiomics"
+    repeats = {"ours": args.repeats, "pyradiomics": args.reference_repeats}
 
-    rng = np.random.default_rng(7)
-    pool = [patient(rng) for _ in range(min(args.patients, 4))]
-    imgs, masks = pool[0]
     load_start = [round(v, 2) for v in os.getloadavg()]
     hdf5_dir = tempfile.TemporaryDirectory(prefix="flashrad_")
-    # name: (distribution, families -> DataFrame on one patient, repeats)
-    table: dict[str, tuple[str, Callable[[Sequence[str]], pd.DataFrame], int]] = {
-        "pyradiomics": ("pyradiomics-bhklab", lambda f: run_ours(imgs, masks, f, backend="pyradiomics"), 1),
-        "ours": ("radpersona", lambda f: run_ours(imgs, masks, f, device=args.device, dtype=dtype), args.repeats),
-        "fastrad": ("fastrad", lambda f: run_fastrad(imgs, masks, f), 1),
-        "flash_radiomics": (
-            "flash-radiomics",
-            lambda f: run_flash_radiomics(imgs, masks, f, hdf5_dir=hdf5_dir.name),
-            1,
-        ),
-    }
-    if "pyradiomics" in engines:
-        import SimpleITK as sitk
-
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)  # PyRadiomics crops and checks with ITK
-    big_imgs = [im for k in range(args.patients) for im in pool[k % len(pool)][0]]
-    big_masks = [m for k in range(args.patients) for m in pool[k % len(pool)][1]]
+    context = multiprocessing.get_context("spawn")
     report: dict[str, dict[str, object]] = {}
-    frames: dict[str, pd.DataFrame] = {}
-    calls: dict[str, Callable[[], pd.DataFrame]] = {}
-    repeats: dict[str, int] = {}
-    for name in ENGINES:
-        if name not in engines:
-            continue
-        dist, fn, _ = table[name]
-        if _version(dist) is None:
+    workers: dict[str, tuple[object, Connection]] = {}
+    for name in [e for e in ENGINES if e in engines]:
+        if _version(dists[name]) is None:
             report[name] = {"skipped": "not installed"}
             continue
-        report[name] = {"version": _version(dist), "threads": args.threads}
-        if name == "ours":
-            run_ours(imgs[:4], masks[:4], device=args.device, dtype=dtype)  # warm-up
-            calls[name] = lambda: run_ours(big_imgs, big_masks, device=args.device, dtype=dtype)
-            repeats[name] = args.repeats
-        else:
-            calls[name] = lambda fn=fn: fn(ALL_FAMILIES)
-            repeats[name] = args.reference_repeats if name == "pyradiomics" else args.peer_repeats
+        setup = Setup(
+            engine=name,
+            patients=args.patients if name == "ours" else 1,
+            device=args.device if name == "ours" else "cpu",
+            dtype=dtype if name == "ours" else "float64",
+            threads=args.threads,
+            repeats=repeats.get(name, 1),
+            hdf5_dir=hdf5_dir.name,
+        )
+        parent, child = context.Pipe()
+        process = context.Process(target=worker, args=(child, setup), daemon=True)
+        process.start()
+        status, detail = parent.recv()
+        if status != "ready":
+            report[name] = {"skipped": detail}
+            process.join()
+            continue
+        workers[name] = (process, parent)
+        report[name] = {"version": _version(dists[name]), "threads": args.threads}
     # the engines take turns, so that changes in the machine's load reach them alike; minima over the rounds
-    walls: dict[str, list[float]] = {name: [] for name in calls}
-    cpus: dict[str, list[float]] = {name: [] for name in calls}
-    for round_ in range(max(repeats.values(), default=0)):
-        for name, call in list(calls.items()):
-            if round_ >= repeats[name]:
-                continue
-            try:
-                wall, cpu, frames[name] = time_once(call)
-            except ImportError as err:
-                report[name] = {"skipped": f"not importable: {err}"}
-                del calls[name]
-                continue
-            walls[name].append(wall)
-            cpus[name].append(cpu)
-    for name in calls:
+    walls: dict[str, list[float]] = {name: [] for name in workers}
+    cpus: dict[str, list[float]] = {name: [] for name in workers}
+    for round_ in range(max([repeats.get(n, args.peer_repeats) for n in workers], default=0)):
+        for name, (_, conn) in workers.items():
+            if round_ < repeats.get(name, args.peer_repeats):
+                conn.send("run")
+                wall, cpu = conn.recv()
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+    frames: dict[str, pd.DataFrame] = {}
+    for name, (process, conn) in workers.items():
         entry = report[name]
         scale = args.patients if name == "ours" else 1
         wall, cpu = min(walls[name]) / scale, min(cpus[name]) / scale
+        conn.send("frame")
+        frames[name] = conn.recv().iloc[:162].reset_index(drop=True)
         if name == "ours":
-            frames[name] = frames[name].iloc[: len(imgs)].reset_index(drop=True)
             entry.update(device=args.device, dtype=dtype, patients_per_s=round(1.0 / wall, 3))
             if args.device.startswith("cuda"):
                 entry["gpu"] = torch.cuda.get_device_name()
         entry.update(s_per_patient=round(wall, 4), cpu_s_per_patient=round(cpu, 4), timed_runs=len(cpus[name]))
         if args.per_family:
-            entry["per_family_cpu_s"] = _per_family(table[name][1], table[name][2])
+            conn.send("families")
+            entry["per_family_cpu_s"] = conn.recv()
+        conn.send("stop")
+        process.join()
     hdf5_dir.cleanup()
 
     ref = report.get("pyradiomics", {})
@@ -393,11 +451,12 @@ def main() -> None:
         if name != "pyradiomics":
             entry.update(deviation(frames[name], frames["pyradiomics"]))
     timed_peers = [report[p] for p in ("fastrad", "flash_radiomics") if p in report and "skipped" not in report[p]]
-    if "ours" in report and timed_peers:
+    if "ours" in report and "skipped" not in report["ours"] and timed_peers:
         ours_cpu = float(report["ours"]["cpu_s_per_patient"])
         result_ahead = all(ours_cpu < float(p["cpu_s_per_patient"]) for p in timed_peers)
     else:
         result_ahead = None
+    imgs, _ = patient(np.random.default_rng(7))
     result = {
         "patients": args.patients,
         "patches_per_patient": len(imgs),
