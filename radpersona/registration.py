@@ -63,7 +63,7 @@ def find_niftyreg_tool(name: str = "reg_aladin") -> Path:
     if found:
         return Path(found)
     try:
-        import niftyreg  # type: ignore[import-untyped]
+        import niftyreg
 
         candidate = Path(niftyreg.bin_path) / name
         if candidate.exists():

@@ -3,6 +3,10 @@ objects hold every cross-field rule and round-trip to the plain configuration.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 import yaml
 
@@ -177,6 +181,8 @@ def boundary_configs(base: dict):
     for key, leaf in _leaves(schema()):
         if key.split(".")[0] in ("experiments", "results") or ".configs" in key or key.startswith("evaluation.tables"):
             continue  # name-keyed mappings: covered by their own tests
+        if key.endswith(".device"):
+            continue  # a property of the node a job runs on (resolve_device refuses it when the job starts)
         for value in _boundary_values(leaf):
             yield key, value, _set(base, key, value)
 
@@ -193,3 +199,112 @@ def test_the_schema_walk_reaches_every_bounded_key(base):
         "persona.sample.steps",
     ):
         assert expected in keys
+
+
+def _exercise(s, key: str) -> None:
+    """Everything a stage builds from the settings alone, built and run: the networks (on the meta device, at
+    the configured shapes and batch sizes, in training mode), the schedulers, one preprocessed volume, one
+    case's patch features and the classical searches. A setting that a stage would refuse fails here."""
+    import torch
+
+    from radpersona.baselines.classical import build_search
+    from radpersona.baselines.elnet import ELNet
+    from radpersona.baselines.mrnet import MRNetView
+    from radpersona.features import case_features, resolve_bin_width
+    from radpersona.fingerprint.model import build_fingerprint_net
+    from radpersona.persona.baselines import build_discriminator, build_generator, build_vit_ae
+    from radpersona.persona.masks import box_slices
+    from radpersona.persona.model import build_scheduler, build_unet
+    from radpersona.radiomics import feature_names
+    from radpersona.vocabulary import VIEWS
+
+    views, shape = len(VIEWS), tuple(s.preprocess.shape)
+    persona = s.persona
+    section = "all" if key == "preprocess.shape" else key.split(".")[0]
+    with torch.device("meta"):
+        batch = persona.train.batch_size
+        if section in ("all", "persona"):
+            unet = build_unet(views, persona.unet).train()
+            unet(torch.empty(batch, 2 * views + 1, *shape), timesteps=torch.zeros(batch, dtype=torch.long))
+        recon = persona.reconstruction
+        if recon is not None and section in ("all", "persona"):
+            gan, vit = recon.gan, recon.vit_ae
+            fake = build_generator(views, gan).train()(torch.empty(gan.batch_size, views + 1, *shape))
+            build_discriminator(views, gan).train()(torch.cat([fake, torch.empty(gan.batch_size, 1, *shape)], 1))
+            build_vit_ae(views, shape, vit).train()(torch.empty(vit.batch_size, views + 1, *shape))
+        n_features = 4
+        for experiment in s.experiments.values() if section in ("all", "fingerprint") else ():
+            fp = experiment.fingerprint
+            net = build_fingerprint_net(
+                n_views=views,
+                n_features=n_features,
+                usage_predictor=fp.usage_predictor,
+                widths=fp.resnet_widths,
+                dropout=fp.dropout,
+            ).train()
+            b = fp.batch_size  # a training batch (radpersona.fingerprint.splits.batches never leaves fewer)
+            net(torch.empty(b, views, *shape) if fp.usage_predictor else None, torch.empty(b, n_features))
+        if section in ("all", "baselines"):
+            slices = torch.empty(shape[0], 1, *shape[1:])
+            MRNetView(width=s.baselines.mrnet.width).train()(slices)
+            elnet = s.baselines.elnet
+            ELNet(K=elnet.K, norm=elnet.norm, blur_filter=elnet.blur_filter, dropout=elnet.dropout).train()(slices)
+    scheduler = build_scheduler(persona, "ddpm")
+    scheduler.add_noise(torch.zeros(1, views, 2, 2, 2), torch.randn(1, views, 2, 2, 2), torch.tensor([0]))
+    build_scheduler(persona, persona.sample.sampler.value).set_timesteps(persona.sample.steps)
+    rng = np.random.default_rng(0)
+    small = tuple(min(n, 64) for n in shape)  # the box keeps its fractions; the patches stay cheap
+    volume = rng.random(small)
+    box = box_slices(small, persona.box)
+    for grid in s.radiomics.grids if section in ("all", "radiomics", "preprocess") or key == "persona.box" else ():
+        table = case_features(
+            "0000",
+            {view: {image: volume for image in s.radiomics.images} for view in VIEWS},
+            {view: (1.0, 1.0, 1.0) for view in VIEWS},
+            box=box,
+            grid=grid,
+            families=s.radiomics.families,
+            bin_width=resolve_bin_width(s.radiomics.bin_width, s.preprocess.normalisation),
+            voxel_array_shift=s.radiomics.voxel_array_shift,
+        )
+        names = set(table["family"] + "_" + table["feature"])
+        assert set(feature_names(s.radiomics.families)) <= names, sorted(
+            set(feature_names(s.radiomics.families)) - names
+        )
+        assert (table["status"] == "ok").any(), "no patch computed"
+    y = np.array([0, 1] * 20)
+    for kind in ("lr_l1", "lr_l2", "svm", "rf"):
+        build_search(kind, s.baselines.classical, y, seed=s.baselines.seed)
+
+
+def test_every_setting_the_parse_accepts_is_one_the_stages_can_run(base):
+    """The schema walk: each bound, enum value and null of every key, one at a time on the default config.
+    Either :meth:`Settings.parse` refuses it (naming the key), or everything the stages build from it builds
+    and runs. So no configuration is refused only at run time, after the expensive stages."""
+    refused, late = 0, []
+    for key, value, config in boundary_configs(base):
+        try:
+            settings = Settings.parse(config)
+        except ConfigError as err:
+            assert key in str(err) or "config key '" in str(err), (key, value, str(err))  # names a key
+            refused += 1
+            continue
+        try:
+            _exercise(settings, key)
+        except Exception as err:  # noqa: BLE001 - any failure here is a late refusal
+            late.append(f"{key}={value!r}: {type(err).__name__}: {err}")
+    assert not late, "accepted by the parse, refused by a stage:\n" + "\n".join(late)
+    assert refused >= 20  # the walk reaches the refusals too
+
+
+def test_a_batch_of_one_is_refused_by_check_config(repo, tmp_path):
+    layer = tmp_path / "one.yaml"
+    layer.write_text("fingerprint:\n  batch_size: 1\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "radpersona.cli", "check-config", str(repo / "config.yaml"), str(layer)],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+    )
+    assert proc.returncode != 0
+    assert "fingerprint.batch_size" in proc.stderr + proc.stdout

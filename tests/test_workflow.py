@@ -236,6 +236,7 @@ def _replay_in_sandbox(record: dict, root: Path, sandbox: Path) -> subprocess.Co
         else:
             shutil.copy2(source, target)
     call = {"stage": record["stage"], "kwargs": moved(record["kwargs"])}
+    sandbox.mkdir(parents=True, exist_ok=True)  # a rule without inputs (synthesize) copies nothing
     (sandbox / "call.json").write_text(json.dumps(call), encoding="utf-8")
     code = (
         "import importlib, json, sys; call = json.load(open(sys.argv[1], encoding='utf-8')); "
@@ -292,13 +293,15 @@ def test_every_rule_declares_every_file_its_stage_reads(smoke_run, tmp_path):
 
 
 def test_a_changed_truth_file_reruns_localisation(smoke_run, repo, snakemake_exe):
-    """The localisation table depends on the truth lesion masks it reads: rewriting one makes it outdated."""
+    """The localisation table depends on the truth lesion masks it reads: changing one makes it outdated."""
     configs, results, _, _ = smoke_run
     truth = sorted((results / "synthetic" / "truth").glob("*_sagittal_lesion.npy"))[0]
     data = truth.read_bytes()
-    truth.write_bytes(data)  # same content, new modification time
+    # new content (Snakemake ignores a newer mtime when a small input's recorded checksum still matches)
+    truth.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     try:
         proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs)
         assert "localisation" in _job_counts(proc.stdout + proc.stderr), proc.stdout[-3000:]
     finally:
+        truth.write_bytes(data)
         os.utime(truth, (0, 0))  # older than everything: the run is complete again for later tests

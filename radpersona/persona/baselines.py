@@ -278,17 +278,17 @@ def train_baseline(
             composite = torch.where(weight.bool(), pred, x0)
             # discriminator step: real volumes vs composites (generator detached)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
-                d_real = disc(torch.cat([x0, mask], 1))[-1]  # type: ignore[misc]
-                d_fake = disc(torch.cat([composite.detach(), mask], 1))[-1]  # type: ignore[misc]
+                d_real = disc(torch.cat([x0, mask], 1))[-1]
+                d_fake = disc(torch.cat([composite.detach(), mask], 1))[-1]
             loss_d = 0.5 * (_lsgan(d_real, True) + _lsgan(d_fake, False))
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)  # type: ignore[union-attr]
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
             opt_d.step()
             # generator step: L1 in the box + adversarial (LSGAN: make composites look real)
             recon = ((pred - x0).abs() * weight).sum() / weight.sum()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
-                d_gen = disc(torch.cat([composite, mask], 1))[-1]  # type: ignore[misc]
+                d_gen = disc(torch.cat([composite, mask], 1))[-1]
             adv = _lsgan(d_gen, True)
             loss = recon + adv_weight * adv
             adv_losses.append(float(adv.detach()))

@@ -77,7 +77,7 @@ def _validate(
         raise ConfigError(f"spacing must be three positive numbers (slices, rows, cols) in mm, not {spacing!r}")
     if not bin_width > 0:
         raise ConfigError(f"bin_width must be positive, not {bin_width!r}")
-    return imgs, msks, spacing_t  # type: ignore[return-value]
+    return imgs, msks, spacing_t
 
 
 def _chunks(prepared: PreparedRois) -> list[list[int]]:

@@ -152,7 +152,8 @@ def prepare_rois(
         InputDataError: an image has non-finite values inside its ROI.
     """
     all_counts = np.zeros(len(images), dtype=np.int64)
-    item, crops, values, counts, boxes = [], [], [], [], []
+    crops: list[np.ndarray] = []
+    item, values, count_parts, boxes = [], [], [], []
     for index, stack, rois in roi_groups(images, masks):
         n = rois.reshape(len(index), -1).sum(1)
         all_counts[index] = n
@@ -169,18 +170,18 @@ def prepare_rois(
             if with_levels:
                 values.append(stack.reshape(-1).astype(np.float64, copy=False))
         else:
-            z0, z1 = first_and_end(rois.any(axis=(2, 3)))
-            y0, y1 = first_and_end(rois.any(axis=(1, 3)))
-            x0, x1 = first_and_end(rois.any(axis=(1, 2)))
+            z0, z1 = first_and_end(np.any(rois, axis=(2, 3)))
+            y0, y1 = first_and_end(np.any(rois, axis=(1, 3)))
+            x0, x1 = first_and_end(np.any(rois, axis=(1, 2)))
             for g in range(len(keep)):
                 crops.append(rois[g, z0[g] : z1[g], y0[g] : y1[g], x0[g] : x1[g]])
             if with_levels:  # families that ignore intensities (shape) need no values
                 # item after item, C order (numpy.compress: much faster than boolean indexing)
                 values.append(np.compress(rois.reshape(-1), stack.reshape(-1)).astype(np.float64, copy=False))
         item.append(index[keep])
-        counts.append(n)
+        count_parts.append(n)
         boxes.append(np.stack([z1 - z0, y1 - y0, x1 - x0], axis=1))
-    counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
     if with_levels:
         all_values = np.concatenate(values) if values else np.zeros(0)
         levels = discretise_batch(all_values, counts, bin_width) if len(all_values) else np.zeros(0, dtype=np.int64)
@@ -282,9 +283,9 @@ class RoiBatch:
         """(B * Zp * Yp * Xp,) int32 grey levels in the flat padded layout, 0 outside the ROI (made on first use)."""
         if "grey_flat" not in self._cache:
             if self.on_cpu:
-                grey = np.zeros(self.rank_flat.shape[0], dtype=np.int32)
-                grey[self.roi_index.numpy()] = self.roi_grey.numpy().astype(np.int32)  # same dtype: a fast scatter
-                self._cache["grey_flat"] = torch.from_numpy(grey)
+                grey_np = np.zeros(self.rank_flat.shape[0], dtype=np.int32)
+                grey_np[self.roi_index.numpy()] = self.roi_grey.numpy().astype(np.int32)  # same dtype: a fast scatter
+                self._cache["grey_flat"] = torch.from_numpy(grey_np)
             else:
                 grey = torch.zeros(self.rank_flat.shape, dtype=torch.int32, device=self.device)
                 grey[self.roi_index] = self.roi_grey.to(torch.int32)
@@ -347,13 +348,13 @@ class RoiBatch:
         if "equal_pairs" not in self._cache:
             small = np.uint8 if self.n_compact < 255 else np.int32
             if self.on_cpu:
-                ranks = self.rank_flat.numpy().astype(small)
-                inside = ranks != 0
+                ranks_np = self.rank_flat.numpy().astype(small)
+                inside_np = ranks_np != 0
                 pairs = []
                 for d in DIRECTIONS:
                     step = self.flat_offset(d)
-                    same = ranks[:-step] == ranks[step:]
-                    same &= inside[:-step]
+                    same = ranks_np[:-step] == ranks_np[step:]
+                    same &= inside_np[:-step]
                     pairs.append(torch.from_numpy(same))
             else:
                 ranks = self.rank_flat.to(torch.uint8 if small is np.uint8 else torch.int32)
@@ -391,17 +392,17 @@ def layout_batch(
     device: torch.device,
 ) -> RoiBatch:
     """The :class:`RoiBatch` of the prepared ROIs ``items`` (in that order): flat padded boxes, compact ranks."""
-    items = np.asarray(items, dtype=np.int64)
-    n_items = len(items)
-    counts = prepared.counts[items]
-    if np.array_equal(items, np.arange(len(prepared.counts))):
+    item_index = np.asarray(items, dtype=np.int64)
+    n_items = len(item_index)
+    counts = prepared.counts[item_index]
+    if np.array_equal(item_index, np.arange(len(prepared.counts))):
         all_values, all_levels = prepared.values, prepared.levels
     else:  # gather the items' voxel segments
         starts_new = np.cumsum(counts) - counts
-        index = np.repeat(prepared.starts[items] - starts_new, counts) + np.arange(int(counts.sum()))
+        index = np.repeat(prepared.starts[item_index] - starts_new, counts) + np.arange(int(counts.sum()))
         all_values, all_levels = prepared.values[index], prepared.levels[index]
     starts = np.cumsum(counts) - counts
-    box_sizes = prepared.box_sizes[items]
+    box_sizes = prepared.box_sizes[item_index]
     zp, yp, xp = (int(n) + 1 for n in box_sizes.max(axis=0))
     mask_pad = np.zeros((n_items + 1, zp, yp, xp), dtype=bool)
     full = counts == np.prod(box_sizes, axis=1)
@@ -411,7 +412,7 @@ def layout_batch(
     run_starts = np.flatnonzero(~continues).tolist() + [n_items]
     for b0, b1 in zip(run_starts[:-1], run_starts[1:]):
         z, y, x = box_sizes[b0]
-        mask_pad[b0:b1, 1 : z + 1, 1 : y + 1, 1 : x + 1] = True if full[b0] else prepared.crops[items[b0]]
+        mask_pad[b0:b1, 1 : z + 1, 1 : y + 1, 1 : x + 1] = True if full[b0] else prepared.crops[item_index[b0]]
     roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of the values
     max_level = int(all_levels.max())
     if max_level == 1:  # one grey level (e.g. shape alone, which ignores intensities): rank 0 everywhere
@@ -440,7 +441,7 @@ def layout_batch(
         starts=starts,
         n_voxels=to(counts),
         box_sizes=box_sizes,
-        n_levels=to(prepared.n_levels[items], dtype),
+        n_levels=to(prepared.n_levels[item_index], dtype),
         max_level=max_level,
         spacing=spacing,
         dtype=dtype,

@@ -77,12 +77,12 @@ def _sorted(batch: RoiBatch) -> torch.Tensor:
         change = np.flatnonzero(np.diff(batch.counts)) + 1
         if len(change) < 32:
             values = batch.roi_values.numpy()
-            dense = np.full((nb, n_max), np.inf, dtype=values.dtype)
+            dense_np = np.full((nb, n_max), np.inf, dtype=values.dtype)
             for b0, b1 in zip([0, *change.tolist()], [*change.tolist(), nb]):
                 count, first = int(batch.counts[b0]), int(batch.starts[b0])
                 block = values[first : first + (b1 - b0) * count].reshape(b1 - b0, count)
-                dense[b0:b1, :count] = np.sort(block, axis=1)
-            return torch.from_numpy(dense)
+                dense_np[b0:b1, :count] = np.sort(block, axis=1)
+            return torch.from_numpy(dense_np)
     if bool((batch.counts == n_max).all()):
         dense = batch.roi_values.reshape(nb, n_max)
     else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,11 +86,11 @@ def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.
     steps = [batch.flat_offset(d) for d in DIRECTIONS]
     if batch.on_cpu:
         src, roi, own = cell_flat.numpy(), batch.roi_index.numpy(), rank.numpy()
-        key = np.empty((n_dir, len(roi)), dtype=src.dtype)
-        for a, (row, step) in enumerate(zip(key, steps)):
+        key_np = np.empty((n_dir, len(roi)), dtype=src.dtype)
+        for a, (row, step) in enumerate(zip(key_np, steps)):
             np.take(src[step:], roi, out=row)  # the neighbour's cell
             row += own + a * stride
-        key = torch.from_numpy(key)
+        key = torch.from_numpy(key_np)
     else:
         shift = torch.tensor(steps, dtype=torch.int64, device=batch.device)[:, None]
         key = cell_flat[batch.roi_index[None, :] + shift] + rank[None, :]
@@ -154,7 +155,7 @@ def matrix_sums(batch: RoiBatch, counts: torch.Tensor, items: np.ndarray, start:
             m = sym[:, r0:r1, :size, :size] * ee[:, :, :, None] * ee[:, :, None, :]
             eig = torch.linalg.eigvalsh(m)
             eig2[:, r0:r1] = torch.maximum(eig[..., -2], -eig[..., 0])
-    to = dict(dtype=sym.dtype, device=sym.device)
+    to: dict[str, Any] = {"dtype": sym.dtype, "device": sym.device}
     out = dict(
         used=used,
         px=px,
@@ -178,7 +179,7 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
     order = np.lexsort((np.arange(batch.size), -batch.n_present, -size))
     counts = cooccurrence(batch, size, order)
     nb, na, gc, g = batch.size, len(DIRECTIONS), batch.n_compact, batch.max_level
-    to = dict(dtype=batch.dtype, device=batch.device)
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
     out = dict(
         used=torch.zeros(nb, na, dtype=torch.bool, device=batch.device),
         px=torch.zeros(nb, na, gc, **to),

@@ -37,13 +37,13 @@ def dependent_neighbours(batch: RoiBatch) -> torch.Tensor:
     the batch's equal-neighbour pairs along the 13 directions (each pair counts for both of its voxels)."""
     pairs = batch.equal_neighbour_pairs()
     if batch.on_cpu:
-        count = np.zeros(batch.rank_flat.shape[0], dtype=np.uint8)
+        count_np = np.zeros(batch.rank_flat.shape[0], dtype=np.uint8)
         for d, pair in zip(DIRECTIONS, pairs):
             step = batch.flat_offset(d)
             same = pair.numpy().view(np.uint8)
-            count[:-step] += same
-            count[step:] += same
-        return torch.from_numpy(np.take(count, batch.roi_index.numpy()))
+            count_np[:-step] += same
+            count_np[step:] += same
+        return torch.from_numpy(np.take(count_np, batch.roi_index.numpy()))
     count = torch.zeros(batch.rank_flat.shape, dtype=torch.uint8, device=batch.device)
     for d, pair in zip(DIRECTIONS, pairs):
         step = batch.flat_offset(d)

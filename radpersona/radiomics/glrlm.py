@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,7 +125,7 @@ def coefficients(batch: RoiBatch) -> GlrlmCoefficients:
             nb, na, g
         )
     ones = np.flatnonzero(single)
-    to = dict(dtype=batch.dtype, device=batch.device)
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
     pg_t = torch.as_tensor(pg, **to)
     n_runs = pg_t.sum(2)
     lv = batch.level_values.to(batch.dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ def coefficients(batch: RoiBatch) -> GlszmCoefficients:
         ],
         axis=1,
     )
-    to = dict(dtype=batch.dtype, device=batch.device)
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
     pg = torch.as_tensor(np.bincount(cell, minlength=nb * gc).reshape(nb, gc), **to)
     i = batch.level_values.to(batch.dtype)
     return GlszmCoefficients(

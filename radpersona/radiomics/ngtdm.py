@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,7 @@ def neighbourhood_sums(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
     three separable 3-tap sums (steps 1, Xp, Yp Xp; a ROI voxel's box never leaves its item's padded box)."""
     _, yp, xp = batch.padded_shape
     wide = batch.max_level >= 2**20  # 27 * 32 * G must fit the integers
+    grey: Any  # a numpy array on the CPU, a tensor elsewhere (and so is box)
     if batch.on_cpu:
         grey = batch.grey_flat.numpy().astype(np.int64) if wide else batch.grey_flat.numpy()
         box = grey * 32

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -323,7 +324,7 @@ def coefficients(batch: RoiBatch) -> ShapeCoefficients:
     """Mesh, diameters and eigenvalues of every ROI in the batch (mesh sums on the batch's device, diameters and
     eigenvalues on the host)."""
     padded_np = batch.padded_mask  # the padded layout is the padded mask
-    to = dict(dtype=batch.dtype, device=batch.device)
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
     if batch.on_cpu:
         volume, surface = (torch.as_tensor(v, **to) for v in mesh_volume_and_surface_numpy(padded_np, batch.spacing))
     else:
