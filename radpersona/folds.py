@@ -34,6 +34,48 @@ def fold_cases(cohort: pd.DataFrame, task: str, fold: str) -> tuple[pd.DataFrame
     return train[train["fold"] != k], train[train["fold"] == k]
 
 
+def healthy_training_cases(cohort: pd.DataFrame) -> list[str]:
+    """Healthy training cases in case order: ``abn == 0``, or, for a source without ``abn`` (KneeMRI), every
+    known label 0. The one definition of "healthy" for the registration template and the persona DDPMs."""
+    train = cohort[cohort["split"] == "train"]
+    if train["abn"].notna().any():
+        healthy = train[train["abn"] == 0]
+    else:
+        labels = train[["acl", "men"]]
+        healthy = train[labels.notna().any(axis=1) & (labels.fillna(0) == 0).all(axis=1)]
+    return sorted(healthy["case"].astype(str).tolist())
+
+
+def persona_training_cases(cohort: pd.DataFrame, fold: str) -> list[str]:
+    """The healthy training cases (:func:`healthy_training_cases`) a persona DDPM of ``fold`` trains on: all
+    of them for ``all``, those outside CV fold ``k`` for ``k``."""
+    healthy = healthy_training_cases(cohort)
+    if fold == ALL_FOLD:
+        return healthy
+    inside = set(cohort.loc[cohort["fold"] == int(fold), "case"].astype(str))
+    return [case for case in healthy if case not in inside]
+
+
+def persona_model_fold(cohort: pd.DataFrame, cross_fit: bool) -> dict[str, str]:
+    """Per case, the DDPM fold whose model makes its persona: with ``cross_fit`` a training case's own CV fold
+    (a model that never saw it) and ``all`` for the reported cases; without, ``all`` for every case."""
+    if not cross_fit:
+        return {case: ALL_FOLD for case in cohort["case"]}
+    return {
+        case: (str(int(fold)) if split == "train" else ALL_FOLD)
+        for case, split, fold in zip(cohort["case"], cohort["split"], cohort["fold"])
+    }
+
+
+PERSONA_PROTOCOLS = {
+    True: "Personas: cross-fitted (persona.cross_fit: true): each persona comes from a DDPM that never saw its case.",
+    False: "Personas: the paper's protocol (persona.cross_fit: false): one DDPM trained on every healthy "
+    "training case makes every persona, so the healthy training cases' personas come from a model that saw "
+    "them (training-set membership can leak into the residual).",
+}
+"""The line every result table of a run carries about how its personas were made."""
+
+
 def cohort_folds(cohort: pd.DataFrame) -> list[str]:
     """The cross-validation folds present on train (as strings), then ``all``."""
     folds = sorted(int(f) for f in cohort.loc[cohort["split"] == "train", "fold"].unique() if int(f) >= 0)

@@ -106,9 +106,13 @@ class Layout:
         return self._p("registration", "qc.parquet")
 
     # ------------------------------------------------------------------ persona
-    def ddpm(self, reg: str) -> str:
-        """The persona DDPM of a ``{reg}`` branch."""
-        return self._p("models", f"ddpm_{reg}.pt")
+    def ddpm(self, reg: str, fold: str = "all") -> str:
+        """The persona DDPM of a ``{reg}`` branch: ``all`` healthy training cases, or those outside CV fold ``fold``."""
+        return self._p("models", f"ddpm_{reg}.pt" if fold == "all" else f"ddpm_{reg}_fold{fold}.pt")
+
+    def persona_membership(self, reg: str) -> str:
+        """Which DDPM made each case's persona of a ``{reg}`` branch, and whether it trained on the case."""
+        return self._p("persona", f"membership_{reg}.parquet")
 
     def reconstruction_model(self, rconfig: str, model: str) -> str:
         """A model of the reconstruction study trained for one configuration."""

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputDataError, RadpersonaError, ToolNotFoundError
+from .folds import healthy_training_cases
 from .settings import RegistrationSettings, fail
 from .volume import read_volume, write_volume
 
@@ -215,17 +216,6 @@ def read_affine(path: str | Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- references
-def healthy_training_cases(cohort: pd.DataFrame) -> list[str]:
-    """Healthy training cases in case order: ``abn == 0``, or every known label 0 where abn is absent."""
-    train = cohort[cohort["split"] == "train"]
-    if train["abn"].notna().any():
-        healthy = train[train["abn"] == 0]
-    else:
-        labels = train[["acl", "men"]]
-        healthy = train[labels.notna().any(axis=1) & (labels.fillna(0) == 0).all(axis=1)]
-    return sorted(healthy["case"].astype(str).tolist())
-
-
 def reference_case(cohort: pd.DataFrame, configured: str | None) -> str:
     """The reference case: the configured one, else the first healthy training case (else the first training case).
 

@@ -33,6 +33,7 @@ rule metrics:
         models=MODELS,
         bootstrap=S.evaluation.bootstrap,
         seed=S.evaluation.seed,
+        cross_fit=S.persona.cross_fit,  # the tables say how the personas were made
     log:
         L.log("metrics"),
     benchmark:
@@ -61,6 +62,7 @@ rule tables:
         models=MODELS,
         evaluation=S.evaluation.to_config(),
         descriptors=DESCRIPTORS,
+        cross_fit=S.persona.cross_fit,
     log:
         L.log("tables"),
     benchmark:

@@ -13,6 +13,8 @@ from radpersona.vocabulary import PERSONA_MODELS
 
 PERSONA_MODEL = S.persona.model.to_config()  # what defines a trained DDPM: persona without sample, reconstruction
 PERSONA_GPU = int(S.persona.device == "cuda")
+# the DDPMs whose personas a branch uses: all healthy training cases, and one per CV fold when cross-fitted
+PERSONA_DDPMS = [L.ddpm("{reg}")] + ([L.ddpm("{reg}", fold) for fold in FOLDS[:-1]] if S.persona.cross_fit else [])
 
 # ---- reconstruction studies: configurations resolved once (box, location, views, reg)
 RECON = S.persona.reconstruction
@@ -47,6 +49,7 @@ rule train_ddpm:
         results=results_folder,
         settings=PERSONA_MODEL,
         views=SOURCE_VIEWS,
+        fold="all",  # every healthy training case
     threads: THREADS
     resources:
         gpu=PERSONA_GPU,
@@ -60,16 +63,33 @@ rule train_ddpm:
         "../workflow_scripts/train_ddpm.py"
 
 
+# cross-fitted personas: the DDPM of CV fold k never sees fold k's cases (it makes their personas)
+use rule train_ddpm as train_ddpm_fold with:
+    output:
+        L.ddpm("{reg}", "{fold}"),
+    params:
+        results=results_folder,
+        settings=PERSONA_MODEL,
+        views=SOURCE_VIEWS,
+        fold=lambda wc: wc.fold,
+    log:
+        L.log("train_ddpm", "{reg}_fold{fold}"),
+    benchmark:
+        L.benchmark("train_ddpm", "{reg}_fold{fold}")
+
+
 rule persona:
     input:
         cohort=L.cohort(),
-        model=L.ddpm("{reg}"),
+        models=PERSONA_DDPMS,
         volumes=lambda wc: [L.working(wc.reg, c, v) for c in CASES for v in SOURCE_VIEWS],
     output:
         persona=[L.persona("{reg}", c, v) for c in CASES for v in SOURCE_VIEWS],
         residual=[L.residual("{reg}", c, v) for c in CASES for v in SOURCE_VIEWS],
+        membership=L.persona_membership("{reg}"),
     params:
         results=results_folder,
+        cross_fit=S.persona.cross_fit,
         box=list(S.persona.box),
         sample=S.persona.sample.to_config(),
         device=S.persona.device,

@@ -11,11 +11,11 @@ import pytest
 import SimpleITK as sitk
 
 from radpersona.errors import ConfigError, InputDataError, ToolNotFoundError
+from radpersona.folds import healthy_training_cases
 from radpersona.layout import Layout
 from radpersona.parquet import read_parquet_metadata
 from radpersona.registration import (
     find_niftyreg_tool,
-    healthy_training_cases,
     ncc,
     niftyreg_version,
     read_affine,

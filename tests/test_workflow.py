@@ -92,6 +92,11 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
         fp = pd.read_parquet(results / "fingerprints" / f"proposed_{task}.parquet")
         assert {"case", "feature", "view", "image", "u", "z", "beta", "r", "contribution", "rank"} <= set(fp.columns)
     assert "radpersona: done" in proc.stdout + proc.stderr
+    # cross-fitted personas (the default): none made by a DDPM that trained on its case, and the tables say so
+    membership = pd.read_parquet(results / "persona" / "membership_reg.parquet")
+    assert len(membership) == len(cohort) and not membership["trained_on_case"].any()
+    assert set(membership["model_fold"]) == {"0", "1", "all"}
+    assert "Personas: cross-fitted" in (results / "tables" / "metrics.md").read_text(encoding="utf-8")
     # long steps log progress with an ETA
     assert "ETA" in (results / "logs" / "train_ddpm" / "reg.log").read_text(encoding="utf-8")
 
@@ -270,6 +275,7 @@ def test_every_rule_declares_every_file_its_stage_reads(smoke_run, tmp_path):
         "preprocess",
         "register",
         "train_ddpm",
+        "train_ddpm_fold",
         "persona",
         "extract_features",
         "localisation",

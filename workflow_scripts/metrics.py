@@ -14,4 +14,5 @@ run_rule(
     models=snakemake.params.models,
     bootstrap=snakemake.params.bootstrap,
     seed=snakemake.params.seed,
+    cross_fit=snakemake.params.cross_fit,
 )

@@ -13,6 +13,7 @@ run_rule(
     results=snakemake.params.results,
     reg=snakemake.wildcards.reg,
     box=snakemake.params.box,
+    cross_fit=snakemake.params.cross_fit,
     sample=snakemake.params.sample,
     device=snakemake.params.device,
     views=snakemake.params.views,

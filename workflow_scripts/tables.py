@@ -14,4 +14,5 @@ run_rule(
     models=snakemake.params.models,
     evaluation=snakemake.params.evaluation,
     descriptors=snakemake.params.descriptors,
+    cross_fit=snakemake.params.cross_fit,
 )

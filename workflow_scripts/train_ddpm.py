@@ -1,4 +1,4 @@
-"""Rule train_ddpm: train the persona DDPM on healthy training cases."""
+"""Rules train_ddpm, train_ddpm_fold: train a persona DDPM on healthy training cases (all, or outside a CV fold)."""
 
 import sys
 from pathlib import Path
@@ -13,6 +13,7 @@ run_rule(
     results=snakemake.params.results,
     reg=snakemake.wildcards.reg,
     checkpoint=snakemake.output[0],
+    fold=snakemake.params.fold,
     settings=snakemake.params.settings,
     views=snakemake.params.views,
     threads=snakemake.threads,

@@ -203,7 +203,7 @@ class PersonaModelSettings(Section):
     """
 
     KEY = "persona"
-    OMITS: ClassVar[tuple[str, ...]] = ("sample",)
+    OMITS: ClassVar[tuple[str, ...]] = ("sample", "cross_fit")
     box: tuple[float, float, float]
     train_masks: MaskMode
     prediction_type: PredictionType
@@ -229,6 +229,10 @@ class PersonaSettings(PersonaModelSettings):
     OMITS: ClassVar[tuple[str, ...]] = ()
     sample: PersonaSampleSettings = field(default=None)  # type: ignore[assignment]  # required by the schema
     reconstruction: ReconstructionSettings | None = None
+    cross_fit: bool = True
+    """Every persona from a DDPM that never saw its case: one DDPM per cross-validation fold (trained on the
+    healthy training cases outside it) makes that fold's personas; the DDPM on all healthy training cases
+    makes the reported (valid) cases' personas. ``False``: the paper's protocol, one DDPM for every case."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -12,7 +12,9 @@ import pandas as pd
 
 from radpersona.atomic import write_csv_atomic, write_text_atomic
 from radpersona.errors import RadpersonaError
+from radpersona.folds import ALL_FOLD, persona_model_fold, persona_training_cases
 from radpersona.layout import Layout
+from radpersona.parquet import write_parquet
 from radpersona.persona.reconstruction.configs import ReconConfig, box_origins, model_checkpoint, resolve_config
 from radpersona.settings import (
     BaselinePersonaSettings,
@@ -25,12 +27,6 @@ from radpersona.stages import torch_threads
 from radpersona.volume import load_stack, write_volume
 
 logger = logging.getLogger("radpersona")
-
-
-def _healthy_training_cases(layout: Layout) -> list[str]:
-    """The healthy training cases (abn = 0, split = train) of the cohort table."""
-    cohort = pd.read_parquet(layout.cohort())
-    return cohort[(cohort["split"] == "train") & (cohort["abn"] == 0)]["case"].tolist()
 
 
 def _working_stack(layout: Layout, reg: str, cases: Sequence[str], views: Sequence[str]) -> tuple[np.ndarray, list]:
@@ -46,8 +42,10 @@ def train_ddpm(
     settings: Mapping[str, Any] | PersonaModelSettings,
     views: Sequence[str],
     threads: int,
+    fold: str = ALL_FOLD,
 ) -> None:
-    """Train the persona DDPM of the ``reg`` branch on the healthy training cases (abn = 0, split = train).
+    """Train the persona DDPM of the ``reg`` branch on the healthy training cases (abn = 0, split = train):
+    all of them (``fold`` ``all``), or those outside cross-validation fold ``fold`` (cross-fitted personas).
 
     Args:
         results: the results folder (cohort table and volumes are read from it).
@@ -56,19 +54,21 @@ def train_ddpm(
         settings: ``persona`` without ``sample`` and ``reconstruction`` (``PersonaModelSettings``).
         views: the source's views (channels of the model).
         threads: torch CPU threads.
+        fold: ``all`` or a CV fold (``0``, ``1``, ...) whose cases the model must not see.
     """
     from radpersona.persona.train import train_ddpm as train
 
     torch_threads(threads)
     model_settings = PersonaModelSettings.from_config(settings)
     layout = Layout(str(results))
-    healthy = _healthy_training_cases(layout)
+    healthy = persona_training_cases(pd.read_parquet(layout.cohort()), fold)
     if len(healthy) < 2:
         raise RadpersonaError(
-            f"the persona DDPM needs at least 2 healthy training cases (abn = 0), found {len(healthy)}"
+            f"the persona DDPM of fold {fold!r} needs at least 2 healthy training cases (abn = 0)"
+            f"{'' if fold == ALL_FOLD else f' outside fold {fold}'}, found {len(healthy)}"
         )
     stack, _ = _working_stack(layout, reg, healthy, views)
-    logger.info("train_ddpm: %d healthy training cases, volumes %s", len(healthy), stack.shape)
+    logger.info("train_ddpm: fold %s, %d healthy training cases, volumes %s", fold, len(healthy), stack.shape)
     summary = train(stack, settings=model_settings, checkpoint=Path(checkpoint))
     logger.info("train_ddpm: %s", summary)
 
@@ -82,8 +82,10 @@ def persona(
     device: str,
     views: Sequence[str],
     threads: int,
+    cross_fit: bool = True,
 ) -> None:
-    """Inpaint a healthy persona for every case of the ``reg`` branch; write persona and residual volumes per view.
+    """Inpaint a healthy persona for every case of the ``reg`` branch; write persona and residual volumes per
+    view, and the membership table (which DDPM made each persona, and whether that DDPM trained on the case).
 
     Args:
         results: the results folder (cohort, volumes and the branch's DDPM are read from it; personas and
@@ -94,23 +96,46 @@ def persona(
         device: ``persona.device``.
         views: the source's views.
         threads: torch CPU threads.
+        cross_fit: ``persona.cross_fit``: a training case's persona comes from the DDPM of its own CV fold
+            (trained without it), a reported case's from the DDPM of all healthy training cases; ``False``:
+            every persona from the latter (the paper's protocol).
     """
     from radpersona.persona.sample import derive_case_seed, sample_personas
 
     torch_threads(threads)
     sample_settings = PersonaSampleSettings.from_config(sample)
     layout = Layout(str(results))
-    cases = pd.read_parquet(layout.cohort())["case"].tolist()
+    cohort = pd.read_parquet(layout.cohort())
+    cases = cohort["case"].tolist()
     stack, spacings = _working_stack(layout, reg, cases, views)
     seeds = [derive_case_seed(sample_settings.seed, c) for c in cases]
-    personas = sample_personas(
-        stack,
-        checkpoint=Path(layout.ddpm(reg)),
-        sample=sample_settings,
-        box=[float(b) for b in box],
-        seeds=seeds,
-        device=device,
+    model_fold = persona_model_fold(cohort, cross_fit)
+    personas = np.empty_like(stack)
+    for fold in sorted(set(model_fold.values())):
+        index = [n for n, case in enumerate(cases) if model_fold[case] == fold]
+        logger.info("persona: DDPM of fold %s makes %d personas", fold, len(index))
+        personas[index] = sample_personas(
+            stack[index],
+            checkpoint=Path(layout.ddpm(reg, fold)),
+            sample=sample_settings,
+            box=[float(b) for b in box],
+            seeds=[seeds[n] for n in index],
+            device=device,
+        )
+    protocol = {"protocol": "cross_fit" if cross_fit else "paper"}
+    trained_on = {fold: set(persona_training_cases(cohort, fold)) for fold in set(model_fold.values())}
+    membership = pd.DataFrame(
+        {
+            "case": cases,
+            "split": cohort["split"].tolist(),
+            "abn": cohort["abn"].tolist(),
+            "model": [Path(layout.ddpm(reg, model_fold[c])).name for c in cases],
+            "model_fold": [model_fold[c] for c in cases],
+            "trained_on_case": [c in trained_on[model_fold[c]] for c in cases],
+            "protocol": protocol["protocol"],
+        }
     )
+    write_parquet(membership, layout.persona_membership(reg), metadata=protocol)
     tag_base = {"sampler": sample_settings.sampler.value, "steps": sample_settings.steps}
     for n, case in enumerate(cases):
         for v, view in enumerate(views):
@@ -169,7 +194,7 @@ def train_reconstruction_model(
         baseline = BASELINE_SETTINGS[model].from_config(section)
     cfg = _recon_config(config_name, overrides, settings.box, default_reg, source_views)
     layout = Layout(str(results))
-    healthy = _healthy_training_cases(layout)
+    healthy = persona_training_cases(pd.read_parquet(layout.cohort()), ALL_FOLD)
     if len(healthy) < 2:
         raise RadpersonaError(
             f"reconstruction config {config_name}: needs at least 2 healthy training cases, found {len(healthy)}"
