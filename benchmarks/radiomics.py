@@ -11,11 +11,14 @@ object.
 
     python benchmarks/radiomics.py [--engines ours,pyradiomics,fastrad,flash_radiomics] [--repeats 7]
         [--reference-repeats 5] [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
+        [--extrapolate-to 1370]
 
 The peers are optional installs for this benchmark only (``pip install fastrad flash-radiomics``;
 flash-radiomics also imports h5py at run time); an engine that is not installed is reported as skipped.
 ``--patients N`` times this engine on N patients' patches at once (a throughput measurement, e.g. on a
 GPU; at most 4 distinct synthetic patients, repeated); the other engines always run on one patient.
+``--extrapolate-to N`` adds this engine's time for N patients at the measured rate (e.g. the cohort on a GPU:
+``--engines ours --device cuda --patients 64 --extrapolate-to 1370``; ``benchmarks/gpu.sh`` runs that).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import torch  # noqa: E402
 from scipy.ndimage import gaussian_filter  # noqa: E402
 from skimage.filters import threshold_otsu  # noqa: E402
 
+import radpersona  # noqa: E402
 from radpersona.radiomics import ALL_FAMILIES, extract_features, feature_names  # noqa: E402
 
 TEXTURE_FAMILIES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
@@ -265,6 +269,13 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _engine_version(engine: str, dist: str) -> str | None:
+    """The installed version; this engine's own when run from a source tree that is not installed (PYTHONPATH)."""
+    if engine == "ours":
+        return _version(dist) or radpersona.__version__
+    return _version(dist)
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -367,6 +378,13 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1, help="patients in this engine's batch (throughput)")
     parser.add_argument("--per-family", action="store_true", help="also time each family alone (CPU s/patient)")
     parser.add_argument("--skip-pyradiomics", action="store_true", help="same as leaving pyradiomics out of --engines")
+    parser.add_argument(
+        "--extrapolate-to",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also report this engine's seconds for N patients (x 162 patches) at the measured rate",
+    )
     args = parser.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(engines) - set(ENGINES))
@@ -378,6 +396,8 @@ def main() -> None:
         parser.error(f"--device {args.device}: CUDA is not available here (torch {torch.__version__})")
     if min(args.patients, args.repeats, args.reference_repeats, args.peer_repeats) < 1:
         parser.error("--patients and the repeat counts must be positive")
+    if args.extrapolate_to is not None and args.extrapolate_to < 1:
+        parser.error("--extrapolate-to must be positive")
     dtype = args.dtype or ("float32" if args.device.startswith("cuda") else "float64")
     dists = {"ours": "radpersona", "pyradiomics": "pyradiomics-bhklab", "fastrad": "fastrad"}
     dists["flash_radiomics"] = "flash-radiomics"
@@ -389,7 +409,7 @@ def main() -> None:
     report: dict[str, dict[str, object]] = {}
     workers: dict[str, tuple[object, Connection]] = {}
     for name in [e for e in ENGINES if e in engines]:
-        if _version(dists[name]) is None:
+        if _engine_version(name, dists[name]) is None:
             report[name] = {"skipped": "not installed"}
             continue
         setup = Setup(
@@ -410,7 +430,7 @@ def main() -> None:
             process.join()
             continue
         workers[name] = (process, parent)
-        report[name] = {"version": _version(dists[name]), "threads": args.threads}
+        report[name] = {"version": _engine_version(name, dists[name]), "threads": args.threads}
     # the engines take turns, so that changes in the machine's load reach them alike; minima over the rounds
     walls: dict[str, list[float]] = {name: [] for name in workers}
     cpus: dict[str, list[float]] = {name: [] for name in workers}
@@ -432,6 +452,13 @@ def main() -> None:
             entry.update(device=args.device, dtype=dtype, patients_per_s=round(1.0 / wall, 3))
             if args.device.startswith("cuda"):
                 entry["gpu"] = torch.cuda.get_device_name()
+            if args.extrapolate_to is not None:
+                entry["extrapolated"] = {
+                    "patients": args.extrapolate_to,
+                    "patches": args.extrapolate_to * len(frames[name]),
+                    "seconds": round(wall * args.extrapolate_to, 2),
+                    "from": f"the minimum over {len(walls[name])} timed runs of {args.patients} patients at once",
+                }
         entry.update(s_per_patient=round(wall, 4), cpu_s_per_patient=round(cpu, 4), timed_runs=len(cpus[name]))
         if args.per_family:
             conn.send("families")
