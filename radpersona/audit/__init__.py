@@ -42,7 +42,14 @@ from radpersona.audit.grid import (
     preprocess_with_counterparts,
 )
 from radpersona.audit.lesion import BoxShare, LesionSize, box_share, lesion_size
-from radpersona.audit.oracle import OracleCeiling, modal_patch, oracle_patch_auc, patch_columns, single_feature_aucs
+from radpersona.audit.oracle import (
+    OracleCeiling,
+    lesion_patch_sets,
+    modal_patch,
+    oracle_patch_auc,
+    patch_columns,
+    single_feature_aucs,
+)
 from radpersona.audit.survival import (
     MIN_CASE_SHARE,
     MIN_CNR,
@@ -71,6 +78,7 @@ __all__ = [
     "first_order_table",
     "lesion_cnr",
     "lesion_fraction_array",
+    "lesion_patch_sets",
     "lesion_size",
     "modal_patch",
     "noise_sd",

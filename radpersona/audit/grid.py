@@ -79,7 +79,17 @@ def lesion_fraction_array(
     if tuple(mask.shape) == target:
         return binary
     footprint = [max(1, int(round(old / new))) for old, new in zip(binary.shape, target)]
-    averaged = uniform_filter(binary, size=footprint, mode="constant") if binary.any() else binary
+    averaged = binary
+    if binary.any():
+        # the filter only spreads the lesion by its footprint: filter the lesion's bounding box padded
+        # by one footprint (zeros around it, as in the whole-volume "constant" mode), same result
+        idx = np.nonzero(binary)
+        block = tuple(
+            slice(max(0, int(i.min()) - f), min(n, int(i.max()) + 1 + f))
+            for i, f, n in zip(idx, footprint, binary.shape)
+        )
+        averaged = np.zeros_like(binary)
+        averaged[block] = uniform_filter(binary[block], size=footprint, mode="constant")
     fraction, _ = resize(averaged, (1.0, 1.0, 1.0), target, "linear")
     return np.clip(fraction, 0.0, 1.0).astype(np.float32)
 

@@ -12,14 +12,21 @@ Definition (non-circular, so that "the proposed model reaches >= 0.9 of the ceil
    image types and families; ``location`` features are constant per column and left out). Missing
    values are replaced by the training mean of the column (the fingerprint's rule); a column without
    any training value is dropped.
-3. **Selection on train**: the column with the largest ``|AUC_train - 1/2|``; its orientation
-   ``s = sign(AUC_train - 1/2)`` (``+1`` on a tie) is fixed on train.
+3. **Selection on train**: each column gives two oriented candidates, ``x`` and ``-x``; the one
+   with the largest training AUC is selected (first in column order on ties; ``+x`` before ``-x``),
+   which fixes its orientation ``s`` on train.
 4. **Ceiling** = AUC on valid of ``s x`` (signed: it can fall below 1/2 if the choice does not
    generalise), with a percentile-bootstrap 95 % CI (:func:`radpersona.evaluation.bootstrap_auc_ci`).
 
-For context the optimistic ceiling is reported as well: ``max(AUC_valid, 1 - AUC_valid)`` of the best
-candidate picked *on valid* — an upper bound of what any single patch feature shows on those cases,
-biased upwards by the selection (more so with many candidates and few cases).
+For context the optimistic ceiling is reported as well: the best validation AUC of any candidate,
+i.e. ``max(AUC_valid, 1 - AUC_valid)`` over the columns, picked *on valid* — an upper bound of what
+any single patch feature shows on those cases, biased upwards by the selection (more so with many
+candidates and few cases).
+
+A lesion whose location varies between cases is split over several patches and a single column
+sees only the cases of its patch; ``pooling="max"`` of :func:`oracle_patch_auc` then pools one
+feature over all the lesion's usual patches (see there). The ceiling is of *one* feature: a model
+combining features may exceed it.
 """
 
 from __future__ import annotations
@@ -36,7 +43,14 @@ from radpersona.evaluation import bootstrap_auc_ci
 
 Patch = tuple[int, int, int]
 
-__all__ = ["OracleCeiling", "modal_patch", "oracle_patch_auc", "patch_columns", "single_feature_aucs"]
+__all__ = [
+    "OracleCeiling",
+    "lesion_patch_sets",
+    "modal_patch",
+    "oracle_patch_auc",
+    "patch_columns",
+    "single_feature_aucs",
+]
 
 
 def single_feature_aucs(values: pd.DataFrame, labels: Sequence[int] | np.ndarray) -> pd.Series:
@@ -106,22 +120,47 @@ def modal_patch(patches: Iterable[Patch | None]) -> Patch | None:
     return min(p for p, c in counts.items() if c == best)  # type: ignore[return-value]
 
 
+def lesion_patch_sets(
+    main_patches: Mapping[str, Mapping[str, Patch | None]], cases: Iterable[str], *, min_share: float
+) -> dict[str, tuple[Patch, ...]]:
+    """Per view, the patches that are the main lesion patch of at least ``min_share`` of ``cases``.
+
+    The share is over the cases with a main patch in that view; sorted by ``(i, j, k)``. Views where
+    no case has a main patch are left out.
+    """
+    out: dict[str, tuple[Patch, ...]] = {}
+    cases = [c for c in cases if c in main_patches]
+    views = sorted({v for c in cases for v in main_patches[c]})
+    for view in views:
+        counts = Counter(
+            tuple(int(i) for i in main_patches[c][view]) for c in cases if main_patches[c].get(view) is not None
+        )
+        total = sum(counts.values())
+        chosen = sorted(p for p, n in counts.items() if total and n / total >= min_share)
+        if chosen:
+            out[view] = tuple(chosen)  # type: ignore[assignment]
+    return out
+
+
 @dataclass(frozen=True)
 class OracleCeiling:
     """The oracle ceiling of patch radiomics for one task (see the module docstring).
 
     Attributes:
-        lesion_patches: the lesion patch per view (modal main patch of the training positives).
-        n_candidates: candidate columns.
-        feature: the column selected on train; ``sign`` its orientation (+1 or -1).
-        auc_train: its oriented training AUC (>= 1/2).
-        auc_valid, ci_low, ci_high: its oriented validation AUC and bootstrap 95 % CI (the ceiling).
-        optimistic_feature, optimistic_auc_valid: the best candidate picked on valid and its
-            ``max(AUC, 1 - AUC)``.
+        pooling: ``modal`` (one column of the modal lesion patch) or ``max`` (one feature pooled by
+            the maximum over the lesion patches of its view).
+        lesion_patches: per view, the lesion patch(es) the candidates were taken from.
+        n_candidates: oriented candidates (two per column or pooled feature).
+        feature: the candidate selected on train (a column name; pooled: patches written ``p010|p011``).
+        sign: its orientation: the score is ``sign * x`` (pooled: ``max_p sign * x_p``).
+        auc_train: its training AUC (>= 1/2 up to ties).
+        auc_valid, ci_low, ci_high: its validation AUC and bootstrap 95 % CI (the ceiling).
+        optimistic_feature, optimistic_auc_valid: the candidate with the best validation AUC.
         n_train, n_train_pos, n_valid, n_valid_pos: cases and positives.
     """
 
-    lesion_patches: dict[str, Patch]
+    pooling: str
+    lesion_patches: dict[str, tuple[Patch, ...]]
     n_candidates: int
     feature: str
     sign: int
@@ -137,18 +176,67 @@ class OracleCeiling:
     n_valid_pos: int
 
 
+def _oriented_candidates(
+    table: pd.DataFrame,
+    lesion_patches: Mapping[str, tuple[Patch, ...]],
+    pooling: str,
+    tr: np.ndarray,
+    images: Sequence[str] | None,
+    families: Sequence[str] | None,
+) -> tuple[pd.DataFrame, list[int]]:
+    """Scores of every oriented candidate (columns) per case, and each candidate's sign."""
+    scores: dict[str, np.ndarray] = {}
+    signs: list[int] = []
+    for view, patches in lesion_patches.items():
+        per_patch = {
+            p: patch_columns(table.columns, view=view, patch=p, images=images, families=families) for p in patches
+        }
+        # feature key (image, family, feature) -> column per patch; only keys every patch has
+        keyed: dict[tuple[str, ...], list[str]] = {}
+        for p in patches:
+            for col in per_patch[p]:
+                _, image, _, family, feature = col.split(".", 4)
+                keyed.setdefault((image, family, feature), []).append(col)
+        for (image, family, feature), cols in keyed.items():
+            if len(cols) != len(patches):
+                continue
+            block = table[cols]
+            means = block[tr].mean(axis=0)
+            if not np.all(np.isfinite(means.to_numpy())):
+                continue  # a column without training values
+            values = block.fillna(means).to_numpy(dtype=np.float64)
+            if pooling == "modal":
+                name = cols[0]
+            else:
+                tokens = "|".join("p" + "".join(str(c) for c in p) for p in patches)
+                name = f"{view}.{image}.{tokens}.{family}.{feature}"
+            for sign in (1, -1):
+                scores[f"{name}#{sign:+d}"] = (sign * values).max(axis=1)
+                signs.append(sign)
+    return pd.DataFrame(scores, index=table.index), signs
+
+
 def oracle_patch_auc(
     table: pd.DataFrame,
     labels: pd.Series,
     train: pd.Series,
     main_patches: Mapping[str, Mapping[str, Patch | None]],
     *,
+    pooling: str = "modal",
+    min_share: float = 0.1,
     images: Sequence[str] | None = None,
     families: Sequence[str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> OracleCeiling:
-    """Best single-feature AUC of the lesion patch: selected on train, measured on valid.
+    """Best single-feature AUC of the lesion patch(es): selected on train, measured on valid.
+
+    ``pooling="modal"`` is the module docstring's definition. ``pooling="max"`` serves lesions whose
+    location varies between cases (a meniscal tear lies medial or lateral, in a posterior or anterior
+    horn): the lesion patches of a view are all patches that are the main patch of at least
+    ``min_share`` of the training positives (:func:`lesion_patch_sets`), and a candidate is one
+    radiomic feature (view, image, family, feature) pooled over them, ``max_p s x_p`` for ``s = +1``
+    and ``s = -1``; selection and scoring as for ``modal``. Both use only training truth.
 
     Args:
         table: wide feature table, index ``case``.
@@ -156,13 +244,17 @@ def oracle_patch_auc(
         train: True for training cases, False for validation cases (index ``case``).
         main_patches: ``main_patches[case][view]``, the main lesion patch of each *training positive*
             in each view (``None`` where the view shows none); other cases are ignored.
+        pooling: ``modal`` or ``max``.
+        min_share: for ``max``, the share of training positives that makes a patch a lesion patch.
         images, families: restrict the candidates (``None``: all).
         n_boot, seed: bootstrap resamples and seed of the CI.
 
     Raises:
-        ValueError: a split without both classes, no training positive with a lesion patch, or no
-            candidate column (each message says which).
+        ValueError: an unknown pooling, a split without both classes, no training positive with a
+            lesion patch, or no candidate (each message says which).
     """
+    if pooling not in ("modal", "max"):
+        raise ValueError(f"pooling must be 'modal' or 'max', not {pooling!r}")
     cases = table.index
     y = labels.reindex(cases)
     is_train = train.reindex(cases)
@@ -173,48 +265,41 @@ def oracle_patch_auc(
     for name, sel in (("train", tr), ("valid", ~tr)):
         if len(np.unique(y_arr[sel])) < 2:
             raise ValueError(f"the {name} split needs positives and negatives (labels {np.unique(y_arr[sel])})")
-    train_pos = set(cases[tr & (y_arr == 1)])
-    views = sorted({v for c, per in main_patches.items() if c in train_pos for v in per})
-    lesion_patches: dict[str, Patch] = {}
-    for view in views:
-        modal = modal_patch(main_patches[c].get(view) for c in train_pos if c in main_patches)
-        if modal is not None:
-            lesion_patches[view] = modal
+    train_pos = [c for c in cases[tr & (y_arr == 1)]]
+    if pooling == "modal":
+        lesion_patches: dict[str, tuple[Patch, ...]] = {}
+        views = sorted({v for c in train_pos if c in main_patches for v in main_patches[c]})
+        for view in views:
+            modal = modal_patch(main_patches[c].get(view) for c in train_pos if c in main_patches)
+            if modal is not None:
+                lesion_patches[view] = (modal,)
+    else:
+        lesion_patches = lesion_patch_sets(main_patches, train_pos, min_share=min_share)
     if not lesion_patches:
         raise ValueError("no training positive has a lesion patch in any view")
-    candidates = [
-        col
-        for view, patch in lesion_patches.items()
-        for col in patch_columns(table.columns, view=view, patch=patch, images=images, families=families)
-    ]
-    x = table[candidates]
-    means = x[tr].mean(axis=0)
-    keep = [c for c in candidates if np.isfinite(means[c])]
-    if not keep:
-        raise ValueError(f"no candidate column with training values at lesion patches {lesion_patches}")
-    x = x[keep].fillna(means[keep])
-    auc_tr = single_feature_aucs(x[tr], y_arr[tr])
-    strength = (auc_tr - 0.5).abs()
-    feature = str(strength.idxmax())  # first maximum in column order
-    sign = 1 if auc_tr[feature] >= 0.5 else -1
-    score_valid = sign * x.loc[~tr, feature].to_numpy()
+    scores, signs = _oriented_candidates(table, lesion_patches, pooling, tr, images, families)
+    if scores.shape[1] == 0:
+        raise ValueError(f"no candidate feature with training values at lesion patches {lesion_patches}")
+    auc_tr = single_feature_aucs(scores[tr], y_arr[tr])
+    best = int(np.argmax(auc_tr.to_numpy()))  # first maximum in candidate order
+    chosen = scores.columns[best]
     y_valid = y_arr[~tr]
-    auc_valid = float(single_feature_aucs(pd.DataFrame({feature: score_valid}), y_valid).iloc[0])
+    score_valid = scores.loc[~tr, chosen].to_numpy()
+    auc_va = single_feature_aucs(scores[~tr], y_valid)
     lo, hi = bootstrap_auc_ci(y_valid, score_valid, n_boot=n_boot, seed=seed)
-    auc_va = single_feature_aucs(x[~tr], y_valid)
-    best_va = np.maximum(auc_va, 1 - auc_va)
-    opt = str(best_va.idxmax())
+    opt = int(np.argmax(auc_va.to_numpy()))
     return OracleCeiling(
+        pooling=pooling,
         lesion_patches=lesion_patches,
-        n_candidates=len(keep),
-        feature=feature,
-        sign=sign,
-        auc_train=float(max(auc_tr[feature], 1 - auc_tr[feature])),
-        auc_valid=auc_valid,
+        n_candidates=int(scores.shape[1]),
+        feature=str(chosen).rsplit("#", 1)[0],
+        sign=signs[best],
+        auc_train=float(auc_tr.iloc[best]),
+        auc_valid=float(auc_va.iloc[best]),
         ci_low=lo,
         ci_high=hi,
-        optimistic_feature=opt,
-        optimistic_auc_valid=float(best_va[opt]),
+        optimistic_feature=str(scores.columns[opt]).rsplit("#", 1)[0],
+        optimistic_auc_valid=float(auc_va.iloc[opt]),
         n_train=int(tr.sum()),
         n_train_pos=int((y_arr[tr] == 1).sum()),
         n_valid=int((~tr).sum()),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from radpersona.audit import modal_patch, oracle_patch_auc, patch_columns, single_feature_aucs
+from radpersona.audit import lesion_patch_sets, modal_patch, oracle_patch_auc, patch_columns, single_feature_aucs
 
 
 def test_single_feature_aucs_match_sklearn_and_known_cases():
@@ -68,8 +68,9 @@ def _cohort(seed: int = 0, n: int = 80):
 def test_oracle_ceiling_selects_on_train_in_the_lesion_patch():
     table, y, train, main = _cohort()
     result = oracle_patch_auc(table, y, train, main, n_boot=200, seed=1)
-    assert result.lesion_patches == {"coronal": (0, 0, 1), "sagittal": (0, 0, 1)}
-    assert result.n_candidates == 2  # two views x one first-order column; location left out
+    assert result.pooling == "modal"
+    assert result.lesion_patches == {"coronal": ((0, 0, 1),), "sagittal": ((0, 0, 1),)}
+    assert result.n_candidates == 4  # two views x one first-order column x two signs; location left out
     assert result.feature == "coronal.original.p001.firstorder.Mean" and result.sign == -1
     assert result.auc_train > 0.95 and result.auc_valid > 0.95
     assert result.ci_low <= result.auc_valid <= result.ci_high
@@ -98,3 +99,42 @@ def test_oracle_ceiling_errors_name_the_problem():
         oracle_patch_auc(table, y, train, {}, n_boot=0)
     with pytest.raises(ValueError, match="missing for cases"):
         oracle_patch_auc(table, y.iloc[1:], train, main, n_boot=0)
+    with pytest.raises(ValueError, match="pooling"):
+        oracle_patch_auc(table, y, train, main, pooling="mean", n_boot=0)
+
+
+def test_lesion_patch_sets_keep_patches_of_enough_positives():
+    main = {
+        "a": {"coronal": (0, 1, 0), "axial": None},
+        "b": {"coronal": (0, 1, 1)},
+        "c": {"coronal": (0, 1, 0)},
+        "d": {"coronal": (1, 1, 1)},
+        "e": {"coronal": (0, 1, 0)},
+    }
+    assert lesion_patch_sets(main, ["a", "b", "c", "d", "e"], min_share=0.2) == {
+        "coronal": ((0, 1, 0), (0, 1, 1), (1, 1, 1))
+    }
+    assert lesion_patch_sets(main, ["a", "b", "c", "d", "e", "z"], min_share=0.5) == {"coronal": ((0, 1, 0),)}
+    assert lesion_patch_sets(main, ["a"], min_share=0.1) == {"coronal": ((0, 1, 0),)}
+
+
+def test_max_pooling_follows_a_lesion_that_moves_between_patches():
+    rng = np.random.default_rng(5)
+    n = 120
+    cases = [f"{i:04d}" for i in range(n)]
+    y = pd.Series(np.tile([0, 1], n // 2), index=cases)
+    side = pd.Series(rng.integers(0, 2, n), index=cases)  # 0: lesion in p000, 1: in p001
+    train = pd.Series(np.arange(n) < 80, index=cases)
+    table = pd.DataFrame(index=pd.Index(cases, name="case"))
+    for k in (0, 1):
+        hit = (y == 1) & (side == k)
+        table[f"coronal.residual.p00{k}.firstorder.Maximum"] = np.where(hit, 1.0, 0.0) + rng.normal(0, 0.1, n)
+    main = {c: {"coronal": (0, 0, int(side[c]))} for c in cases if y[c] == 1}
+    modal = oracle_patch_auc(table, y, train, main, n_boot=0)
+    pooled = oracle_patch_auc(table, y, train, main, pooling="max", min_share=0.2, n_boot=0)
+    # one patch sees only its own half of the positives; the pooled maximum sees all of them
+    assert 0.6 < modal.auc_valid < 0.9
+    assert pooled.auc_valid > 0.98 and pooled.sign == 1
+    assert pooled.lesion_patches == {"coronal": ((0, 0, 0), (0, 0, 1))}
+    assert pooled.feature == "coronal.residual.p000|p001.firstorder.Maximum"
+    assert pooled.n_candidates == 2
