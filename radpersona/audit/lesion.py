@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 from radpersona.errors import InputDataError
 from radpersona.features import patch_grid
@@ -56,11 +55,13 @@ class LesionSize:
         equivalent_diameter_mm: diameter of the ball of volume ``V``: ``(6 V / pi)^(1/3)``.
         extent_mm: extent of the lesion voxels along (slices, rows, cols): ``(max - min + 1) * s_a`` of
             their indices, 0 without lesion voxels.
-        thickness_mm: diameter of the largest ball inscribed in the lesion voxels, ``2 max_v d(v) - s_min``
-            with ``d`` the Euclidean distance (mm, anisotropic spacing) from a lesion voxel's centre to
-            the nearest non-lesion voxel centre and ``s_min`` the finest spacing; exact for an odd
-            number of voxels across along the finest axis, one voxel short for an even number. 0
-            without lesion voxels. The thinnest dimension is what resampling erases first.
+        thickness_mm: second-moment thickness ``sqrt(12 lambda_min)``, with ``lambda_min`` the smallest
+            eigenvalue of the second-moment matrix (mm^2) of the lesion voxels, each voxel counted as
+            a uniform box (its centre's covariance plus ``diag(s_a^2 / 12)``): the width of the
+            uniform slab with the same smallest moment. Exact for box-shaped lesions in any
+            orientation and anisotropic spacing; ``sqrt(12 / 5) r ~ 1.55 r`` for a ball of radius
+            ``r``; larger than the band width for a curved band. 0 without lesion voxels. The
+            thinnest dimension is what resampling erases first.
     """
 
     n_voxels: int
@@ -100,11 +101,11 @@ def lesion_size(
     lo = [int(i.min()) for i in idx]
     hi = [int(i.max()) for i in idx]
     extent = tuple((h - lo_ + 1) * sp for lo_, h, sp in zip(lo, hi, s))
-    # distances inside a bounding box padded by one background voxel (the full volume would cost more)
-    sub = lesion[tuple(slice(a, b + 1) for a, b in zip(lo, hi))]
-    sub = np.pad(sub, 1, constant_values=False)
-    depth = float(distance_transform_edt(sub, sampling=s).max())
-    thickness = max(min(s), 2.0 * depth - min(s))
+    # second moments (mm^2) of the lesion voxels' centres, plus each voxel's own box (s^2 / 12 per axis)
+    coords = np.stack(idx, axis=1).astype(np.float64) * np.asarray(s)
+    moments = np.atleast_2d(np.cov(coords, rowvar=False, bias=True)) if n > 1 else np.zeros((3, 3))
+    moments = moments + np.diag(np.asarray(s) ** 2 / 12.0)
+    thickness = float(np.sqrt(12.0 * max(float(np.linalg.eigvalsh(moments)[0]), 0.0)))
     return LesionSize(
         n_voxels=n,
         volume_mm3=volume,

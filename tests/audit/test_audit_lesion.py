@@ -21,7 +21,7 @@ def test_lesion_size_of_a_block_with_known_geometry():
     assert size.volume_mm3 == pytest.approx((105 + 0.4) * voxel)
     assert size.equivalent_diameter_mm == pytest.approx((6 * size.volume_mm3 / math.pi) ** (1 / 3))
     assert size.extent_mm == pytest.approx((6.0, 2.5, 3.5))
-    # inscribed ball: 5 voxels of 0.5 mm across the thinnest direction
+    # 5 voxels of 0.5 mm across the thinnest direction (the partial voxel does not count)
     assert size.thickness_mm == pytest.approx(2.5)
 
 
@@ -31,6 +31,18 @@ def test_lesion_size_of_a_thin_sheet_and_of_nothing():
     size = lesion_size(sheet, (3.0, 1.0, 1.0))
     assert size.n_voxels == 24 and size.thickness_mm == pytest.approx(1.0)
     assert size.extent_mm == pytest.approx((9.0, 1.0, 8.0))
+    # thin along the coarse axis: one 3 mm slice of a 1 mm in-plane grid
+    slab = np.zeros((5, 12, 12))
+    slab[2, 2:10, 2:10] = 1.0
+    assert lesion_size(slab, (3.0, 1.0, 1.0)).thickness_mm == pytest.approx(3.0)
+    slab[1:4, 2:10, 2:10] = 1.0  # three slices: 9 mm thick, 8 mm across in-plane
+    assert lesion_size(slab, (3.0, 1.0, 1.0)).thickness_mm == pytest.approx(8.0)
+    # an oblique band, three slices high, one voxel wide along the in-plane diagonal of a 1 mm grid:
+    # its staircase has the second moment of a 1 mm wide slab across the diagonal
+    band = np.zeros((5, 30, 30))
+    for i in range(30):
+        band[1:4, i, i] = 1.0
+    assert lesion_size(band, (1.0, 1.0, 1.0)).thickness_mm == pytest.approx(1.0, rel=1e-6)
     empty = lesion_size(np.zeros((4, 4, 4)), (1.0, 1.0, 1.0))
     assert empty.n_voxels == 0 and empty.volume_mm3 == 0 and empty.extent_mm == (0.0, 0.0, 0.0)
     with pytest.raises(InputDataError, match="case '0042', view 'sagittal'"):
