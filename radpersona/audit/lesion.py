@@ -60,7 +60,8 @@ class LesionSize:
             a uniform box (its centre's covariance plus ``diag(s_a^2 / 12)``): the width of the
             uniform slab with the same smallest moment. Exact for box-shaped lesions in any
             orientation and anisotropic spacing; ``sqrt(12 / 5) r ~ 1.55 r`` for a ball of radius
-            ``r``; larger than the band width for a curved band. 0 without lesion voxels. The
+            ``r``; larger than the band width for a curved band, and the parts' spread for a lesion of
+            several parts (effusion). 0 without lesion voxels. The
             thinnest dimension is what resampling erases first.
     """
 
