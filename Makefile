@@ -2,6 +2,7 @@
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
 #   make test   the same install, then the test suite (all but the SLURM cluster test)
 #   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
+#   make lint   ruff (lint and format check), mypy and snakemake --lint
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
@@ -11,10 +12,10 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test test-slurm lint clean
 
-$(STAMP): requirements.txt requirements-niftyreg.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-niftyreg.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	@# NiftyReg: prefer a reg_aladin on PATH; otherwise build the `niftyreg` package (~2 min, once)
 	if command -v reg_aladin >/dev/null 2>&1; then echo "using $$(command -v reg_aladin)"; \
 	else CMAKE_POLICY_VERSION_MINIMUM=3.5 $(PY) -m pip install --quiet -r requirements-niftyreg.txt; fi
@@ -33,6 +34,9 @@ test-slurm: $(STAMP)
 	$(VENV)/bin/python -m pytest -m slurm $(PYTEST_ARGS)
 
 lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/snakemake --lint
 
 clean:

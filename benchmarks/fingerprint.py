@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from radpersona.fingerprint import fit_fingerprint
+from radpersona.settings import FingerprintSettings
 
 
 def _names(n: int) -> list[str]:
@@ -49,26 +50,29 @@ def main() -> None:
     X = rng.standard_normal((args.n_cases, args.n_features))
     y = (np.arange(args.n_cases) % 3 == 0).astype(np.int64)
     data_seconds = time.perf_counter() - start
-    settings = {
-        "representation": "path_persona",
-        "usage_predictor": True,
-        "usage_threshold": 0.4,
-        "lambda_u": 1.0e-3,
-        "lambda_beta": 1.0e-3,
-        "beta_penalty": "l2",
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": 1.0e-3,
-        "dropout": 0.2,
-        "resnet_widths": list(args.widths),
-        "init_weights": None,
-        "folds": 3,
-        "inner_validation": 0.2,
-        "threshold_every": args.epochs,
-        "threshold_protocol": "inner",
-        "seed": 3,
-        "device": args.device,
-    }
+    settings = FingerprintSettings.from_config(
+        {
+            "representation": "path_persona",
+            "usage_predictor": True,
+            "usage_threshold": 0.4,
+            "lambda_u": 1.0e-3,
+            "lambda_beta": 1.0e-3,
+            "beta_penalty": "l2",
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "learning_rate": 1.0e-3,
+            "dropout": 0.2,
+            "resnet_widths": list(args.widths),
+            "init_weights": None,
+            "folds": 3,
+            "inner_validation": 0.2,
+            "threshold_every": args.epochs,
+            "threshold_protocol": "inner",
+            "seed": 3,
+            "device": args.device,
+            "families": None,
+        }
+    )
     cuda = args.device != "cpu" and torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()

@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from radpersona.persona.model import PredictionType
 from radpersona.persona.sample import sample_personas
 from radpersona.persona.train import train_ddpm
 from radpersona.progress import configure_logging
+from radpersona.settings import PersonaModelSettings, PersonaSampleSettings
+from radpersona.vocabulary import PredictionType
 
 
 def smooth_volumes(n: int, views: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     shape = tuple(args.shape)
-    settings = {
+    config = {
         "box": [0.5, 0.3, 0.5],
         "train_masks": "mixed",
         "prediction_type": args.prediction_type,
@@ -94,20 +95,22 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "bench.pt"
         # one warm-up step (allocator, kernel selection, lazy imports) is not timed
-        train_ddpm(volumes, settings={**settings, "train": {**settings["train"], "steps": 1}}, checkpoint=checkpoint)
+        warm_up = PersonaModelSettings.from_config({**config, "train": {**config["train"], "steps": 1}})
+        train_ddpm(volumes, settings=warm_up, checkpoint=checkpoint)
         checkpoint.unlink()
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        summary = train_ddpm(volumes, settings=settings, checkpoint=checkpoint)
+        summary = train_ddpm(volumes, settings=PersonaModelSettings.from_config(config), checkpoint=checkpoint)
+        sample = PersonaSampleSettings.from_config(
+            {"sampler": "ddim", "steps": args.sample_steps, "batch_size": args.sample_batch, "seed": 0}
+        )
         start = time.perf_counter()
         sample_personas(
             volumes[: args.sample_batch],
             checkpoint=checkpoint,
-            box=settings["box"],
-            sampler="ddim",
-            steps=args.sample_steps,
+            sample=sample,
+            box=config["box"],
             seeds=list(range(args.sample_batch)),
-            batch_size=args.sample_batch,
             device=args.device,
         )
         sample_seconds = time.perf_counter() - start

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from radpersona.config import REPO_ROOT, load_config
 from radpersona.preprocess import normalise, resize
 from radpersona.registration import niftyreg_version, register_volume
+from radpersona.settings import load_settings
+from radpersona.settings.base import REPO_ROOT
 from radpersona.synthetic import simulate_case
 from radpersona.volume import write_volume
 
@@ -47,24 +48,25 @@ def main() -> None:
     parser.add_argument("--levels-to-perform", type=int, default=None, help="override registration.levels_to_perform")
     args = parser.parse_args()
 
-    settings = dict(load_config(REPO_ROOT / "config.yaml")["registration"])
+    settings = load_settings(REPO_ROOT / "config.yaml").registration
     if args.max_iterations is not None:
-        settings["max_iterations"] = args.max_iterations
+        settings = settings.replace(max_iterations=args.max_iterations)
     if args.levels_to_perform is not None:
-        settings["levels_to_perform"] = args.levels_to_perform
-    settings["on_failure"] = "keep_unregistered"
+        settings = settings.replace(levels_to_perform=args.levels_to_perform)
+    settings = settings.replace(on_failure="keep_unregistered")
     cases = {}
     for index in range(args.pairs + 1):  # case 0 is the reference of every pair
         sim = simulate_case(index, seed=args.seed, matrix=256, slices=(24, 32))
         cases[index] = (sim.views[args.view].image.astype(np.float32), sim.pose)
+    per_shape: dict[str, object] = {}  # filled below, per shape
     out: dict[str, object] = {
         "view": args.view,
         "pairs": args.pairs,
         "threads": args.threads,
         "seed": args.seed,
         "reg_aladin": niftyreg_version(),
-        "flags": {k: settings[k] for k in ("rigid_only", "levels", "levels_to_perform", "max_iterations")},
-        "results": {},
+        "flags": {k: getattr(settings, k) for k in ("rigid_only", "levels", "levels_to_perform", "max_iterations")},
+        "results": per_shape,
     }
     ref_pose = cases[0][1]
     out["pose_differences"] = [
@@ -99,7 +101,7 @@ def main() -> None:
                 for i in range(1, args.pairs + 1)
             ]
             seconds = [r["seconds"] for r in records]
-            out["results"]["x".join(map(str, shape))] = {
+            per_shape["x".join(map(str, shape))] = {
                 "seconds_per_volume_median": float(np.median(seconds)),
                 "seconds_per_volume_mean": float(np.mean(seconds)),
                 "seconds": [round(s, 3) for s in seconds],

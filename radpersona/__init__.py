@@ -1,11 +1,13 @@
 """radpersona: explainable knee-MRI diagnosis with healthy personas and radiomic fingerprints.
 
-Stages (see docs/architecture.md): ingest -> preprocess -> register -> persona -> features ->
-fingerprint -> evaluate. Every stage is a plain, typed function in this package; the Snakemake
-rules in ``rules/`` call them through thin scripts in ``workflow_scripts/``.
+Layers (docs/architecture.md): config -> :mod:`radpersona.settings` (typed, validated) ->
+:mod:`radpersona.layout` (every path under results/) -> Snakemake rules (``rules/``) ->
+:mod:`radpersona.stages` (one function per rule) -> the package's topic modules. Names shared by
+all of them live in :mod:`radpersona.vocabulary`.
 """
+
+from radpersona.vocabulary import TASKS, VIEWS
 
 __version__ = "0.1.0"
 
-VIEWS: tuple[str, ...] = ("sagittal", "coronal", "axial")
-TASKS: tuple[str, ...] = ("abn", "acl", "men")
+__all__ = ["TASKS", "VIEWS", "__version__"]

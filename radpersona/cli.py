@@ -2,8 +2,9 @@
 
 Subcommands:
 
-- ``radpersona check-config [FILES...]``: validate config.yaml plus layered presets, print the merged
-  settings' hash, exit non-zero naming the bad key.
+- ``radpersona check-config [FILES...]``: parse config.yaml plus layered presets exactly as the workflow
+  does (schema, every cross-field rule, and the rules that need the source's views and case list),
+  print the merged settings' hash, exit non-zero naming the bad key.
 - ``radpersona version``: versions of radpersona and its main dependencies, and the reg_aladin in use.
 - ``radpersona explain --case ID --task acl [--experiment proposed] [--results DIR] [--out FILE]
   [--config FILES...]``: write the case's explanation page (HTML) from an existing results folder.
@@ -21,12 +22,21 @@ from .errors import RadpersonaError
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from .config import load_config, settings_hash
+    """Parse the configuration as the workflow does, with the rules that need the cohort's case list."""
+    from .ingest import list_cases, source_views
+    from .settings import Settings, read_config, settings_hash
 
     files = args.files or [Path("config.yaml")]
-    config = load_config(*files)
-    print(f"configuration OK ({', '.join(map(str, files))}); settings hash {settings_hash(config)}")
-    print(f"source: {config['source']['kind']}; experiments: {', '.join(config['experiments'])}")
+    config = read_config(*files)
+    settings = Settings.parse(config)
+    checked = "schema and cross-field rules"
+    if not args.no_cohort:
+        settings.check_views(source_views(settings.source))
+        cases = list_cases(settings.source, settings.synthetic)
+        settings.check_cohort(cases["case"].tolist(), cases.loc[cases["split"] == "train", "case"].tolist())
+        checked += f"; source views and the cohort's {len(cases)} cases"
+    print(f"configuration OK ({', '.join(map(str, files))}; {checked}); settings hash {settings_hash(config)}")
+    print(f"source: {settings.source.kind}; experiments: {', '.join(settings.experiments)}")
     return 0
 
 
@@ -49,24 +59,19 @@ def _version(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .config import experiment_settings, load_config
     from .explain import explain_case
     from .explain.page import ExplainSettings
+    from .layout import Layout
+    from .settings import ConfigError, load_settings
 
-    config = load_config(*(args.config or [Path("config.yaml")]))
-    exp = experiment_settings(config, args.experiment)
-    report = config["report"]
-    results = Path(args.results if args.results is not None else config["results"])
-    out = args.out or results / "explain" / f"{args.experiment}_{args.task}" / f"{args.case}.html"
-    settings = ExplainSettings(
-        reg=exp["reg"],
-        grid=exp["grid"],
-        box=tuple(config["persona"]["box"]),
-        top_features=report["top_features"],
-        slices_per_view=report["slices_per_view"],
-        dpi=report["dpi"],
-    )
-    record = explain_case(results, args.case, args.task, args.experiment, settings, out)
+    config = load_settings(*(args.config or [Path("config.yaml")]))
+    if args.experiment not in config.experiments:
+        raise ConfigError(f"--experiment {args.experiment!r}: no such experiment; known: {sorted(config.experiments)}")
+    exp = config.experiments[args.experiment]
+    layout = Layout(str(args.results if args.results is not None else config.results))
+    out = args.out or Path(layout.explanation(args.experiment, args.task, args.case))
+    settings = ExplainSettings.from_settings(config.report, reg=exp.reg, grid=exp.grid, box=config.persona.box)
+    record = explain_case(layout, args.case, args.task, args.experiment, settings, out)
     print(
         f"case {record['case']} {record['task']}: logit {record['logit']:+.4f}, probability {record['prob']:.4f}, "
         f"{record['n_used']} features, {record['highlighted']} patches -> {out}"
@@ -80,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-config", help="validate configuration files (later files override earlier)")
     check.add_argument("files", nargs="*", type=Path)
+    check.add_argument(
+        "--no-cohort", action="store_true", help="skip the rules that read the source's case list (views, cases)"
+    )
     check.set_defaults(func=_check_config)
     version = sub.add_parser("version", help="print versions of radpersona, its dependencies and reg_aladin")
     version.set_defaults(func=_version)

@@ -24,14 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import VIEWS
-from .config import settings_hash
-from .parquet import read_parquet_metadata, write_parquet
+from radpersona.parquet import read_parquet_metadata, write_parquet
+from radpersona.settings import settings_hash
+from radpersona.vocabulary import LOCATION_FAMILY
 
 logger = logging.getLogger("radpersona")
 
 LONG_COLUMNS = ["case", "view", "image", "i", "j", "k", "family", "feature", "value", "status"]
-IMAGE_TYPES = ("original", "persona", "residual")
 
 
 def patch_edges(start: int, stop: int, n: int) -> list[tuple[int, int]]:
@@ -125,7 +124,7 @@ def case_features(
         volumes: ``volumes[view][image]`` arrays (slices, rows, cols), images among original, persona, residual.
         spacing: per view, voxel spacing (slices, rows, cols) in mm.
     """
-    from .radiomics import extract_features
+    from radpersona.radiomics import extract_features
 
     intensity_families = tuple(f for f in families if f != "shape")
     check_grey_levels(case, volumes, box, bin_width)
@@ -203,7 +202,7 @@ def case_features(
                             "i": loc[:, 0].astype(int),
                             "j": loc[:, 1].astype(int),
                             "k": loc[:, 2].astype(int),
-                            "family": "location",
+                            "family": LOCATION_FAMILY,
                             "feature": name,
                             "value": loc[:, axis],
                             "status": "ok",
@@ -260,8 +259,3 @@ def read_wide(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read the wide table (index ``case``) and its metadata."""
     wide = pd.read_parquet(path).set_index("case")
     return wide, read_parquet_metadata(path)
-
-
-def views_present(paths: Mapping[str, Any]) -> list[str]:
-    """Views in canonical order that appear in ``paths``."""
-    return [v for v in VIEWS if v in paths]

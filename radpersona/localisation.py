@@ -9,16 +9,18 @@ candidate features whose patch overlaps the lesion).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .features import patch_grid
-from .persona.masks import box_slices
-from .truth import TASK_LESION_CODES, lesion_on_grid
+from radpersona.features import patch_grid
+from radpersona.layout import Layout
+from radpersona.persona.masks import box_slices
+from radpersona.settings import PreprocessSettings
+from radpersona.truth import TASK_LESION_CODES, lesion_on_grid
+
+LOCALISATION_COLUMNS: tuple[str, ...] = ("case", "task", "n_top", "top_share", "chance_share", "lesion_patches")
 
 
 def lesion_patches(lesion: np.ndarray, box: Sequence[float], grid: int) -> set[tuple[int, int, int]]:
@@ -32,24 +34,27 @@ def localisation_table(
     cohort: pd.DataFrame,
     *,
     task: str,
-    results: str | Path,
-    preprocess: Mapping[str, Any],
+    layout: Layout,
+    preprocess: PreprocessSettings,
     reg: str,
     box: Sequence[float],
     grid: int,
     top_k: int = 10,
 ) -> pd.DataFrame:
-    """One row per lesion case: top-k share in lesion patches and the chance share."""
+    """One row per lesion case: top-k share in lesion patches and the chance share.
+
+    Reads each lesion case's true lesion mask (``layout.truth(case, view, "lesion")``) and raw volume,
+    and for ``reg == "reg"`` its registered volume and affine, for every view of ``population``.
+    """
     rows = []
     codes = TASK_LESION_CODES[task]
     indexed = cohort.set_index("case")
     for case, fp in fingerprints.groupby("case"):
         if indexed.loc[case, task] != 1:
             continue
-        truth_dir = indexed.loc[case, "truth_dir"]
         hits: dict[str, set[tuple[int, int, int]]] = {}
         for view in sorted(set(population["view"])):
-            lesion = lesion_on_grid(truth_dir, case, view, results=results, preprocess=preprocess, reg=reg, codes=codes)
+            lesion = lesion_on_grid(layout, str(case), view, preprocess=preprocess, reg=reg, codes=codes)
             hits[view] = lesion_patches(lesion, box, grid)
         if not any(hits.values()):
             continue  # the lesion is too small to survive resampling onto the grid
@@ -66,4 +71,4 @@ def localisation_table(
                 "lesion_patches": int(sum(len(v) for v in hits.values())),
             }
         )
-    return pd.DataFrame(rows, columns=["case", "task", "n_top", "top_share", "chance_share", "lesion_patches"])
+    return pd.DataFrame(rows, columns=list(LOCALISATION_COLUMNS))

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_output
+from radpersona.atomic import atomic_output
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputDataError
+from .settings import PreprocessSettings
 from .volume import Spacing, read_volume, write_volume
 
 _INTERPOLATORS = {
@@ -91,19 +92,13 @@ def normalise(
 
 
 def preprocess_volume(
-    src: str | Path,
-    dst: str | Path,
-    *,
-    shape: Sequence[int],
-    interpolation: str,
-    normalisation: str,
-    percentiles: Sequence[float],
-    case: str,
-    view: str,
+    src: str | Path, dst: str | Path, settings: PreprocessSettings, *, case: str, view: str
 ) -> dict[str, object]:
-    """Resize and normalise one raw volume; write it atomically; return a record of what was done."""
+    """Resize and normalise one raw volume (``preprocess`` settings); write it atomically; return a
+    record of what was done."""
+    interpolation, normalisation, percentiles = settings.interpolation, settings.normalisation, settings.percentiles
     array, spacing = read_volume(src, case=case, view=view)
-    resized, new_spacing = resize(array, spacing, shape, interpolation)
+    resized, new_spacing = resize(array, spacing, settings.shape, interpolation)
     out = normalise(resized, normalisation, percentiles, case=case, view=view)
     tag = f"radpersona pre {normalisation}"
     if normalisation == "percentile":

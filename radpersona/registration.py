@@ -38,7 +38,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -46,9 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, InputDataError, RadpersonaError, ToolNotFoundError
-from .parquet import write_parquet
-from .volume import read_volume, write_json_atomic, write_volume
+from .errors import InputDataError, RadpersonaError, ToolNotFoundError
+from .settings import RegistrationSettings, fail
+from .volume import read_volume, write_volume
 
 logger = logging.getLogger("radpersona")
 
@@ -64,7 +63,7 @@ def find_niftyreg_tool(name: str = "reg_aladin") -> Path:
     if found:
         return Path(found)
     try:
-        import niftyreg  # type: ignore[import-untyped]
+        import niftyreg
 
         candidate = Path(niftyreg.bin_path) / name
         if candidate.exists():
@@ -105,7 +104,7 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def reg_aladin_command(
-    ref: Path, flo: Path, res: Path, aff: Path, settings: Mapping[str, Any], threads: int = 1
+    ref: Path, flo: Path, res: Path, aff: Path, settings: RegistrationSettings, threads: int = 1
 ) -> list[str]:
     """The ``reg_aladin`` command line for the given ``registration`` settings."""
     cmd = [
@@ -119,18 +118,18 @@ def reg_aladin_command(
         "-aff",
         str(aff),
         "-ln",
-        str(settings["levels"]),
+        str(settings.levels),
         "-lp",
-        str(settings["levels_to_perform"]),
+        str(settings.levels_to_perform),
         "-maxit",
-        str(settings["max_iterations"]),
+        str(settings.max_iterations),
         "-pad",
         "0",
         "-omp",
         str(threads),
         "-voff",
     ]
-    if settings["rigid_only"]:
+    if settings.rigid_only:
         cmd.append("-rigOnly")
     return cmd
 
@@ -141,7 +140,7 @@ def register_volume(
     out: str | Path,
     affine_out: str | Path,
     *,
-    settings: Mapping[str, Any],
+    settings: RegistrationSettings,
     case: str,
     view: str,
     threads: int = 1,
@@ -187,14 +186,13 @@ def register_volume(
         else:
             result, _ = read_volume(res_tmp, case=case, view=view)
             record["ncc_after"], record["mse_after"] = ncc(result, ref_arr), mse(result, ref_arr)
-            if record["ncc_after"] < record["ncc_before"] - settings["ncc_margin"]:
+            if record["ncc_after"] < record["ncc_before"] - settings.ncc_margin:
                 status = (
-                    f"worse: NCC {record['ncc_before']:.3f} -> {record['ncc_after']:.3f} "
-                    f"(margin {settings['ncc_margin']})"
+                    f"worse: NCC {record['ncc_before']:.3f} -> {record['ncc_after']:.3f} (margin {settings.ncc_margin})"
                 )
         if status != "ok":
             logger.warning("registration of case %s view %s: %s", case, view, status)
-            if settings["on_failure"] == "error":
+            if settings.on_failure == "error":
                 raise InputDataError(f"registration {status}", case=case, view=view, path=floating)
             result = flo_arr
             record["ncc_after"], record["mse_after"] = record["ncc_before"], record["mse_before"]
@@ -202,6 +200,7 @@ def register_volume(
             status += " (kept unregistered)"
         record["status"] = status
         record["flagged"] = not status.startswith("ok")
+        assert result is not None  # a failed registration kept the floating volume above
         write_volume(out, result, ref_spacing, description=f"radpersona reg {view} {status.split(':')[0]}")
         os.replace(aff_tmp, affine_out)
     return record
@@ -228,10 +227,14 @@ def healthy_training_cases(cohort: pd.DataFrame) -> list[str]:
 
 
 def reference_case(cohort: pd.DataFrame, configured: str | None) -> str:
-    """The reference case: the configured one, else the first healthy training case (else the first training case)."""
+    """The reference case: the configured one, else the first healthy training case (else the first training case).
+
+    The workflow refuses a configured case outside the cohort when it is parsed
+    (:meth:`radpersona.settings.Settings.check_cohort`); the same refusal here covers a direct call.
+    """
     if configured is not None:
         if configured not in set(cohort["case"]):
-            raise ConfigError(f"config key 'registration.reference_case': case {configured!r} is not in the cohort")
+            raise fail("registration.reference_case", f"case {configured!r} is not in the cohort")
         return configured
     healthy = healthy_training_cases(cohort)
     if healthy:
@@ -240,6 +243,22 @@ def reference_case(cohort: pd.DataFrame, configured: str | None) -> str:
     if not train:
         raise RadpersonaError("the cohort has no training case to take as registration reference")
     return train[0]
+
+
+def template_members(cohort: pd.DataFrame, settings: RegistrationSettings) -> list[str]:
+    """Members of a group-wise template: at most ``template_cases`` healthy training cases, drawn with ``seed``.
+
+    Raises:
+        RadpersonaError: fewer than two healthy training cases.
+    """
+    healthy = healthy_training_cases(cohort)
+    if len(healthy) < 2:
+        raise RadpersonaError(
+            f"registration.reference 'template' needs at least 2 healthy training cases, found {len(healthy)}"
+        )
+    rng = np.random.default_rng(settings.seed)
+    n = min(settings.template_cases, len(healthy))
+    return sorted(np.array(healthy)[rng.choice(len(healthy), size=n, replace=False)].tolist())
 
 
 def _run_tool(cmd: list[str], what: str) -> None:
@@ -254,7 +273,7 @@ def build_template(
     members: dict[str, Path],
     out: str | Path,
     *,
-    settings: Mapping[str, Any],
+    settings: RegistrationSettings,
     view: str,
     iterations: int,
     threads: int = 1,
@@ -262,9 +281,10 @@ def build_template(
     """Group-wise mean template of ``members`` (case -> preprocessed volume) starting from ``initial``.
 
     Each iteration registers every member to the current template with reg_aladin (the
-    ``registration`` flags), averages the registered volumes voxel-wise and de-biases the mean with the inverse mean affine (see the module docstring). A member whose
-    registration fails (non-zero exit, no output) or lowers its NCC to the template by more than
-    ``ncc_margin`` is left out of that iteration's mean and listed in the returned provenance.
+    ``registration`` flags), averages the registered volumes voxel-wise and de-biases the mean with
+    the inverse mean affine (see the module docstring). A member whose registration fails (non-zero
+    exit, no output) or lowers its NCC to the template by more than ``registration.ncc_margin`` is
+    left out of that iteration's mean and listed in the returned provenance.
 
     Returns:
         provenance: members, per-iteration mean NCC of the members to the template before and
@@ -306,7 +326,7 @@ def build_template(
                         path=path,
                     )
                 n0, n1 = ncc(flo_arr, template_arr), ncc(res_arr, template_arr)
-                if n1 < n0 - settings["ncc_margin"]:
+                if n1 < n0 - settings.ncc_margin:
                     left_out.append({"case": case, "why": f"NCC {n0:.3f} -> {n1:.3f}"})
                     continue
                 before.append(n0)
@@ -381,93 +401,6 @@ def build_template(
     return {"iterations": history}
 
 
-def stage_reference(
-    cohort_path: str | Path,
-    pre_dir: str | Path,
-    view: str,
-    out: str | Path,
-    sidecar: str | Path,
-    settings: Mapping[str, Any],
-    threads: int = 1,
-) -> None:
-    """Rule ``reference``: write the registration reference of ``view`` and its JSON provenance sidecar."""
-    cohort = pd.read_parquet(cohort_path)
-    start = reference_case(cohort, settings["reference_case"])
-    initial = Path(pre_dir) / f"{start}_{view}.nii.gz"
-    provenance: dict[str, Any] = {"view": view, "kind": settings["reference"], "initial_case": start}
-    if settings["reference"] == "case":
-        array, spacing = read_volume(initial, case=start, view=view)
-        write_volume(out, array, spacing, description=f"radpersona reference {view} case {start}")
-        logger.info("reference for %s: case %s", view, start)
-    elif settings["reference"] == "template":
-        healthy = healthy_training_cases(cohort)
-        if len(healthy) < 2:
-            raise RadpersonaError(
-                f"registration.reference 'template' needs at least 2 healthy training cases, found {len(healthy)}"
-            )
-        rng = np.random.default_rng(settings["seed"])
-        n = min(settings["template_cases"], len(healthy))
-        chosen = sorted(np.array(healthy)[rng.choice(len(healthy), size=n, replace=False)].tolist())
-        members = {c: Path(pre_dir) / f"{c}_{view}.nii.gz" for c in chosen}
-        provenance.update(
-            {
-                "members": chosen,
-                "seed": settings["seed"],
-                "template_cases": settings["template_cases"],
-                "template_iterations": settings["template_iterations"],
-            }
-        )
-        provenance.update(
-            build_template(
-                initial,
-                members,
-                out,
-                settings=settings,
-                view=view,
-                iterations=settings["template_iterations"],
-                threads=threads,
-            )
-        )
-    else:
-        raise ConfigError(f"config key 'registration.reference': {settings['reference']!r} is not case or template")
-    provenance["reg_aladin"] = niftyreg_version("reg_aladin")
-    write_json_atomic(sidecar, provenance)
-
-
-def stage_register(
-    case: str,
-    views: Sequence[str],
-    pre: Sequence[str],
-    references: Sequence[str],
-    out: Sequence[str],
-    affines: Sequence[str],
-    qc_out: str | Path,
-    settings: Mapping[str, Any],
-    threads: int = 1,
-) -> None:
-    """Rule ``register``: register each view of one case to its reference; write the case's QC rows."""
-    if not (len(views) == len(pre) == len(references) == len(out) == len(affines)):
-        raise ConfigError(
-            f"rule register for case {case!r}: {len(views)} views but {len(pre)} inputs, "
-            f"{len(references)} references, {len(out)} outputs, {len(affines)} affines"
-        )
-    records = []
-    written: list[Path] = []
-    try:
-        for view, flo, ref, res, aff in zip(views, pre, references, out, affines):
-            record = register_volume(ref, flo, res, aff, settings=settings, case=case, view=view, threads=threads)
-            written += [Path(res), Path(aff)]
-            record["reference"] = str(ref)
-            records.append(record)
-        write_parquet(
-            pd.DataFrame(records), qc_out, metadata={"settings": dict(settings), "reg_aladin": niftyreg_version()}
-        )
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-
-
 QC_COLUMNS = [
     "case",
     "view",
@@ -480,21 +413,3 @@ QC_COLUMNS = [
     "exit_status",
     "flagged",
 ]
-
-
-def stage_registration_qc(parts: Sequence[str], out: str | Path) -> pd.DataFrame:
-    """Rule ``registration_qc``: gather per-case QC rows into ``qc.parquet``; log mean NCC before/after per view."""
-    qc = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    extra = [c for c in qc.columns if c not in QC_COLUMNS]
-    qc = qc[QC_COLUMNS + extra].sort_values(["case", "view"], kind="stable").reset_index(drop=True)
-    write_parquet(qc, out)
-    for view, grp in qc.groupby("view"):
-        logger.info(
-            "registration %s: mean NCC %.3f -> %.3f, %d of %d flagged",
-            view,
-            grp["ncc_before"].mean(),
-            grp["ncc_after"].mean(),
-            int(grp["flagged"].sum()),
-            len(grp),
-        )
-    return qc

@@ -1,12 +1,13 @@
 """Synthetic ground truth brought onto the pipeline's grids.
 
-The synthetic cohort's truth folder holds, per case and view, the healthy counterpart and the lesion
-label mask in the *raw* MRNet geometry (``{case}_{view}_healthy.npy``, ``{case}_{view}_lesion.npy``).
-Comparisons with personas and patches need them on the preprocessed grid (``pre``) or on the
-registered grid (``reg``). This module applies exactly the pipeline's own steps: the preprocess
-resize (nearest neighbour for labels, the configured interpolation and normalisation for intensities
-— normalised with the *original* case's statistics so intensities stay comparable), then NiftyReg's
-``reg_resample`` with the case's affine for the ``reg`` branch.
+The synthetic cohort's truth folder (:meth:`radpersona.layout.Layout.synthetic_truth_dir`) holds, per
+case and view, the healthy counterpart and the lesion label mask in the *raw* MRNet geometry
+(:meth:`radpersona.layout.Layout.truth`). Comparisons with personas and patches need them on the
+preprocessed grid (``pre``) or on the registered grid (``reg``). This module applies exactly the
+pipeline's own steps: the preprocess resize (nearest neighbour for labels, the configured
+interpolation and normalisation for intensities — normalised with the *original* case's statistics
+so intensities stay comparable), then NiftyReg's ``reg_resample`` with the case's affine for the
+``reg`` branch.
 
 Lesion masks are carried as *lesion fractions*: the binary mask is box-averaged over one output
 voxel's footprint before the resize, so the value is (close to) the fraction of a working-grid voxel
@@ -20,28 +21,40 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.ndimage import uniform_filter
 
 from .errors import InputDataError
+from .layout import Layout
 from .preprocess import resize
 from .registration import find_niftyreg_tool
+from .settings import PreprocessSettings
+from .vocabulary import LESION_CODES
 from .volume import read_volume, write_volume
 
+#: A voxel of the working grid is lesion when at least this fraction of it is covered.
+LESION_FRACTION = 0.5
 
-def truth_array(truth_dir: str | Path, case: str, view: str, kind: str) -> np.ndarray:
-    """Load ``{case}_{view}_{kind}.npy`` (kind: healthy | lesion) from the truth folder (no pickles)."""
-    path = Path(truth_dir) / f"{case}_{view}_{kind}.npy"
+#: Lesion codes (:data:`radpersona.vocabulary.LESION_CODES`) that are "the true lesion" of each task.
+TASK_LESION_CODES: Mapping[str, tuple[int, ...]] = {
+    "acl": (LESION_CODES["acl_tear"],),
+    "men": (LESION_CODES["meniscal_tear"],),
+    "abn": tuple(LESION_CODES.values()),
+}
+
+
+def truth_array(layout: Layout, case: str, view: str, kind: str) -> np.ndarray:
+    """Load the truth array ``layout.truth(case, view, kind)`` (kind: healthy | lesion), no pickles."""
+    path = Path(layout.truth(case, view, kind))
     if not path.exists():
         raise InputDataError(f"truth file for {kind!r} is missing", case=case, view=view, path=path)
     return np.load(path, allow_pickle=False)
 
 
-def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: Mapping[str, Any]) -> np.ndarray:
+def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: PreprocessSettings) -> np.ndarray:
     """Normalise ``raw`` with the statistics ``preprocess`` would take from ``reference_raw``."""
-    method = preprocess["normalisation"]
+    method = preprocess.normalisation
     if method == "none":
         return raw.astype(np.float32)
     if method == "zscore":
@@ -49,36 +62,38 @@ def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: Mapp
     if method == "minmax":
         lo, hi = float(reference_raw.min()), float(reference_raw.max())
     else:
-        lo, hi = (float(v) for v in np.percentile(reference_raw, list(preprocess["percentiles"])))
+        lo, hi = (float(v) for v in np.percentile(reference_raw, list(preprocess.percentiles)))
     return ((np.clip(raw, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
 def healthy_on_grid(
-    truth_dir: str | Path,
+    layout: Layout,
     raw_volume: np.ndarray,
     case: str,
     view: str,
     *,
-    results: str | Path,
-    preprocess: Mapping[str, Any],
+    preprocess: PreprocessSettings,
     reg: str,
 ) -> np.ndarray:
     """The true healthy counterpart on the grid of the ``reg`` branch, on the original's intensity scale
-    (resized like the original, normalised with the statistics of the case's own resized original)."""
-    healthy = truth_array(truth_dir, case, view, "healthy").astype(np.float32)
-    resized, spacing = resize(healthy, (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"])
+    (resized like the original, normalised with the statistics of the case's own resized original).
+
+    Reads ``layout.truth(case, view, "healthy")`` and, for ``reg``, ``layout.registered(case, view)``
+    and ``layout.affine(case, view)``.
+    """
+    healthy = truth_array(layout, case, view, "healthy").astype(np.float32)
+    resized, spacing = resize(healthy, (1.0, 1.0, 1.0), preprocess.shape, preprocess.interpolation)
     reference, _ = resize(
-        np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), preprocess["shape"], preprocess["interpolation"]
+        np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), preprocess.shape, preprocess.interpolation
     )
     resized = _normalise_like(resized, reference, preprocess)
     if reg == "noreg":
         return resized
-    results = Path(results)
     return reg_resample(
         resized,
         spacing,
-        results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
-        results / "volumes" / "reg" / f"{case}_{view}.aff.txt",
+        Path(layout.registered(case, view)),
+        Path(layout.affine(case, view)),
         case=case,
         view=view,
         interpolation=1,
@@ -86,46 +101,38 @@ def healthy_on_grid(
 
 
 def lesion_on_grid(
-    truth_dir: str | Path,
+    layout: Layout,
     case: str,
     view: str,
     *,
-    results: str | Path,
-    preprocess: Mapping[str, Any],
+    preprocess: PreprocessSettings,
     reg: str,
-    codes: Sequence[int] = (1, 2, 3, 4, 5),
+    codes: Sequence[int] = TASK_LESION_CODES["abn"],
 ) -> np.ndarray:
     """Boolean lesion mask (lesion codes ``codes``) on the grid of the ``reg`` branch: voxels covered
-    by at least :data:`LESION_FRACTION` lesion."""
-    results = Path(results)
+    by at least :data:`LESION_FRACTION` lesion.
+
+    Reads ``layout.truth(case, view, "lesion")``, ``layout.raw(case, view)`` and, for ``reg``,
+    ``layout.registered(case, view)`` and ``layout.affine(case, view)``.
+    """
     kwargs = {}
     if reg == "reg":
-        kwargs = {
-            "registered_volume": results / "volumes" / "reg" / f"{case}_{view}.nii.gz",
-            "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt",
-        }
+        kwargs = {"registered_volume": layout.registered(case, view), "affine": layout.affine(case, view)}
     fraction = lesion_fraction(
-        truth_lesion_path(truth_dir, case, view),
-        results / "volumes" / "raw" / f"{case}_{view}.nii.gz",
+        truth_lesion_path(layout, case, view),
+        layout.raw(case, view),
         case=case,
         view=view,
         codes=codes,
-        preprocess_shape=preprocess["shape"],
+        preprocess_shape=preprocess.shape,
         **kwargs,
     )
     return fraction >= LESION_FRACTION
 
 
-def truth_lesion_path(truth_dir: str | Path, case: str, view: str) -> Path:
-    """``{truth_dir}/{case}_{view}_lesion.npy``."""
-    return Path(truth_dir) / f"{case}_{view}_lesion.npy"
-
-
-#: A voxel of the working grid is lesion when at least this fraction of it is covered.
-LESION_FRACTION = 0.5
-
-#: Lesion codes (``radpersona.synthetic.LESION_CODES``) that are "the true lesion" of each task.
-TASK_LESION_CODES: dict[str, tuple[int, ...]] = {"acl": (1,), "men": (2,), "abn": (1, 2, 3, 4, 5)}
+def truth_lesion_path(layout: Layout, case: str, view: str) -> Path:
+    """The truth lesion mask of a case and view: ``layout.truth(case, view, "lesion")``."""
+    return Path(layout.truth(case, view, "lesion"))
 
 
 def lesion_fraction(
@@ -174,7 +181,7 @@ def lesion_fraction(
     fraction, pre_spacing = resize(averaged, spacing, preprocess_shape, "linear")
     if (registered_volume is None) != (affine is None):
         raise ValueError("registered_volume and affine must both be given (reg) or both be None (noreg)")
-    if registered_volume is None:
+    if registered_volume is None or affine is None:
         return np.clip(fraction, 0.0, 1.0)
     return np.clip(
         reg_resample(fraction, pre_spacing, Path(registered_volume), Path(affine), case=case, view=view), 0.0, 1.0
@@ -198,7 +205,8 @@ def reg_resample(
             raise InputDataError("registration output not found", case=case, view=view, path=path)
     with tempfile.TemporaryDirectory(prefix="lesion_") as tmp:
         flo, res = Path(tmp) / "lesion_pre.nii.gz", Path(tmp) / "lesion_reg.nii.gz"
-        write_volume(flo, array, spacing)
+        sz, sy, sx = spacing
+        write_volume(flo, array, (sz, sy, sx))
         cmd = [
             str(find_niftyreg_tool("reg_resample")),
             "-ref",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def check_finite(array: np.ndarray, *, case: str | None, view: str | None, path:
         )
 
 
-def check_source_array(array: Any, *, case: str, view: str, path: str | Path) -> np.ndarray:
+def check_source_array(array: Any, *, case: str | None, view: str, path: str | Path) -> np.ndarray:
     """Check a volume read from a source file (3-D, every axis >= 2 voxels, numeric, finite); return it as float32.
 
     Raises:
@@ -114,3 +115,23 @@ def write_volume(
 def write_json_atomic(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (temp file in the same folder, then rename)."""
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def load_stack(
+    files: Sequence[Sequence[str | Path]], cases: Sequence[str], views: Sequence[str]
+) -> tuple[np.ndarray, list[tuple[Spacing, ...]]]:
+    """Load ``files[n][v]`` (case ``cases[n]``, view ``views[v]``) as one ``(n, V, D, H, W)`` float32 stack.
+
+    Returns:
+        The stack and, per case, the spacing of each view.
+    """
+    if len(files) != len(cases):
+        raise InputDataError(f"{len(files)} file lists for {len(cases)} cases")
+    arrays, spacings = [], []
+    for case, paths in zip(cases, files, strict=True):
+        if len(paths) != len(views):
+            raise InputDataError(f"{len(paths)} files for {len(views)} views", case=case)
+        loaded = [read_volume(path, case=case, view=view) for view, path in zip(views, paths, strict=True)]
+        arrays.append(np.stack([arr for arr, _ in loaded]))
+        spacings.append(tuple(sp for _, sp in loaded))
+    return np.stack(arrays).astype(np.float32), spacings

@@ -1,53 +1,44 @@
 # Baselines: classical radiomics (scikit-learn), MRNet and ELNet on the fingerprint's folds and threshold rule.
+# Settings (radpersona.settings) already refused a baseline named like an experiment and a features_from
+# that is not an experiment.
 
-BASELINES = list(config["baselines"]["run"])
-CNN_BASELINES = ("mrnet", "elnet")
-CLASSICAL_FROM = config["baselines"]["classical"]["features_from"]
+from radpersona.settings import FingerprintColumnsSettings
+from radpersona.vocabulary import CNN_BASELINES
 
-_clash = sorted(set(BASELINES) & set(EXPERIMENTS))
-if _clash:
-    raise ValueError(f"config key 'baselines.run': {_clash} are also experiment names; rename the experiments")
-if any(b not in CNN_BASELINES for b in BASELINES) and CLASSICAL_FROM not in EXPERIMENTS:
-    raise ValueError(
-        f"config key 'baselines.classical.features_from': {CLASSICAL_FROM!r} is not an experiment; known: {sorted(EXPERIMENTS)}"
-    )
-
-# classical baselines read an experiment's wide table; CNN baselines read every case's volumes
-BASELINE_VOLUMES = case_volumes(R(f"volumes/{config['baselines']['cnn']['volumes']}"))
-BASELINE_TABLE = (
-    R(f"features/{EXPERIMENTS[CLASSICAL_FROM]['reg']}/g{EXPERIMENTS[CLASSICAL_FROM]['grid']}/table.parquet")
-    if CLASSICAL_FROM in EXPERIMENTS
-    else None
+BASELINES = list(S.baselines.run)
+# CNN baselines read every case's volumes (baselines.cnn.volumes) ...
+CNN_BASELINE_INPUTS = {
+    "cohort": L.cohort(),
+    "volumes": [L.volume(S.baselines.cnn.volumes, c, v) for c in CASES for v in SOURCE_VIEWS],
+}
+# ... classical ones the wide table of baselines.classical.features_from, and only its column selection
+# (other fingerprint settings must not rerun the baselines)
+CLASSICAL_FROM = S.experiments.get(S.baselines.classical.features_from) if S.baselines.classical_run else None
+CLASSICAL_BASELINE_INPUTS = (
+    {"cohort": L.cohort(), "table": L.wide(CLASSICAL_FROM.reg, CLASSICAL_FROM.grid)} if CLASSICAL_FROM else {}
 )
+CLASSICAL_COLUMNS = FingerprintColumnsSettings.of(CLASSICAL_FROM.fingerprint).to_config() if CLASSICAL_FROM else None
 
 
 rule train_baseline:
     input:
-        unpack(
-            lambda wc: {"cohort": R("cohort.parquet"), "volumes": BASELINE_VOLUMES}
-            if wc.baseline in CNN_BASELINES
-            else {"cohort": R("cohort.parquet"), "table": BASELINE_TABLE}
-        ),
+        unpack(lambda wc: CNN_BASELINE_INPUTS if wc.baseline in CNN_BASELINES else CLASSICAL_BASELINE_INPUTS),
     output:
-        R("predictions/{baseline}_{task}.parquet"),
+        L.predictions("{baseline}", "{task}"),
     wildcard_constraints:
         baseline="|".join(BASELINES) if BASELINES else "(?!)",
     params:
-        settings=config["baselines"],
-        inner_validation=config["fingerprint"]["inner_validation"],
-        # only the column selection: other fingerprint settings must not rerun the baselines
-        feature_settings=lambda wc: (
-            None
-            if wc.baseline in CNN_BASELINES
-            else {k: EXPERIMENTS[CLASSICAL_FROM]["fingerprint"].get(k) for k in ("representation", "families")}
-        ),
+        results=results_folder,
+        baselines=S.baselines.to_config(),
+        inner_validation=S.fingerprint.inner_validation,
+        columns=lambda wc: None if wc.baseline in CNN_BASELINES else CLASSICAL_COLUMNS,
     threads: THREADS
     resources:
-        gpu=lambda wc: int(wc.baseline in CNN_BASELINES and config["baselines"]["cnn"]["device"] == "cuda"),
+        gpu=lambda wc: int(wc.baseline in CNN_BASELINES and S.baselines.cnn.device == "cuda"),
     log:
-        LOG("train_baseline", "{baseline}_{task}"),
+        L.log("train_baseline", "{baseline}_{task}"),
     benchmark:
-        BENCH("train_baseline", "{baseline}_{task}")
+        L.benchmark("train_baseline", "{baseline}_{task}")
     conda:
         "../envs/torch.yaml"
     script:

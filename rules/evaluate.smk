@@ -1,33 +1,23 @@
 # Evaluate: metrics per model, task, fold and split; the paper's tables with DeLong/McNemar; ROC and calibration plots.
+# Settings (radpersona.settings) already refused a compare_to that is not an experiment and table rows that are
+# neither experiments nor baselines.
 
-from radpersona.evaluation import describe_baseline, describe_experiment
+from radpersona.evaluation.tables import describe_baseline, describe_experiment, written_tables
+from radpersona.vocabulary import CNN_BASELINES
 
-BASELINES_EVALUATED = BASELINES  # from rules/baselines.smk, included before this file
-MODELS = list(EXPERIMENTS) + BASELINES_EVALUATED
-EVALUATION = config["evaluation"]
-TABLES = EVALUATION["tables"]
-
-if EVALUATION["compare_to"] not in EXPERIMENTS:
-    raise ValueError(f"config key 'evaluation.compare_to': {EVALUATION['compare_to']!r} is not an experiment; known: {sorted(EXPERIMENTS)}")
-for _table, _rows in TABLES.items():
-    _unknown = [r for r in _rows if r not in MODELS]
-    if _unknown and BASELINES_EVALUATED:
-        raise ValueError(
-            f"config key 'evaluation.tables.{_table}': {_unknown} are neither experiments nor baselines in baselines.run "
-            f"(known: {MODELS})"
-        )
-
-PREDICTIONS = [R(f"predictions/{m}_{task}.parquet") for m in MODELS for task in TASKS]
+MODELS = [*S.experiments, *S.baselines.run]  # experiments, then baselines (rules/baselines.smk)
+TABLES = written_tables(S.evaluation.tables, MODELS)
+PREDICTIONS = [L.predictions(m, task) for m in MODELS for task in TASKS]
 # the paper's descriptive columns (N, 2nd RF, UP, Persona, T, Reg) of every experiment and baseline
-DESCRIPTORS = {name: describe_experiment(exp, config["radiomics"]["families"]) for name, exp in EXPERIMENTS.items()}
+DESCRIPTORS = {name: describe_experiment(exp.to_config(), S.radiomics.families) for name, exp in S.experiments.items()}
 DESCRIPTORS.update(
     {
         name: describe_baseline(
             name,
-            None if name in ("mrnet", "elnet") else EXPERIMENTS.get(config["baselines"]["classical"]["features_from"]),
-            config["radiomics"]["families"],
+            None if name in CNN_BASELINES else S.experiments[S.baselines.classical.features_from].to_config(),
+            S.radiomics.families,
         )
-        for name in BASELINES_EVALUATED
+        for name in S.baselines.run
     }
 )
 
@@ -36,14 +26,17 @@ rule metrics:
     input:
         PREDICTIONS,
     output:
-        csv=R("tables/metrics.csv"),
-        md=R("tables/metrics.md"),
+        csv=L.table("metrics"),
+        md=L.table("metrics", "md"),
     params:
-        evaluation={k: EVALUATION[k] for k in ("bootstrap", "seed")},
+        results=results_folder,
+        models=MODELS,
+        bootstrap=S.evaluation.bootstrap,
+        seed=S.evaluation.seed,
     log:
-        LOG("metrics"),
+        L.log("metrics"),
     benchmark:
-        BENCH("metrics")
+        L.benchmark("metrics")
     conda:
         "../envs/core.yaml"
     script:
@@ -52,27 +45,26 @@ rule metrics:
 
 rule tables:
     input:
-        metrics=R("tables/metrics.csv"),
+        metrics=L.table("metrics"),
         predictions=PREDICTIONS,
     output:
-        tables=[report(R(f"tables/{name}.csv"), caption="../report/table.rst", category="Tables") for name in TABLES if set(TABLES[name]) <= set(MODELS)],
-        tables_md=[R(f"tables/{name}.md") for name in TABLES if set(TABLES[name]) <= set(MODELS)],
+        tables=[report(L.table(name), caption="../report/table.rst", category="Tables") for name in TABLES],
+        tables_md=[L.table(name, "md") for name in TABLES],
         comparisons=report(
-            R("tables/comparisons.csv"),
+            L.table("comparisons"),
             caption="../report/comparisons.rst",
             category="Tables",
         ),
-        comparisons_md=R("tables/comparisons.md"),
+        comparisons_md=L.table("comparisons", "md"),
     params:
+        results=results_folder,
         models=MODELS,
-        tables={name: rows for name, rows in TABLES.items() if set(rows) <= set(MODELS)},
+        evaluation=S.evaluation.to_config(),
         descriptors=DESCRIPTORS,
-        compare_to=EVALUATION["compare_to"],
-        mcnemar_exact_below=EVALUATION["mcnemar_exact_below"],
     log:
-        LOG("tables"),
+        L.log("tables"),
     benchmark:
-        BENCH("tables")
+        L.benchmark("tables")
     conda:
         "../envs/core.yaml"
     script:
@@ -84,25 +76,25 @@ rule plots:
         PREDICTIONS,
     output:
         roc=report(
-            expand(R("plots/roc_{task}.png"), task=TASKS),
+            [L.plot(f"roc_{task}") for task in TASKS],
             caption="../report/roc.rst",
             category="Figures",
             subcategory="ROC curves",
         ),
         calibration=report(
-            R("plots/calibration.png"),
+            L.plot("calibration"),
             caption="../report/calibration.rst",
             category="Figures",
             subcategory="Calibration",
         ),
     params:
+        results=results_folder,
         models=MODELS,
-        split=EVALUATION["plots"]["split"],
-        n_bins=EVALUATION["plots"]["calibration_bins"],
+        plots=S.evaluation.plots.to_config(),
     log:
-        LOG("plots"),
+        L.log("plots"),
     benchmark:
-        BENCH("plots")
+        L.benchmark("plots")
     conda:
         "../envs/core.yaml"
     script:

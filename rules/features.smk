@@ -1,23 +1,25 @@
 # Features: patch-wise radiomics of original, persona and residual (long per case, then wide).
 
+# input and parameter functions are lambdas (the linter wants no `def` beside rules)
+
 
 rule extract_features:
     input:
-        volumes=lambda wc: expand(f"{volumes_of(wc.reg)}/{wc.case}_{{view}}.nii.gz", view=SOURCE_VIEWS),
-        persona=expand(R("volumes/persona_{{reg}}/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
-        residual=expand(R("volumes/residual_{{reg}}/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        # every image of radiomics.images, every view, in the {reg} branch
+        images=lambda wc: [L.image(image, wc.reg, wc.case, view) for image in S.radiomics.images for view in SOURCE_VIEWS],
     output:
-        R("features/{reg}/g{grid}/{case}.parquet"),
+        L.features("{reg}", "{grid}", "{case}"),
     params:
-        radiomics=config["radiomics"],
-        box=config["persona"]["box"],
-        normalisation=config["preprocess"]["normalisation"],
+        results=results_folder,
+        radiomics=S.radiomics.to_config(),
+        box=list(S.persona.box),
+        normalisation=S.preprocess.normalisation,
         views=SOURCE_VIEWS,
     threads: 1
     log:
-        LOG("extract_features", "{reg}_g{grid}_{case}"),
+        L.log("extract_features", "{reg}_g{grid}_{case}"),
     benchmark:
-        BENCH("extract_features", "{reg}_g{grid}_{case}")
+        L.benchmark("extract_features", "{reg}_g{grid}_{case}")
     conda:
         "../envs/radiomics.yaml"
     script:
@@ -26,20 +28,17 @@ rule extract_features:
 
 rule assemble_features:
     input:
-        expand(R("features/{{reg}}/g{{grid}}/{case}.parquet"), case=CASES),
+        parts=lambda wc: [L.features(wc.reg, wc.grid, case) for case in CASES],
     output:
-        R("features/{reg}/g{grid}/table.parquet"),
+        L.wide("{reg}", "{grid}"),
     params:
-        settings=lambda wc: {
-            **config["radiomics"],
-            "grid": int(wc.grid),
-            "box": config["persona"]["box"],
-            "normalisation": config["preprocess"]["normalisation"],
-        },
+        radiomics=S.radiomics.to_config(),
+        box=list(S.persona.box),
+        normalisation=S.preprocess.normalisation,
     log:
-        LOG("assemble_features", "{reg}_g{grid}"),
+        L.log("assemble_features", "{reg}_g{grid}"),
     benchmark:
-        BENCH("assemble_features", "{reg}_g{grid}")
+        L.benchmark("assemble_features", "{reg}_g{grid}")
     conda:
         "../envs/core.yaml"
     script:

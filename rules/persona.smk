@@ -1,26 +1,59 @@
 # Healthy persona: train the conditional 3D DDPM on healthy training cases, inpaint every case;
 # reconstruction studies (paper tables 2-3): DDPM vs a 3D GAN and a ViT3D autoencoder per configuration.
-# (no radpersona.persona import here: it loads torch, which parsing the DAG does not need)
+# (only torch-free modules are imported here: parsing the DAG does not load torch)
+from radpersona.persona import BASELINE_PERSONA_KEYS
+from radpersona.persona.reconstruction.configs import (
+    DDPM,
+    config_volumes,
+    evaluation_inputs,
+    model_checkpoint,
+    resolve_configs,
+)
+from radpersona.vocabulary import PERSONA_MODELS
+
+PERSONA_MODEL = S.persona.model.to_config()  # what defines a trained DDPM: persona without sample, reconstruction
+PERSONA_GPU = int(S.persona.device == "cuda")
+
+# ---- reconstruction studies: configurations resolved once (box, location, views, reg)
+RECON = S.persona.reconstruction
+RECON_DEFAULT_REG = S.registration.variants[0]
+RECON_CONFIGS = resolve_configs(RECON, S.persona.box, RECON_DEFAULT_REG, SOURCE_VIEWS) if RECON else {}
+RECON_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "valid", "case"].tolist()  # held-out and lesion cases
+SYNTHETIC = S.source.kind == "synthetic"
+
+# input and parameter functions, as lambdas (the linter wants no `def` beside rules)
+# checkpoint of one model of a configuration (the pipeline's DDPM where it is the same model)
+recon_model = lambda name, model: model_checkpoint(L, RECON_CONFIGS[name], model, S.persona.box)
+# the persona settings a model's training reads: a DDPM setting does not retrain a GAN or ViT-AE
+recon_persona = lambda model: (
+    PERSONA_MODEL if model == DDPM else {k: PERSONA_MODEL[k] for k in BASELINE_PERSONA_KEYS}
+)
+# every file the evaluation of a configuration reads (valid cases; truth, raw, pre, registration if synthetic)
+recon_evaluation_inputs = lambda wc: evaluation_inputs(L, RECON_CONFIGS[wc.rconfig], RECON_CASES, synthetic=SYNTHETIC)
+
+
 wildcard_constraints:
-    rconfig="|".join(RECON["configs"]),
-    rmodel="ddpm|gan|vit_ae",
+    rconfig="|".join(RECON_CONFIGS),
+    rmodel="|".join(PERSONA_MODELS),
 
 
 rule train_ddpm:
     input:
-        cohort=R("cohort.parquet"),
-        volumes=lambda wc: case_volumes(volumes_of(wc.reg), TRAIN_CASES),
+        cohort=L.cohort(),
+        volumes=lambda wc: [L.working(wc.reg, c, v) for c in TRAIN_CASES for v in SOURCE_VIEWS],
     output:
-        R("models/ddpm_{reg}.pt"),
+        L.ddpm("{reg}"),
     params:
-        settings={k: v for k, v in config["persona"].items() if k not in ("sample", "reconstruction")},
+        results=results_folder,
+        settings=PERSONA_MODEL,
+        views=SOURCE_VIEWS,
     threads: THREADS
     resources:
-        gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
+        gpu=PERSONA_GPU,
     log:
-        LOG("train_ddpm", "{reg}"),
+        L.log("train_ddpm", "{reg}"),
     benchmark:
-        BENCH("train_ddpm", "{reg}")
+        L.benchmark("train_ddpm", "{reg}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -29,21 +62,25 @@ rule train_ddpm:
 
 rule persona:
     input:
-        cohort=R("cohort.parquet"),
-        model=R("models/ddpm_{reg}.pt"),
-        volumes=lambda wc: case_volumes(volumes_of(wc.reg)),
+        cohort=L.cohort(),
+        model=L.ddpm("{reg}"),
+        volumes=lambda wc: [L.working(wc.reg, c, v) for c in CASES for v in SOURCE_VIEWS],
     output:
-        persona=case_volumes(R("volumes/persona_{reg}")),
-        residual=case_volumes(R("volumes/residual_{reg}")),
+        persona=[L.persona("{reg}", c, v) for c in CASES for v in SOURCE_VIEWS],
+        residual=[L.residual("{reg}", c, v) for c in CASES for v in SOURCE_VIEWS],
     params:
-        settings={k: config["persona"][k] for k in ("box", "sample", "device")},
+        results=results_folder,
+        box=list(S.persona.box),
+        sample=S.persona.sample.to_config(),
+        device=S.persona.device,
+        views=SOURCE_VIEWS,
     threads: THREADS
     resources:
-        gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
+        gpu=PERSONA_GPU,
     log:
-        LOG("persona", "{reg}"),
+        L.log("persona", "{reg}"),
     benchmark:
-        BENCH("persona", "{reg}")
+        L.benchmark("persona", "{reg}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -52,21 +89,24 @@ rule persona:
 
 rule train_reconstruction_model:
     input:
-        cohort=R("cohort.parquet"),
-        volumes=lambda wc: case_volumes(volumes_of(RECON_REG[wc.rconfig]), TRAIN_CASES),
+        cohort=L.cohort(),
+        volumes=lambda wc: config_volumes(L, RECON_CONFIGS[wc.rconfig], TRAIN_CASES),
     output:
-        R("models/reconstruction/{rconfig}_{rmodel}.pt"),
+        L.reconstruction_model("{rconfig}", "{rmodel}"),
     params:
-        persona=lambda wc: recon_persona(wc.rconfig, [wc.rmodel], sample=False),
+        results=results_folder,
+        overrides=lambda wc: RECON.configs[wc.rconfig].to_config(),
+        persona=lambda wc: recon_persona(wc.rmodel),
+        section=lambda wc: None if wc.rmodel == DDPM else getattr(RECON, wc.rmodel).to_config(),
         default_reg=RECON_DEFAULT_REG,
         source_views=SOURCE_VIEWS,
     threads: THREADS
     resources:
-        gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
+        gpu=PERSONA_GPU,
     log:
-        LOG("train_reconstruction_model", "{rconfig}_{rmodel}"),
+        L.log("train_reconstruction_model", "{rconfig}_{rmodel}"),
     benchmark:
-        BENCH("train_reconstruction_model", "{rconfig}_{rmodel}")
+        L.benchmark("train_reconstruction_model", "{rconfig}_{rmodel}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -75,31 +115,30 @@ rule train_reconstruction_model:
 
 rule evaluate_reconstruction_config:
     input:
-        cohort=R("cohort.parquet"),
-        models=lambda wc: [recon_model(wc.rconfig, m) for m in RECON["models"]],
-        volumes=lambda wc: case_volumes(volumes_of(RECON_REG[wc.rconfig]), RECON_CASES),
-        truth=R("synthetic/truth") if SYNTHETIC else [],
-        raw=case_volumes(R("volumes/raw"), RECON_CASES) if SYNTHETIC else [],
-        pre=case_volumes(R("volumes/pre"), RECON_CASES) if SYNTHETIC else [],
-        registration=recon_registration_inputs,
+        unpack(recon_evaluation_inputs),
+        cohort=L.cohort(),
+        models=lambda wc: [recon_model(wc.rconfig, m) for m in RECON.models],
     output:
-        table=R("tables/reconstruction/{rconfig}.csv"),
-        figure=R("plots/reconstruction_{rconfig}.png"),
+        table=L.reconstruction_config_table("{rconfig}"),
+        figure=L.reconstruction_figure("{rconfig}"),
     params:
-        persona=lambda wc: recon_persona(wc.rconfig, RECON["models"]),
-        preprocess=config["preprocess"],
+        results=results_folder,
+        overrides=lambda wc: RECON.configs[wc.rconfig].to_config(),
+        models=list(RECON.models) if RECON else [],
+        persona={k: PERSONA_MODEL[k] for k in BASELINE_PERSONA_KEYS},
+        sample=S.persona.sample.to_config(),
+        location_seed=RECON.location_seed if RECON else None,
+        preprocess=S.preprocess.to_config(),
+        synthetic=SYNTHETIC,
         default_reg=RECON_DEFAULT_REG,
         source_views=SOURCE_VIEWS,
-        models=RECON["models"],
-        reference_dir=R("registration"),
-        qc_dir=R("registration/qc"),
     threads: THREADS
     resources:
-        gpu=lambda wc: int(config["persona"]["device"] == "cuda"),
+        gpu=PERSONA_GPU,
     log:
-        LOG("evaluate_reconstruction_config", "{rconfig}"),
+        L.log("evaluate_reconstruction_config", "{rconfig}"),
     benchmark:
-        BENCH("evaluate_reconstruction_config", "{rconfig}")
+        L.benchmark("evaluate_reconstruction_config", "{rconfig}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -108,15 +147,15 @@ rule evaluate_reconstruction_config:
 
 rule evaluate_reconstruction:
     input:
-        expand(R("tables/reconstruction/{rconfig}.csv"), rconfig=list(RECON["configs"])),
+        [L.reconstruction_config_table(name) for name in RECON_CONFIGS],
     output:
-        table=R("tables/reconstruction.csv"),
-        summary=R("tables/reconstruction_summary.csv"),
-        md=R("tables/reconstruction_summary.md"),
+        table=L.table("reconstruction"),
+        summary=L.table("reconstruction_summary"),
+        md=L.table("reconstruction_summary", "md"),
     log:
-        LOG("evaluate_reconstruction"),
+        L.log("evaluate_reconstruction"),
     benchmark:
-        BENCH("evaluate_reconstruction")
+        L.benchmark("evaluate_reconstruction")
     conda:
         "../envs/torch.yaml"
     script:

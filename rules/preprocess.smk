@@ -3,16 +3,17 @@
 
 rule preprocess:
     input:
-        raw=expand(R("volumes/raw/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        raw=[L.raw("{case}", view) for view in SOURCE_VIEWS],
     output:
-        vol=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
+        vol=[L.pre("{case}", view) for view in SOURCE_VIEWS],
     params:
-        settings=config["preprocess"],
+        settings=S.preprocess.to_config(),
         views=SOURCE_VIEWS,
+        results=results_folder,
     log:
-        LOG("preprocess", "{case}"),
+        L.log("preprocess", "{case}"),
     benchmark:
-        BENCH("preprocess", "{case}")
+        L.benchmark("preprocess", "{case}")
     conda:
         "../envs/core.yaml"
     script:

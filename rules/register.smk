@@ -2,20 +2,27 @@
 # group-wise template of healthy training cases), with QC. {reg}=noreg reads volumes/pre instead.
 
 
+# cases a reference may be built from: the training cases, plus a configured reference case
+REFERENCE_CANDIDATES = TRAIN_CASES + [
+    case for case in [S.registration.reference_case] if case is not None and case not in TRAIN_CASES
+]
+
+
 rule reference:
     input:
-        cohort=R("cohort.parquet"),
-        pre=expand(R("volumes/pre/{case}_{view}.nii.gz"), case=reference_candidates(), view="{view}"),
+        cohort=L.cohort(),
+        pre=[L.pre(case, "{view}") for case in REFERENCE_CANDIDATES],
     output:
-        volume=R("registration/reference_{view}.nii.gz"),
-        sidecar=R("registration/reference_{view}.json"),
+        volume=L.reference("{view}"),
+        sidecar=L.reference_sidecar("{view}"),
     params:
-        settings=config["registration"],
+        settings=S.registration.to_config(),
+        results=results_folder,
     threads: 1
     log:
-        LOG("reference", "{view}"),
+        L.log("reference", "{view}"),
     benchmark:
-        BENCH("reference", "{view}")
+        L.benchmark("reference", "{view}")
     conda:
         "../envs/registration.yaml"
     script:
@@ -24,20 +31,21 @@ rule reference:
 
 rule register:
     input:
-        pre=expand(R("volumes/pre/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
-        references=expand(R("registration/reference_{view}.nii.gz"), view=SOURCE_VIEWS),
+        pre=[L.pre("{case}", view) for view in SOURCE_VIEWS],
+        references=[L.reference(view) for view in SOURCE_VIEWS],
     output:
-        vol=expand(R("volumes/reg/{{case}}_{view}.nii.gz"), view=SOURCE_VIEWS),
-        aff=expand(R("volumes/reg/{{case}}_{view}.aff.txt"), view=SOURCE_VIEWS),
-        qc=R("registration/qc/{case}.parquet"),
+        vol=[L.registered("{case}", view) for view in SOURCE_VIEWS],
+        aff=[L.affine("{case}", view) for view in SOURCE_VIEWS],
+        qc=L.qc_case("{case}"),
     params:
-        settings=config["registration"],
+        settings=S.registration.to_config(),
         views=SOURCE_VIEWS,
+        results=results_folder,
     threads: 1
     log:
-        LOG("register", "{case}"),
+        L.log("register", "{case}"),
     benchmark:
-        BENCH("register", "{case}")
+        L.benchmark("register", "{case}")
     conda:
         "../envs/registration.yaml"
     script:
@@ -46,13 +54,15 @@ rule register:
 
 rule registration_qc:
     input:
-        expand(R("registration/qc/{case}.parquet"), case=CASES),
+        parts=[L.qc_case(case) for case in CASES],
     output:
-        R("registration/qc.parquet"),
+        qc=L.qc(),
+    params:
+        results=results_folder,
     log:
-        LOG("registration_qc"),
+        L.log("registration_qc"),
     benchmark:
-        BENCH("registration_qc")
+        L.benchmark("registration_qc")
     conda:
         "../envs/core.yaml"
     script:

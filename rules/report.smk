@@ -1,5 +1,6 @@
 # Report: per-case explanation pages and the population summary of fingerprints (figures for --report).
-# Input functions and report_outputs() live in rules/common.smk.
+# Input functions, REPORT_PARAMS and report_outputs() are in rules/common.smk (snakemake --lint: no functions
+# beside rules).
 
 
 rule explain:
@@ -7,19 +8,18 @@ rule explain:
         unpack(explain_inputs),
     output:
         report(
-            R("explain/{experiment}_{task}/{case}.html"),
+            L.explanation("{experiment}", "{task}", "{case}"),
             caption="../report/explain.rst",
             category="Explanations",
             subcategory="{experiment} {task}",
             labels={"experiment": "{experiment}", "task": "{task}", "case": "{case}"},
         ),
     params:
-        experiment=lambda wc: {k: EXPERIMENTS[wc.experiment][k] for k in ("reg", "grid")},
         **REPORT_PARAMS,
     log:
-        LOG("explain", "{experiment}_{task}_{case}"),
+        L.log("explain", "{experiment}_{task}_{case}"),
     benchmark:
-        BENCH("explain", "{experiment}_{task}_{case}")
+        L.benchmark("explain", "{experiment}_{task}_{case}")
     conda:
         "../envs/torch.yaml"
     script:
@@ -30,28 +30,27 @@ rule summarise_fingerprints:
     input:
         unpack(summary_inputs),
     output:
-        usage=report(R("report/{experiment}_{task}/usage.png"), caption="../report/usage.rst",
+        usage=report(L.summary("{experiment}", "{task}", "usage.png"), caption="../report/usage.rst",
                      category="Fingerprints", subcategory="{experiment} {task}",
                      labels={"experiment": "{experiment}", "task": "{task}", "figure": "usage by family, view, image"}),
-        patches=report(R("report/{experiment}_{task}/patches.png"), caption="../report/patches.rst",
+        patches=report(L.summary("{experiment}", "{task}", "patches.png"), caption="../report/patches.rst",
                        category="Fingerprints", subcategory="{experiment} {task}",
                        labels={"experiment": "{experiment}", "task": "{task}", "figure": "patch usage heatmaps"}),
-        top_beta=report(R("report/{experiment}_{task}/top_beta.png"), caption="../report/top_beta.rst",
+        top_beta=report(L.summary("{experiment}", "{task}", "top_beta.png"), caption="../report/top_beta.rst",
                         category="Fingerprints", subcategory="{experiment} {task}",
                         labels={"experiment": "{experiment}", "task": "{task}", "figure": "largest |beta|"}),
-        lesion=report(R("report/{experiment}_{task}/lesion_overlap.png"), caption="../report/lesion_overlap.rst",
+        lesion=report(L.summary("{experiment}", "{task}", "lesion_overlap.png"), caption="../report/lesion_overlap.rst",
                       category="Fingerprints", subcategory="{experiment} {task}",
                       labels={"experiment": "{experiment}", "task": "{task}", "figure": "highlighted patches on the true lesion"}),
-        summary=R("report/{experiment}_{task}/summary.csv"),
-        lesion_table=R("report/{experiment}_{task}/lesion_overlap.csv"),
-        provenance=R("report/{experiment}_{task}/provenance.json"),
+        summary=L.summary("{experiment}", "{task}", "summary.csv"),
+        lesion_table=L.summary("{experiment}", "{task}", "lesion_overlap.csv"),
+        provenance=L.summary("{experiment}", "{task}", "provenance.json"),
     params:
-        experiment=lambda wc: {k: EXPERIMENTS[wc.experiment][k] for k in ("reg", "grid")},
         **REPORT_PARAMS,
     log:
-        LOG("summarise_fingerprints", "{experiment}_{task}"),
+        L.log("summarise_fingerprints", "{experiment}_{task}"),
     benchmark:
-        BENCH("summarise_fingerprints", "{experiment}_{task}")
+        L.benchmark("summarise_fingerprints", "{experiment}_{task}")
     conda:
         "../envs/torch.yaml"
     script:

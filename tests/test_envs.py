@@ -246,29 +246,41 @@ def _closure(modules: set[str]) -> set[str]:
     return third_party
 
 
+def _lazy_imports_of_function(module: str, name: str) -> set[str]:
+    """Modules imported inside the function ``name`` of ``module`` (its lazy imports)."""
+    path = _module_file(module)
+    lazy: set[str] = set()
+    if path is None:
+        return lazy
+    for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(fn, ast.FunctionDef) and fn.name == name:
+            for stmt in ast.walk(fn):
+                if isinstance(stmt, ast.Import):
+                    lazy |= {a.name for a in stmt.names}
+                elif isinstance(stmt, ast.ImportFrom):
+                    lazy |= set(_resolve(module, stmt))
+    return lazy
+
+
 def _script_imports(script: Path) -> set[str]:
-    """Third-party imports one workflow script needs: its own, its modules', and its stage function's."""
+    """Third-party imports one workflow script needs: its own, its modules', and its stage function's.
+
+    A script imports a stages module (``from radpersona.stages import persona as persona_stages``) and
+    calls one of its functions (``persona_stages.train_ddpm``): that function's lazy imports count too.
+    """
     tree = ast.parse(script.read_text(encoding="utf-8"))
     direct = _imports_of("workflow_scripts", tree.body)
     needed = _closure({m for m in direct if m.startswith("radpersona") or "." not in m})
-    called = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id.startswith("stage_")}
+    modules: dict[str, str] = {}  # local name -> radpersona module
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("radpersona"):
             for alias in node.names:
-                if alias.name not in called:
-                    continue
-                path = _module_file(node.module)
-                if path is None:
-                    continue
-                for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                    if isinstance(fn, ast.FunctionDef) and fn.name == alias.name:
-                        lazy = set()
-                        for stmt in ast.walk(fn):
-                            if isinstance(stmt, ast.Import):
-                                lazy |= {a.name for a in stmt.names}
-                            elif isinstance(stmt, ast.ImportFrom):
-                                lazy |= set(_resolve(node.module, stmt))
-                        needed |= _closure(lazy)
+                target = f"{node.module}.{alias.name}"
+                if _module_file(target) is not None:
+                    modules[alias.asname or alias.name] = target
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+            needed |= _closure(_lazy_imports_of_function(modules[node.value.id], node.attr))
     return needed - {"snakemake"}
 
 
@@ -308,24 +320,36 @@ def test_gpu_rule_stages_fail_clearly_when_cuda_is_requested_but_missing(
 
     from radpersona import VIEWS
     from radpersona.errors import RadpersonaError
-    from radpersona.fingerprint.train import resolve_device as fingerprint_device
+    from radpersona.fingerprint import fit_fingerprint
+    from radpersona.settings import FingerprintSettings
+    from radpersona.stages.persona import train_ddpm as stage_train_ddpm
     from radpersona.volume import write_volume
-    from radpersona.workflow import stage_train_ddpm
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     rng = np.random.default_rng(0)
     cases = ["0000", "0001"]
     for case in cases:
         for view in VIEWS:
-            write_volume(tmp_path / "pre" / f"{case}_{view}.nii.gz", rng.random((8, 16, 16), dtype=np.float32))
+            write_volume(
+                tmp_path / "volumes" / "pre" / f"{case}_{view}.nii.gz", rng.random((8, 16, 16), dtype=np.float32)
+            )
     pd.DataFrame({"case": cases, "split": "train", "abn": 0}).to_parquet(tmp_path / "cohort.parquet")
     settings = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["persona"]
     settings = {k: v for k, v in settings.items() if k != "sample"} | {"device": "cuda"}
-    with pytest.raises(RadpersonaError, match=r"persona\.device 'cuda'.*CUDA is not available"):
-        stage_train_ddpm(tmp_path / "cohort.parquet", tmp_path / "pre", tmp_path / "ddpm.pt", settings, threads=1)
+    with pytest.raises(RadpersonaError, match=r"persona\.device is 'cuda'.*CUDA is not available"):
+        stage_train_ddpm(
+            results=tmp_path, reg="noreg", checkpoint=tmp_path / "ddpm.pt", settings=settings, views=VIEWS, threads=1
+        )
     assert not (tmp_path / "ddpm.pt").exists()
+    fingerprint = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["fingerprint"] | {"device": "cuda"}
     with pytest.raises(RadpersonaError, match=r"fingerprint\.device is 'cuda'.*CUDA is not available"):
-        fingerprint_device("cuda")
+        fit_fingerprint(
+            None,
+            np.zeros((4, 1)),
+            np.array([0, 1, 0, 1]),
+            feature_names=["sagittal.original.p000.firstorder.Mean"],
+            settings=FingerprintSettings.from_config(fingerprint),
+        )
 
 
 # -------------------------------------------------------------------------------------- profiles

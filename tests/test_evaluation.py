@@ -69,7 +69,7 @@ def test_metrics_table_rows_per_fold_and_valid():
 
 
 def test_rank_auc_equals_sklearn_with_ties():
-    from radpersona.evaluation import _rank_auc
+    from radpersona.evaluation.metrics import _rank_auc
 
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 2, 80)

@@ -25,6 +25,7 @@ from radpersona.explain import (
     summarise_fingerprints,
 )
 from radpersona.fingerprint import fingerprint_table, fit_fingerprint
+from radpersona.settings import FingerprintSettings
 from radpersona.volume import write_volume
 
 SHAPE = (8, 16, 16)  # preprocessed / registered grid
@@ -106,7 +107,12 @@ def build_results(root: Path) -> Path:
     pred_frames, fp_frames = [], []
     for fold, train_idx, rep_idx in (("0", [1, 3, 5, 7, 0, 2], [4, 6]), ("all", list(range(8)), list(range(8, 12)))):
         model = fit_fingerprint(
-            images[train_idx], X[train_idx], labels[train_idx], feature_names=names, settings=FIT_SETTINGS, seed=3
+            images[train_idx],
+            X[train_idx],
+            labels[train_idx],
+            feature_names=names,
+            settings=FingerprintSettings.from_config({**FIT_SETTINGS, "families": None}),
+            seed=3,
         )
         model.save(model_dir / f"proposed_acl_fold{fold}.pt")
         if fold == "0":

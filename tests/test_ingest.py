@@ -10,16 +10,12 @@ import pytest
 
 from radpersona import VIEWS
 from radpersona.errors import ConfigError, InputDataError
-from radpersona.ingest import (
-    assign_folds,
-    ingest,
-    list_cases,
-    read_mrnet_labels,
-    source_views,
-    stage_cohort,
-    stage_ingest_case,
-)
+from radpersona.ingest import assign_folds, ingest, list_cases, source_table_files, source_views
+from radpersona.layout import Layout
 from radpersona.parquet import read_parquet_metadata
+from radpersona.settings import SourceSettings, SyntheticSettings, read_config
+from radpersona.sources.mrnet import MRNetLayout, read_mrnet_labels
+from radpersona.stages import ingest as ingest_stages
 from radpersona.volume import read_volume
 
 
@@ -45,15 +41,21 @@ def make_mrnet(root: Path, n_train: int = 6, n_valid: int = 3, seed: int = 0) ->
             )
 
 
-def config_for(root: Path) -> dict:
-    return {"source": {"kind": "mrnet", "root": str(root)}, "fingerprint": {"folds": 2, "seed": 0}}
+def source_for(root: Path, **extra) -> SourceSettings:
+    return SourceSettings.from_config({"kind": "mrnet", "root": str(root), **extra})
+
+
+def ingest_all(source: SourceSettings, results: Path) -> pd.DataFrame:
+    """Ingest every case into the results folder ``results`` (two folds, seed 0)."""
+    return ingest(source, Layout(str(results)), folds=2, seed=0)
 
 
 def test_ingest_writes_cohort_and_raw_volumes(tmp_path):
     root = tmp_path / "mrnet"
     make_mrnet(root)
-    cohort = ingest(config_for(root), cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
-    table = pd.read_parquet(tmp_path / "cohort.parquet")
+    layout = Layout(str(tmp_path))
+    cohort = ingest_all(source_for(root), tmp_path)
+    table = pd.read_parquet(layout.cohort())
     assert list(table.columns[:11]) == [
         "case",
         "source",
@@ -70,7 +72,7 @@ def test_ingest_writes_cohort_and_raw_volumes(tmp_path):
     assert len(table) == 9 and (table["split"] == "train").sum() == 6
     assert set(table.loc[table["split"] == "train", "fold"]) == {0, 1}
     assert (table.loc[table["split"] == "valid", "fold"] == -1).all()
-    arr, spacing = read_volume(tmp_path / "raw" / "0000_sagittal.nii.gz")
+    arr, spacing = read_volume(layout.raw("0000", "sagittal"))
     src = np.load(root / "train" / "sagittal" / "0000.npy")
     np.testing.assert_array_equal(arr, src.astype(np.float32))
     assert spacing == (1.0, 1.0, 1.0)
@@ -140,8 +142,8 @@ def test_bad_input_is_named(tmp_path, damage, expected):
         lines = (root / "train-acl.csv").read_text(encoding="utf-8").splitlines()[:-1]
         (root / "train-acl.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(InputDataError, match=expected):
-        ingest(config_for(root), cohort_path=tmp_path / "out" / "cohort.parquet", raw_dir=tmp_path / "out" / "raw")
-    assert not (tmp_path / "out" / "cohort.parquet").exists()
+        ingest_all(source_for(root), tmp_path / "out")
+    assert not Path(Layout(str(tmp_path / "out")).cohort()).exists()
 
 
 def test_label_reader_rejects_header_line(tmp_path):
@@ -153,57 +155,63 @@ def test_label_reader_rejects_header_line(tmp_path):
         read_mrnet_labels(root)
 
 
-def test_source_views_and_list_cases(tmp_path):
+def test_source_views_and_list_cases(tmp_path, repo):
     root = tmp_path / "mrnet"
     make_mrnet(root)
-    cfg = config_for(root)
-    assert source_views(cfg) == list(VIEWS)
-    assert list_cases(cfg)["case"].tolist() == [f"{i:04d}" for i in range(9)]
-    cfg["source"]["exclude"] = ["0004"]
-    assert "0004" not in list_cases(cfg)["case"].tolist()
-    synthetic = {
-        "source": {"kind": "synthetic", "root": str(root), "exclude": ["0001"]},
-        "synthetic": {"n_train": 3, "n_valid": 2},
-    }
-    assert list_cases(synthetic)["case"].tolist() == ["0000", "0002", "0003", "0004"]
+    source = source_for(root)
+    assert source_views(source) == list(VIEWS)
+    cases = list_cases(source)
+    assert cases["case"].tolist() == [f"{i:04d}" for i in range(9)]
+    # the source files of each case, known when the workflow is parsed (its ingest_case job declares them)
+    assert cases.loc[7, "path_axial"] == str(root / "valid" / "axial" / "0007.npy")
+    assert source_table_files(source) == [
+        str(root / f"{split}-{name}.csv") for split in ("train", "valid") for name in ("abnormal", "acl", "meniscus")
+    ]
+    assert "0004" not in list_cases(source.replace(exclude=("0004",)))["case"].tolist()
+    synthetic = SyntheticSettings.from_config(read_config(repo / "config.yaml")["synthetic"]).replace(
+        n_train=3, n_valid=2
+    )
+    generated = list_cases(
+        SourceSettings.from_config({"kind": "synthetic", "root": str(root), "exclude": ["0001"]}), synthetic
+    )
+    assert generated["case"].tolist() == ["0000", "0002", "0003", "0004"]
+    assert generated["path_coronal"].tolist()[-1] == MRNetLayout(str(root)).volume("valid", "coronal", "0004")
     with pytest.raises(ConfigError, match="source.kind"):
-        source_views({"source": {"kind": "dicomweb"}})
+        SourceSettings.from_config({"kind": "dicomweb"})
 
 
 def test_per_case_ingest_isolates_a_bad_case(tmp_path):
-    """What `snakemake --keep-going` relies on: one ingest_case job per case; a bad case fails alone, leaving nothing."""
+    """What `snakemake --keep-going` relies on: one ingest_case job per case; a bad case fails alone, leaving
+    nothing."""
     root = tmp_path / "mrnet"
     make_mrnet(root)
     (root / "train" / "axial" / "0001.npy").write_bytes(b"truncated")
-    cfg = config_for(root)
-    raw, rec = tmp_path / "results" / "raw", tmp_path / "results" / "ingest"
+    source = source_for(root)
+    results = str(tmp_path / "results")
+    layout = Layout(results)
+    raw = Path(layout.raw("0000", "sagittal")).parent  # the folder of the raw volumes
     records = []
-    for case in list_cases(cfg)["case"]:
-        paths = [str(raw / f"{case}_{v}.nii.gz") for v in VIEWS]
+    for case in list_cases(source)["case"]:
         if case == "0001":
             with pytest.raises(InputDataError, match=r"case '0001', view 'axial', file '.*0001.npy': cannot read .npy"):
-                stage_ingest_case(cfg, case, paths, rec / f"{case}.parquet")
+                ingest_stages.ingest_case(source=source.to_config(), case=case, results=results)
             continue
-        stage_ingest_case(cfg, case, paths, rec / f"{case}.parquet")
-        records.append(str(rec / f"{case}.parquet"))
+        ingest_stages.ingest_case(source=source.to_config(), case=case, results=results)
+        records.append(layout.ingest_record(case))
     # sagittal and coronal of 0001 were written before axial failed: removed again
-    assert not list(raw.glob("0001_*")) and not (rec / "0001.parquet").exists()
+    assert not list(raw.glob("0001_*")) and not Path(layout.ingest_record("0001")).exists()
     assert len(list(raw.glob("*.nii.gz"))) == 8 * 3
     # the bad exam is then left out by name; the cohort is built from the other cases
-    cfg["source"]["exclude"] = ["0001"]
-    stage_cohort(cfg, records, tmp_path / "results" / "cohort.parquet")
-    cohort = pd.read_parquet(tmp_path / "results" / "cohort.parquet")
+    excluding = source.replace(exclude=("0001",))
+    ingest_stages.ingest(source=excluding.to_config(), folds=2, seed=0, records=records, results=results)
+    cohort = pd.read_parquet(layout.cohort())
     assert "0001" not in set(cohort["case"]) and len(cohort) == 8
-    assert read_parquet_metadata(tmp_path / "results" / "cohort.parquet")["exclude"] == ["0001"]
+    assert read_parquet_metadata(layout.cohort())["exclude"] == ["0001"]
     assert cohort["spacing_axial"].eq("1x1x1").all()
     # ingest of everything with the exclusion succeeds too
-    ingest(cfg, cohort_path=tmp_path / "all" / "cohort.parquet", raw_dir=tmp_path / "all" / "raw")
+    ingest_all(excluding, tmp_path / "all")
     with pytest.raises(ConfigError, match=r"source.exclude.*'0999'"):
-        ingest(
-            {**cfg, "source": {**cfg["source"], "exclude": ["0999"]}},
-            cohort_path=tmp_path / "x.parquet",
-            raw_dir=tmp_path / "x",
-        )
+        ingest_all(source.replace(exclude=("0999",)), tmp_path / "x")
 
 
 def test_failed_ingest_leaves_no_raw_volumes(tmp_path):
@@ -211,21 +219,19 @@ def test_failed_ingest_leaves_no_raw_volumes(tmp_path):
     make_mrnet(root)
     (root / "valid" / "sagittal" / "0008.npy").write_bytes(b"bad")  # the last case: all others were written first
     with pytest.raises(InputDataError, match="case '0008'"):
-        ingest(config_for(root), cohort_path=tmp_path / "out" / "cohort.parquet", raw_dir=tmp_path / "out" / "raw")
-    assert not list((tmp_path / "out" / "raw").iterdir())
+        ingest_all(source_for(root), tmp_path / "out")
+    assert not list((tmp_path / "out").rglob("*.nii.gz"))
 
 
 def test_synthetic_cohort_ingests_through_the_mrnet_reader(tmp_path):
     from radpersona.synthetic import generate_cohort
 
-    generate_cohort(tmp_path / "mrnet", tmp_path / "truth", n_train=4, n_valid=2, seed=3, matrix=32, slices=(4, 6))
-    cfg = {"source": {"kind": "synthetic", "root": str(tmp_path / "mrnet")}, "fingerprint": {"folds": 2, "seed": 0}}
-    cohort = ingest(
-        cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth"
-    )
+    layout = Layout(str(tmp_path))
+    generate_cohort(tmp_path / "mrnet", layout, n_train=4, n_valid=2, seed=3, matrix=32, slices=(4, 6))
+    cohort = ingest_all(SourceSettings.from_config({"kind": "synthetic", "root": str(tmp_path / "mrnet")}), tmp_path)
     assert (
         len(cohort) == 6
         and set(cohort["source"]) == {"synthetic"}
-        and cohort["truth_dir"].eq(str(tmp_path / "truth")).all()
+        and cohort["truth_dir"].eq(layout.synthetic_truth_dir()).all()
     )
-    assert len(list((tmp_path / "raw").glob("*.nii.gz"))) == 18
+    assert len(list(Path(layout.raw("0000", "sagittal")).parent.glob("*.nii.gz"))) == 18

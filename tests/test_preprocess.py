@@ -7,6 +7,7 @@ import pytest
 
 from radpersona.errors import InputDataError
 from radpersona.preprocess import normalise, preprocess_volume, resize
+from radpersona.settings import PreprocessSettings
 from radpersona.volume import read_header, read_volume, write_volume
 
 
@@ -49,16 +50,10 @@ def test_constant_volume_is_a_named_error():
 def test_preprocess_volume_records_the_method(tmp_path):
     rng = np.random.default_rng(2)
     write_volume(tmp_path / "raw.nii.gz", rng.uniform(0, 255, (10, 32, 32)), (1.0, 1.0, 1.0))
-    record = preprocess_volume(
-        tmp_path / "raw.nii.gz",
-        tmp_path / "pre.nii.gz",
-        shape=(8, 16, 16),
-        interpolation="linear",
-        normalisation="percentile",
-        percentiles=(0.5, 99.5),
-        case="0001",
-        view="sagittal",
+    settings = PreprocessSettings.from_config(
+        {"shape": [8, 16, 16], "interpolation": "linear", "normalisation": "percentile", "percentiles": [0.5, 99.5]}
     )
+    record = preprocess_volume(tmp_path / "raw.nii.gz", tmp_path / "pre.nii.gz", settings, case="0001", view="sagittal")
     arr, spacing = read_volume(tmp_path / "pre.nii.gz")
     assert arr.shape == (8, 16, 16) and spacing == pytest.approx((1.25, 2.0, 2.0))
     assert record["original_shape"] == [10, 32, 32]

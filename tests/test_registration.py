@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from radpersona.errors import InputDataError, ToolNotFoundError
+from radpersona.errors import ConfigError, InputDataError, ToolNotFoundError
+from radpersona.layout import Layout
+from radpersona.parquet import read_parquet_metadata
 from radpersona.registration import (
     find_niftyreg_tool,
     healthy_training_cases,
     ncc,
     niftyreg_version,
     read_affine,
+    reference_case,
     register_volume,
-    stage_reference,
-    stage_register,
-    stage_registration_qc,
 )
+from radpersona.settings import RegistrationSettings, read_config
+from radpersona.settings.base import REPO_ROOT
+from radpersona.stages import register as register_stages
 from radpersona.volume import read_volume, write_volume
 
-SETTINGS = {
-    "levels": 3,
-    "levels_to_perform": 3,
-    "max_iterations": 10,
-    "rigid_only": False,
-    "ncc_margin": 0.05,
-    "on_failure": "error",
-}
+SETTINGS = RegistrationSettings.from_config(read_config(REPO_ROOT / "config.yaml")["registration"]).replace(
+    levels=3, levels_to_perform=3, max_iterations=10, rigid_only=False, ncc_margin=0.05, on_failure="error"
+)
 
 
 def phantom(shape=(32, 48, 48)) -> np.ndarray:
@@ -105,7 +104,7 @@ def test_failure_policies(tmp_path, monkeypatch):
         tmp_path / "flo.nii.gz",
         tmp_path / "out.nii.gz",
         tmp_path / "out.txt",
-        settings={**SETTINGS, "on_failure": "keep_unregistered"},
+        settings=SETTINGS.replace(on_failure="keep_unregistered"),
         case="0007",
         view="axial",
     )
@@ -177,7 +176,7 @@ def test_worse_registration_is_flagged(tmp_path, monkeypatch):
         tmp_path / "flo.nii.gz",
         tmp_path / "out.nii.gz",
         tmp_path / "out.txt",
-        settings={**SETTINGS, "on_failure": "keep_unregistered"},
+        settings=SETTINGS.replace(on_failure="keep_unregistered"),
         case="0003",
         view="coronal",
     )
@@ -234,10 +233,11 @@ def test_group_template_and_stages(tmp_path):
         "0002": (-4.0, (-1.5, 2.0, 1.0)),
         "0003": (3.0, (1.0, 1.0, -1.0)),
     }
-    pre = tmp_path / "pre"
+    results = str(tmp_path)
+    layout = Layout(results)
     for case, (angle, shift) in poses.items():
         for view in ("sagittal", "axial"):
-            write_volume(pre / f"{case}_{view}.nii.gz", _posed(base, angle, shift))
+            write_volume(layout.pre(case, view), _posed(base, angle, shift))
     cohort = pd.DataFrame(
         {
             "case": list(poses),
@@ -247,32 +247,23 @@ def test_group_template_and_stages(tmp_path):
             "men": [0, 0, 0, 0],
         }
     ).astype({"abn": "Int64", "acl": "Int64", "men": "Int64"})
-    cohort.to_parquet(tmp_path / "cohort.parquet")
+    cohort.to_parquet(layout.cohort())
     assert healthy_training_cases(cohort) == ["0000", "0001"]
-    settings = {
-        **SETTINGS,
-        "reference": "template",
-        "reference_case": None,
-        "template_cases": 8,
-        "template_iterations": 2,
-        "seed": 4,
-        "on_failure": "keep_unregistered",
-    }
-    ref_dir = tmp_path / "registration"
-    stage_reference(
-        tmp_path / "cohort.parquet",
-        pre,
-        "sagittal",
-        ref_dir / "reference_sagittal.nii.gz",
-        ref_dir / "reference_sagittal.json",
-        settings,
+    settings = SETTINGS.replace(
+        reference="template",
+        reference_case=None,
+        template_cases=8,
+        template_iterations=2,
+        seed=4,
+        on_failure="keep_unregistered",
     )
-    meta = json.loads((ref_dir / "reference_sagittal.json").read_text(encoding="utf-8"))
+    register_stages.reference(view="sagittal", settings=settings.to_config(), results=results)
+    meta = json.loads(Path(layout.reference_sidecar("sagittal")).read_text(encoding="utf-8"))
     assert meta["kind"] == "template" and meta["members"] == ["0000", "0001"] and meta["seed"] == 4
     assert len(meta["iterations"]) == 2
     first = meta["iterations"][0]
     assert first["members_used"] == 2 and first["mean_ncc_after"] > first["mean_ncc_before"]
-    template, _ = read_volume(ref_dir / "reference_sagittal.nii.gz")
+    template, _ = read_volume(layout.reference("sagittal"))
     # de-biased: the template sits in the members' mean pose (half of 0001's), not in the start case's
     halfway = _posed(base, 2.5, (1.0, -0.5, 0.0))
     assert (
@@ -281,30 +272,17 @@ def test_group_template_and_stages(tmp_path):
     last = np.array(meta["iterations"][-1]["mean_affine"])
     assert np.abs(last[:3, :3] - np.eye(3)).max() < 0.05 and np.abs(last[:3, 3]).max() < 0.5
     # a case reference copies one case's volume
-    stage_reference(
-        tmp_path / "cohort.parquet",
-        pre,
-        "axial",
-        ref_dir / "reference_axial.nii.gz",
-        ref_dir / "reference_axial.json",
-        {**settings, "reference": "case", "reference_case": "0001"},
+    register_stages.reference(
+        view="axial", settings=settings.replace(reference="case", reference_case="0001"), results=results
     )
     np.testing.assert_array_equal(
-        read_volume(ref_dir / "reference_axial.nii.gz")[0], read_volume(pre / "0001_axial.nii.gz")[0]
+        read_volume(layout.reference("axial"))[0], read_volume(layout.pre("0001", "axial"))[0]
     )
     # register one case's two views, then gather QC
     views = ["sagittal", "axial"]
-    stage_register(
-        "0002",
-        views,
-        [str(pre / f"0002_{v}.nii.gz") for v in views],
-        [str(ref_dir / f"reference_{v}.nii.gz") for v in views],
-        [str(tmp_path / "reg" / f"0002_{v}.nii.gz") for v in views],
-        [str(tmp_path / "reg" / f"0002_{v}.aff.txt") for v in views],
-        tmp_path / "qc" / "0002.parquet",
-        settings,
-    )
-    qc = stage_registration_qc([tmp_path / "qc" / "0002.parquet"], tmp_path / "qc.parquet")
+    register_stages.register(case="0002", views=views, settings=settings.to_config(), results=results)
+    register_stages.registration_qc(parts=[layout.qc_case("0002")], results=results)
+    qc = pd.read_parquet(layout.qc())
     assert list(qc.columns[:10]) == [
         "case",
         "view",
@@ -318,27 +296,33 @@ def test_group_template_and_stages(tmp_path):
         "flagged",
     ]
     assert (qc["ncc_after"] > qc["ncc_before"]).all() and not qc["flagged"].any()
-    assert read_affine(tmp_path / "reg" / "0002_axial.aff.txt").shape == (4, 4)
+    assert qc["reference"].tolist() == [layout.reference(v) for v in ("axial", "sagittal")]
+    assert read_parquet_metadata(layout.qc_case("0002"))["settings"] == settings.to_config()
+    assert read_affine(layout.affine("0002", "axial")).shape == (4, 4)
+
+
+def test_reference_case_outside_the_cohort_is_refused_like_at_parse_time():
+    """The workflow refuses it when parsed (Settings.check_cohort); a direct call says the same."""
+    cohort = pd.DataFrame({"case": ["0000", "0001"], "split": ["train", "train"], "abn": [0, 1]})
+    assert reference_case(cohort, None) == "0000"
+    with pytest.raises(
+        ConfigError, match=r"config key 'registration.reference_case': case '0042' is not in the cohort"
+    ):
+        reference_case(cohort, "0042")
 
 
 def test_register_stage_removes_earlier_views_on_error(tmp_path):
     ref = phantom((16, 24, 24))
-    write_volume(tmp_path / "ref.nii.gz", ref)
-    write_volume(tmp_path / "a.nii.gz", np.roll(ref, 1, axis=2))
-    write_volume(tmp_path / "b.nii.gz", np.zeros((16, 24, 20)))  # wrong shape: second view fails
-    out = tmp_path / "reg"
+    results = str(tmp_path)
+    layout = Layout(results)
+    for view in ("sagittal", "axial"):
+        write_volume(layout.reference(view), ref)
+    write_volume(layout.pre("0005", "sagittal"), np.roll(ref, 1, axis=2))
+    write_volume(layout.pre("0005", "axial"), np.zeros((16, 24, 20)))  # wrong shape: second view fails
     with pytest.raises(InputDataError, match=r"case '0005', view 'axial'.*differs from the reference"):
-        stage_register(
-            "0005",
-            ["sagittal", "axial"],
-            [str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii.gz")],
-            [str(tmp_path / "ref.nii.gz")] * 2,
-            [str(out / "s.nii.gz"), str(out / "x.nii.gz")],
-            [str(out / "s.txt"), str(out / "x.txt")],
-            tmp_path / "qc.parquet",
-            SETTINGS,
-        )
-    assert not list(out.iterdir()) and not (tmp_path / "qc.parquet").exists()
+        register_stages.register(case="0005", views=["sagittal", "axial"], settings=SETTINGS, results=results)
+    out = Path(layout.registered("0005", "sagittal")).parent
+    assert not list(out.iterdir()) and not Path(layout.qc_case("0005")).exists()
 
 
 @pytest.mark.slow
@@ -347,11 +331,14 @@ def test_registration_raises_ncc_on_synthetic_knees(tmp_path):
     from radpersona import VIEWS
     from radpersona.ingest import ingest
     from radpersona.preprocess import preprocess_volume
+    from radpersona.settings import PreprocessSettings, SourceSettings
     from radpersona.synthetic import generate_cohort
 
+    results = str(tmp_path)
+    layout = Layout(results)
     generate_cohort(
         tmp_path / "mrnet",
-        tmp_path / "truth",
+        layout,
         n_train=3,
         n_valid=1,
         seed=7,
@@ -359,56 +346,34 @@ def test_registration_raises_ncc_on_synthetic_knees(tmp_path):
         slices=(10, 12),
         prevalence={"abn": 0.5, "acl": 0.2, "men": 0.3},
     )
-    cfg = {"source": {"kind": "synthetic", "root": str(tmp_path / "mrnet")}, "fingerprint": {"folds": 2, "seed": 0}}
-    cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
+    source = SourceSettings.from_config({"kind": "synthetic", "root": str(tmp_path / "mrnet")})
+    cohort = ingest(source, layout, folds=2, seed=0)
+    pre = PreprocessSettings.from_config(
+        {"shape": [16, 32, 32], "interpolation": "linear", "normalisation": "percentile", "percentiles": [0.5, 99.5]}
+    )
     for case in cohort["case"]:
         for v in VIEWS:
-            preprocess_volume(
-                tmp_path / "raw" / f"{case}_{v}.nii.gz",
-                tmp_path / "pre" / f"{case}_{v}.nii.gz",
-                shape=(16, 32, 32),
-                interpolation="linear",
-                normalisation="percentile",
-                percentiles=(0.5, 99.5),
-                case=case,
-                view=v,
-            )
-    settings = {
-        **SETTINGS,
-        "reference": "case",
-        "reference_case": None,
-        "template_cases": 4,
-        "template_iterations": 1,
-        "seed": 1,
-        "levels_to_perform": 2,
-        "max_iterations": 5,
-        "on_failure": "keep_unregistered",
-    }
+            preprocess_volume(layout.raw(case, v), layout.pre(case, v), pre, case=case, view=v)
+    settings = SETTINGS.replace(
+        reference="case",
+        reference_case=None,
+        template_cases=4,
+        template_iterations=1,
+        seed=1,
+        levels_to_perform=2,
+        max_iterations=5,
+        on_failure="keep_unregistered",
+    )
     for v in VIEWS:
-        stage_reference(
-            tmp_path / "cohort.parquet",
-            tmp_path / "pre",
-            v,
-            tmp_path / f"ref_{v}.nii.gz",
-            tmp_path / f"ref_{v}.json",
-            settings,
-        )
-    start = json.loads((tmp_path / "ref_sagittal.json").read_text(encoding="utf-8"))["initial_case"]
+        register_stages.reference(view=v, settings=settings, results=results)
+    start = json.loads(Path(layout.reference_sidecar("sagittal")).read_text(encoding="utf-8"))["initial_case"]
     parts = []
     for case in cohort["case"]:
         if case == start:
             continue
-        stage_register(
-            case,
-            list(VIEWS),
-            [str(tmp_path / "pre" / f"{case}_{v}.nii.gz") for v in VIEWS],
-            [str(tmp_path / f"ref_{v}.nii.gz") for v in VIEWS],
-            [str(tmp_path / "reg" / f"{case}_{v}.nii.gz") for v in VIEWS],
-            [str(tmp_path / "reg" / f"{case}_{v}.aff.txt") for v in VIEWS],
-            tmp_path / "qc" / f"{case}.parquet",
-            settings,
-        )
-        parts.append(tmp_path / "qc" / f"{case}.parquet")
-    qc = stage_registration_qc(parts, tmp_path / "qc.parquet")
+        register_stages.register(case=case, views=list(VIEWS), settings=settings, results=results)
+        parts.append(layout.qc_case(case))
+    register_stages.registration_qc(parts=parts, results=results)
+    qc = pd.read_parquet(layout.qc())
     means = qc.groupby("view")[["ncc_before", "ncc_after"]].mean()
     assert (means["ncc_after"] > means["ncc_before"] + 0.05).all(), means

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 
 from radpersona.errors import InputDataError
-from radpersona.ingest import ingest, list_cases, source_views
+from radpersona.ingest import ingest, list_cases, source_table_files, source_views
+from radpersona.layout import Layout
+from radpersona.settings import KneeMRISettings, SourceSettings
 from radpersona.sources.kneemri import load_pck, patient_split, read_metadata
 from radpersona.volume import read_volume
 
@@ -38,11 +40,8 @@ def make_kneemri(root: Path, n: int = 8, seed: int = 0) -> list[np.ndarray]:
     return arrays
 
 
-def config_for(root: Path, **kneemri) -> dict:
-    return {
-        "source": {"kind": "kneemri", "root": str(root), "kneemri": {**SETTINGS, **kneemri}},
-        "fingerprint": {"folds": 2, "seed": 0},
-    }
+def source_for(root: Path, **kneemri) -> SourceSettings:
+    return SourceSettings.from_config({"kind": "kneemri", "root": str(root), "kneemri": {**SETTINGS, **kneemri}})
 
 
 def python2_pickle(array: np.ndarray) -> bytes:
@@ -81,10 +80,11 @@ class _Exploit:
 def test_ingest_kneemri_cohort(tmp_path):
     root = tmp_path / "kneemri"
     arrays = make_kneemri(root)
-    cfg = config_for(root)
-    assert source_views(cfg) == ["sagittal"]
-    cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
-    table = pd.read_parquet(tmp_path / "cohort.parquet")
+    source = source_for(root)
+    assert source_views(source) == ["sagittal"]
+    layout = Layout(str(tmp_path))
+    cohort = ingest(source, layout, folds=2, seed=0)
+    table = pd.read_parquet(layout.cohort())
     assert len(table) == 8 and set(table["source"]) == {"kneemri"}
     assert table["path_coronal"].isna().all() and table["path_axial"].isna().all() and table["shape_axial"].isna().all()
     assert table["abn"].isna().all() and table["men"].isna().all()
@@ -96,18 +96,23 @@ def test_ingest_kneemri_cohort(tmp_path):
         assert grp["split"].nunique() == 1 and grp["fold"].nunique() == 1
     assert set(table["split"]) == {"train", "valid"}
     first = table.iloc[0]
-    arr, spacing = read_volume(tmp_path / "raw" / f"{first['case']}_sagittal.nii.gz")
+    arr, spacing = read_volume(layout.raw(first["case"], "sagittal"))
     idx = [f"{1000 + i // 2}-{5 + i % 2}" for i in range(8)].index(first["case"])
     np.testing.assert_array_equal(arr, arrays[idx].astype(np.float32))
     assert first["shape_sagittal"] == "x".join(map(str, arrays[idx].shape)) and spacing == (1.0, 1.0, 1.0)
-    assert not (tmp_path / "raw" / f"{first['case']}_coronal.nii.gz").exists()
-    assert list_cases(cfg)["case"].tolist() == cohort["case"].tolist()
+    assert not Path(layout.raw(first["case"], "coronal")).exists()
+    cases = list_cases(source)
+    assert cases["case"].tolist() == cohort["case"].tolist()
+    # the files each case's ingest reads, known when the workflow is parsed
+    assert cases["path_sagittal"].tolist() == cohort["path_sagittal"].tolist()
+    assert cases["path_coronal"].isna().all()
+    assert source_table_files(source) == [str(root / "metadata.csv")]
 
 
 def test_complete_tear_rule(tmp_path):
     root = tmp_path / "kneemri"
     make_kneemri(root)
-    table = read_metadata(root, {**SETTINGS, "acl_positive": "complete_tear"})
+    table = read_metadata(root, KneeMRISettings.from_config({**SETTINGS, "acl_positive": "complete_tear"}))
     assert (table["acl"] == (table["acl_diagnosis"] == 2).astype(int)).all()
     assert table["acl"].sum() < (table["acl_diagnosis"] > 0).sum()
 
@@ -183,8 +188,8 @@ def test_bad_kneemri_input_is_named(tmp_path, damage, expected):
     elif damage == "missing_column":
         lines = meta.read_text(encoding="utf-8").replace("aclDiagnosis", "diagnosis")
         meta.write_text(lines, encoding="utf-8")
-    out = tmp_path / "out"
+    out = Layout(str(tmp_path / "out"))
     with pytest.raises(InputDataError, match=expected):
-        ingest(config_for(root), cohort_path=out / "cohort.parquet", raw_dir=out / "raw")
-    assert not (out / "cohort.parquet").exists()
-    assert not list((out / "raw").glob("*.nii.gz")) if (out / "raw").exists() else True
+        ingest(source_for(root), out, folds=2, seed=0)
+    assert not Path(out.cohort()).exists()
+    assert not list((tmp_path / "out").rglob("*.nii.gz"))

@@ -10,7 +10,9 @@ import pytest
 import SimpleITK as sitk
 
 from radpersona.errors import InputDataError
-from radpersona.ingest import ingest, list_cases, source_views
+from radpersona.ingest import ingest, list_cases, source_table_files, source_views
+from radpersona.layout import Layout
+from radpersona.settings import SourceSettings
 from radpersona.volume import read_volume
 
 HEADER = "case,split,abn,acl,men,patient,sagittal,coronal,axial\n"
@@ -61,26 +63,23 @@ def make_manifest(root: Path, n: int = 6, views=("sagittal", "coronal", "axial")
             paths[view] = rel
         split = "valid" if i >= n - 2 else "train"
         men = "" if i == 1 else str(i % 2)  # one unknown label
-        lines.append(
-            f"k{i},{split},{int(i % 3 > 0)},{i % 2},{men},pt{i // 2},{paths['sagittal']},{paths['coronal']},{paths['axial']}\n"
-        )
+        views = ",".join(paths[v] for v in ("sagittal", "coronal", "axial"))
+        lines.append(f"k{i},{split},{int(i % 3 > 0)},{i % 2},{men},pt{i // 2},{views}\n")
     (root / "manifest.csv").write_text("".join(lines), encoding="utf-8")
     return root / "manifest.csv"
 
 
-def config_for(manifest: Path) -> dict:
-    return {
-        "source": {"kind": "manifest", "root": None, "manifest": str(manifest)},
-        "fingerprint": {"folds": 2, "seed": 0},
-    }
+def source_for(manifest: Path) -> SourceSettings:
+    return SourceSettings.from_config({"kind": "manifest", "root": None, "manifest": str(manifest)})
 
 
 def test_ingest_manifest_of_nifti(tmp_path):
     manifest = make_manifest(tmp_path / "data")
-    cfg = config_for(manifest)
-    assert source_views(cfg) == ["sagittal", "coronal", "axial"]
-    cohort = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
-    table = pd.read_parquet(tmp_path / "cohort.parquet")
+    source = source_for(manifest)
+    assert source_views(source) == ["sagittal", "coronal", "axial"]
+    layout = Layout(str(tmp_path))
+    cohort = ingest(source, layout, folds=2, seed=0)
+    table = pd.read_parquet(layout.cohort())
     assert list(table.columns[:11]) == [
         "case",
         "source",
@@ -98,21 +97,27 @@ def test_ingest_manifest_of_nifti(tmp_path):
     assert (table.loc[table["split"] == "valid", "fold"] == -1).all()
     for _, grp in table[table["split"] == "train"].groupby("patient"):
         assert grp["fold"].nunique() == 1
-    arr, spacing = read_volume(tmp_path / "raw" / "k0_coronal.nii.gz")
+    arr, spacing = read_volume(layout.raw("k0", "coronal"))
     src = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "data" / "vols" / "k0_coronal.nii.gz")))
     np.testing.assert_allclose(arr, src)
     assert spacing == pytest.approx((3.0, 0.5, 0.6))
     assert cohort.loc[0, "spacing_coronal"] == "3x0.5x0.6"
-    assert list_cases(cfg)["case"].tolist() == [f"k{i}" for i in range(6)]
+    cases = list_cases(source)
+    assert cases["case"].tolist() == [f"k{i}" for i in range(6)]
+    # the files each case's ingest reads, known when the workflow is parsed
+    assert cases.loc[0, "path_coronal"] == str(tmp_path / "data" / "vols" / "k0_coronal.nii.gz")
+    assert source_table_files(source) == [str(manifest)]
 
 
 def test_single_view_manifest(tmp_path):
     manifest = make_manifest(tmp_path / "data", views=("sagittal",))
-    cfg = config_for(manifest)
-    assert source_views(cfg) == ["sagittal"]
-    table = ingest(cfg, cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
+    source = source_for(manifest)
+    assert source_views(source) == ["sagittal"]
+    layout = Layout(str(tmp_path))
+    table = ingest(source, layout, folds=2, seed=0)
     assert table["path_axial"].isna().all() and table["path_sagittal"].notna().all()
-    assert sorted(p.name for p in (tmp_path / "raw").iterdir())[:2] == ["k0_sagittal.nii.gz", "k1_sagittal.nii.gz"]
+    raw = Path(layout.raw("k0", "sagittal")).parent
+    assert sorted(p.name for p in raw.iterdir())[:2] == ["k0_sagittal.nii.gz", "k1_sagittal.nii.gz"]
 
 
 def test_dicom_series_folder(tmp_path):
@@ -121,8 +126,9 @@ def test_dicom_series_folder(tmp_path):
     write_dicom_series(tmp_path / "data" / "dicom" / "k0_ax", array, "1.2.826.0.1.3680043.2.1125.7001")
     text = manifest.read_text(encoding="utf-8").replace("vols/k0_axial.nii.gz", "dicom/k0_ax")
     manifest.write_text(text, encoding="utf-8")
-    ingest(config_for(manifest), cohort_path=tmp_path / "cohort.parquet", raw_dir=tmp_path / "raw")
-    arr, spacing = read_volume(tmp_path / "raw" / "k0_axial.nii.gz")
+    layout = Layout(str(tmp_path))
+    ingest(source_for(manifest), layout, folds=2, seed=0)
+    arr, spacing = read_volume(layout.raw("k0", "axial"))
     np.testing.assert_array_equal(arr, array.astype(np.float32))
     assert spacing == pytest.approx((2.0, 0.7, 0.7), abs=1e-4)
 
@@ -138,7 +144,8 @@ def test_dicom_series_folder(tmp_path):
         ("two_series", r"case 'k2', view 'axial', file '.*two': folder holds 2 DICOM series.*\(got \["),
         (
             "nan",
-            r"case 'k2', view 'sagittal', file '.*k2_sagittal.nii.gz': 1 non-finite voxels.*first at index \(1, 2, 3\).*\(got nan\)",
+            r"case 'k2', view 'sagittal', file '.*k2_sagittal.nii.gz': 1 non-finite voxels.*"
+            r"first at index \(1, 2, 3\).*\(got nan\)",
         ),
         ("two_dims", r"case 'k2', view 'sagittal'.*expected a 3-D volume"),
         ("corrupt", r"case 'k2', view 'sagittal', file '.*k2_sagittal.nii.gz': cannot read image"),
@@ -174,8 +181,9 @@ def test_bad_manifest_input_is_named(tmp_path, damage, expected):
     elif damage == "corrupt":
         (data / "vols" / "k2_sagittal.nii.gz").write_bytes(b"not a nifti")
     manifest.write_text("".join(lines), encoding="utf-8")
-    out = tmp_path / "out"
+    out = Layout(str(tmp_path / "out"))
     with pytest.raises(InputDataError, match=expected):
-        ingest(config_for(manifest), cohort_path=out / "cohort.parquet", raw_dir=out / "raw")
-    assert not (out / "cohort.parquet").exists()
-    assert not (out / "raw").exists() or not list((out / "raw").iterdir())
+        ingest(source_for(manifest), out, folds=2, seed=0)
+    assert not Path(out.cohort()).exists()
+    raw = Path(out.raw("k0", "sagittal")).parent
+    assert not raw.exists() or not list(raw.iterdir())

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -11,15 +16,24 @@ import pytest
 import yaml
 
 from radpersona import TASKS
+from radpersona.stages.snakemake import RECORD_ENV
 
 pytestmark = pytest.mark.slow
 
 
 def _snakemake(
-    exe: str, repo: Path, *args: str, check: bool = True, timeout: int = 1200
+    exe: str, repo: Path, *args: str, check: bool = True, timeout: int = 1200, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     cmd = [exe, "--snakefile", str(repo / "Snakefile"), "--directory", str(repo), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=timeout)
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
@@ -53,7 +67,9 @@ def smoke_run(tmp_path_factory, repo, snakemake_exe):
         encoding="utf-8",
     )
     configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
-    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs)
+    # every job records its stage call and declared files (radpersona.stages.snakemake.record_job)
+    env = {RECORD_ENV: str(root / "jobs")}
+    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs, env=env)
     return configs, results, root, proc
 
 
@@ -198,3 +214,99 @@ def test_keep_going_finishes_the_good_cases_and_exclude_runs_without_the_bad_one
     _snakemake(snakemake_exe, repo, "--cores", "2", "--configfile", str(layer), "--", str(results / "cohort.parquet"))
     cohort = pd.read_parquet(results / "cohort.parquet")
     assert sorted(cohort["case"]) == ["0000", "0002", "0003", "0004", "0005", "0006"]
+
+
+def _replay_in_sandbox(record: dict, root: Path, sandbox: Path) -> subprocess.CompletedProcess:
+    """Copy only the job's declared inputs into ``sandbox`` (same layout below ``root``), then call its stage."""
+
+    def moved(value):
+        if isinstance(value, str):
+            return value.replace(str(root), str(sandbox))
+        if isinstance(value, list):
+            return [moved(v) for v in value]
+        if isinstance(value, dict):
+            return {k: moved(v) for k, v in value.items()}
+        return value
+
+    for name in record["input"]:
+        source = Path(name)
+        target = Path(moved(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+    call = {"stage": record["stage"], "kwargs": moved(record["kwargs"])}
+    sandbox.mkdir(parents=True, exist_ok=True)  # a rule without inputs (synthesize) copies nothing
+    (sandbox / "call.json").write_text(json.dumps(call), encoding="utf-8")
+    code = (
+        "import importlib, json, sys; call = json.load(open(sys.argv[1], encoding='utf-8')); "
+        "module, name = call['stage'].split(':'); fn = importlib.import_module(module)\n"
+        "for part in name.split('.'): fn = getattr(fn, part)\n"
+        "fn(**call['kwargs'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(sandbox / "call.json")],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=1200,
+        cwd=sandbox,
+    )
+
+
+def test_every_rule_declares_every_file_its_stage_reads(smoke_run, tmp_path):
+    """Each rule's first job of the smoke run, replayed in a folder that holds only the rule's declared inputs:
+    a stage that reads an undeclared file (which Snakemake would neither rerun on nor ship to a remote
+    executor) fails here, naming the rule."""
+    _, _, root, _ = smoke_run
+    records: dict[str, dict] = {}
+    for path in sorted((root / "jobs").glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        records.setdefault(record["rule"], record)
+    assert {
+        "ingest_case",
+        "preprocess",
+        "register",
+        "train_ddpm",
+        "persona",
+        "extract_features",
+        "localisation",
+        "train_fingerprint",
+        "predict",
+        "metrics",
+        "explain",
+    } <= set(records), sorted(records)
+    failures = []
+    rules = sorted(records)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each replay is its own process
+        replayed = pool.map(lambda rule: _replay_in_sandbox(records[rule], root, tmp_path / rule), rules)
+        procs = dict(zip(rules, replayed))
+    for rule, record in sorted(records.items()):
+        sandbox = tmp_path / rule
+        proc = procs[rule]
+        if proc.returncode != 0:
+            failures.append(
+                f"{rule}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.stdout[-500:]}"
+            )
+            continue
+        missing = [p for p in record["output"] if not Path(p.replace(str(root), str(sandbox))).exists()]
+        if missing:
+            failures.append(f"{rule}: declared outputs not written in the sandbox: {missing[:3]}")
+    assert not failures, "stages that read undeclared files (or failed in the sandbox):\n" + "\n".join(failures)
+
+
+def test_a_changed_truth_file_reruns_localisation(smoke_run, repo, snakemake_exe):
+    """The localisation table depends on the truth lesion masks it reads: changing one makes it outdated."""
+    configs, results, _, _ = smoke_run
+    truth = sorted((results / "synthetic" / "truth").glob("*_sagittal_lesion.npy"))[0]
+    data = truth.read_bytes()
+    # new content (Snakemake ignores a newer mtime when a small input's recorded checksum still matches)
+    truth.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    try:
+        proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs)
+        assert "localisation" in _job_counts(proc.stdout + proc.stderr), proc.stdout[-3000:]
+    finally:
+        truth.write_bytes(data)
+        os.utime(truth, (0, 0))  # older than everything: the run is complete again for later tests

@@ -4,12 +4,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_assemble_features
+from radpersona.stages import features as features_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_assemble_features,
-    parts=list(snakemake.input),
+    features_stages.assemble_features,
+    parts=list(snakemake.input.parts),
     out=snakemake.output[0],
-    settings=snakemake.params.settings,
+    radiomics=snakemake.params.radiomics,
+    grid=int(snakemake.wildcards.grid),
+    box=snakemake.params.box,
+    normalisation=snakemake.params.normalisation,
 )

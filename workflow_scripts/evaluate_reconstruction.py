@@ -4,14 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.persona.reconstruction import stage_reconstruction_tables
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_reconstruction_tables,
+    persona_stages.evaluate_reconstruction,
     parts=list(snakemake.input),
-    out_csv=snakemake.output.table,
-    out_summary_csv=snakemake.output.summary,
-    out_md=snakemake.output.md,
+    table=snakemake.output.table,
+    summary=snakemake.output.summary,
+    markdown=snakemake.output.md,
 )

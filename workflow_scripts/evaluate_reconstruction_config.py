@@ -1,29 +1,27 @@
-"""Rule evaluate_reconstruction_config: held-out healthy reconstruction and counterfactual fidelity of one configuration."""
+"""Rule evaluate_reconstruction_config: held-out healthy and counterfactual reconstruction of one configuration."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.persona.reconstruction import stage_evaluate_reconstruction_config
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_evaluate_reconstruction_config,
-    cohort_path=snakemake.input.cohort,
+    persona_stages.evaluate_reconstruction_config,
+    results=snakemake.params.results,
     config_name=snakemake.wildcards.rconfig,
-    models=dict(zip(snakemake.params.models, snakemake.input.models)),
-    volumes=Path(snakemake.input.volumes[0]).parent,
-    out_csv=snakemake.output.table,
-    out_figure=snakemake.output.figure,
+    models=snakemake.params.models,
+    table=snakemake.output.table,
+    figure=snakemake.output.figure,
+    overrides=snakemake.params.overrides,
     persona=snakemake.params.persona,
+    sample=snakemake.params.sample,
+    location_seed=snakemake.params.location_seed,
     preprocess=snakemake.params.preprocess,
+    synthetic=snakemake.params.synthetic,
     default_reg=snakemake.params.default_reg,
-    threads=snakemake.threads,
     source_views=snakemake.params.source_views,
-    truth_dir=snakemake.input.truth or None,
-    raw_dir=Path(snakemake.input.raw[0]).parent if snakemake.input.raw else None,
-    pre_dir=Path(snakemake.input.pre[0]).parent if snakemake.input.pre else None,
-    reference_dir=snakemake.params.reference_dir,
-    qc_dir=snakemake.params.qc_dir,
+    threads=snakemake.threads,
 )

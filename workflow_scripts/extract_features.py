@@ -4,17 +4,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_extract_features
+from radpersona.stages import features as features_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_extract_features,
-    case=snakemake.wildcards.case,
-    volumes=Path(snakemake.input.volumes[0]).parent,
-    persona_dir=Path(snakemake.input.persona[0]).parent,
-    residual_dir=Path(snakemake.input.residual[0]).parent,
-    out=snakemake.output[0],
+    features_stages.extract_features,
+    results=snakemake.params.results,
+    reg=snakemake.wildcards.reg,
     grid=int(snakemake.wildcards.grid),
+    case=snakemake.wildcards.case,
+    out=snakemake.output[0],
     radiomics=snakemake.params.radiomics,
     box=snakemake.params.box,
     normalisation=snakemake.params.normalisation,

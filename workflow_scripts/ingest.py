@@ -4,24 +4,24 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.ingest import stage_cohort, stage_ingest_case
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import ingest as ingest_stages
+from radpersona.stages.snakemake import run_rule
 
 if snakemake.rule == "ingest_case":
-    snakemake_entry(
+    run_rule(
         snakemake,
-        stage_ingest_case,
-        config=snakemake.params.config,
+        ingest_stages.ingest_case,
+        source=snakemake.params.source,
         case=snakemake.wildcards.case,
-        raw=list(snakemake.output.raw),
-        record_out=snakemake.output.record,
+        results=snakemake.params.results,
     )
 else:
-    snakemake_entry(
+    run_rule(
         snakemake,
-        stage_cohort,
-        config=snakemake.params.config,
+        ingest_stages.ingest,
+        source=snakemake.params.source,
+        folds=snakemake.params.folds,
+        seed=snakemake.params.fold_seed,
         records=list(snakemake.input.records),
-        cohort_path=snakemake.output.cohort,
-        truth_dir=snakemake.params.truth,
+        results=snakemake.params.results,
     )

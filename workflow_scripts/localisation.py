@@ -4,17 +4,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona import TASKS
-from radpersona.workflow import snakemake_entry, stage_localisation
+from radpersona.stages import fingerprint as fingerprint_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_localisation,
-    cohort_path=snakemake.input.cohort,
-    fingerprints=dict(zip(TASKS, snakemake.input.fingerprints)),
-    populations=dict(zip(TASKS, snakemake.input.populations)),
+    fingerprint_stages.localisation,
+    results=snakemake.params.results,
+    experiment=snakemake.wildcards.experiment,
     out=snakemake.output[0],
-    results=Path(snakemake.input.cohort).parent,
     preprocess=snakemake.params.preprocess,
     reg=snakemake.params.reg,
     box=snakemake.params.box,

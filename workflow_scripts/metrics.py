@@ -4,13 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_metrics
+from radpersona.stages import evaluate as evaluate_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_metrics,
-    prediction_paths=list(snakemake.input),
-    out_csv=snakemake.output.csv,
-    out_md=snakemake.output.md,
-    evaluation=snakemake.params.evaluation,
+    evaluate_stages.metrics,
+    results=snakemake.params.results,
+    models=snakemake.params.models,
+    bootstrap=snakemake.params.bootstrap,
+    seed=snakemake.params.seed,
 )

@@ -4,16 +4,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_persona
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_persona,
-    cohort_path=snakemake.input.cohort,
-    volumes=Path(snakemake.input.volumes[0]).parent,
-    checkpoint=snakemake.input.model,
-    persona_dir=Path(snakemake.output.persona[0]).parent,
-    residual_dir=Path(snakemake.output.residual[0]).parent,
-    settings=snakemake.params.settings,
+    persona_stages.persona,
+    results=snakemake.params.results,
+    reg=snakemake.wildcards.reg,
+    box=snakemake.params.box,
+    sample=snakemake.params.sample,
+    device=snakemake.params.device,
+    views=snakemake.params.views,
     threads=snakemake.threads,
 )

@@ -4,20 +4,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_predict
+from radpersona.stages import fingerprint as fingerprint_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_predict,
-    cohort_path=snakemake.input.cohort,
-    wide_path=snakemake.input.table,
-    volumes=Path(snakemake.input.volumes[0]).parent,
-    models=dict(zip(snakemake.params.folds, snakemake.input.models)),
+    fingerprint_stages.predict,
+    results=snakemake.params.results,
+    experiment=snakemake.wildcards.experiment,
+    reg=snakemake.params.reg,
+    grid=snakemake.params.grid,
+    task=snakemake.wildcards.task,
+    folds=snakemake.params.folds,
     predictions_out=snakemake.output.predictions,
     fingerprints_out=snakemake.output.fingerprints,
     population_out=snakemake.output.population,
-    experiment=snakemake.wildcards.experiment,
-    task=snakemake.wildcards.task,
     settings=snakemake.params.settings,
     threads=snakemake.threads,
     views=snakemake.params.views,

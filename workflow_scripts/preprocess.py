@@ -4,14 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_preprocess
+from radpersona.stages import preprocess as preprocess_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_preprocess,
+    preprocess_stages.preprocess,
     case=snakemake.wildcards.case,
-    raw=list(snakemake.input.raw),
-    out=list(snakemake.output.vol),
+    views=list(snakemake.params.views),
     settings=snakemake.params.settings,
-    views=snakemake.params.views,
+    results=snakemake.params.results,
 )

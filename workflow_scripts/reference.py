@@ -4,17 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.registration import stage_reference
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import register as register_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_reference,
-    cohort_path=snakemake.input.cohort,
-    pre_dir=Path(snakemake.input.pre[0]).parent,
+    register_stages.reference,
     view=snakemake.wildcards.view,
-    out=snakemake.output.volume,
-    sidecar=snakemake.output.sidecar,
     settings=snakemake.params.settings,
+    results=snakemake.params.results,
     threads=snakemake.threads,
 )

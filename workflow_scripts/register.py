@@ -4,19 +4,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.registration import stage_register
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import register as register_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_register,
+    register_stages.register,
     case=snakemake.wildcards.case,
     views=list(snakemake.params.views),
-    pre=list(snakemake.input.pre),
-    references=list(snakemake.input.references),
-    out=list(snakemake.output.vol),
-    affines=list(snakemake.output.aff),
-    qc_out=snakemake.output.qc,
     settings=snakemake.params.settings,
+    results=snakemake.params.results,
     threads=snakemake.threads,
 )

@@ -4,7 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.registration import stage_registration_qc
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import register as register_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(snakemake, stage_registration_qc, parts=list(snakemake.input), out=snakemake.output[0])
+run_rule(
+    snakemake,
+    register_stages.registration_qc,
+    parts=list(snakemake.input.parts),
+    results=snakemake.params.results,
+)

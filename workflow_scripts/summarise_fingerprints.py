@@ -4,17 +4,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.explain.stages import stage_summarise_fingerprints
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import report as report_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_summarise_fingerprints,
-    results=Path(snakemake.input.cohort).parent,
+    report_stages.summarise_fingerprints,
+    results=snakemake.params.results,
     task=snakemake.wildcards.task,
     experiment=snakemake.wildcards.experiment,
-    experiment_settings=snakemake.params.experiment,
+    reg=snakemake.params.reg,
+    grid=snakemake.params.grid,
     box=snakemake.params.box,
-    report=snakemake.params.report_settings,
-    out_dir=Path(snakemake.output.usage).parent,
+    report=snakemake.params.report,
 )

@@ -4,12 +4,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_synthesize
+from radpersona.stages import ingest as ingest_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_synthesize,
+    ingest_stages.synthesize,
     settings=snakemake.params.settings,
-    mrnet_root=snakemake.output.mrnet,
-    truth_root=snakemake.output.truth,
+    source_root=snakemake.params.source_root,
+    results=snakemake.params.results,
 )

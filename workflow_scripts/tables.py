@@ -4,22 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.evaluation import stage_tables
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import evaluate as evaluate_stages
+from radpersona.stages.snakemake import run_rule
 
-tasks = list(dict.fromkeys(Path(p).stem.rsplit("_", 1)[1] for p in snakemake.input.predictions))
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_tables,
-    metrics_csv=snakemake.input.metrics,
-    predictions={
-        m: [p for p in snakemake.input.predictions if Path(p).stem.rsplit("_", 1)[0] == m]
-        for m in snakemake.params.models
-    },
-    tables=snakemake.params.tables,
+    evaluate_stages.tables,
+    results=snakemake.params.results,
+    models=snakemake.params.models,
+    evaluation=snakemake.params.evaluation,
     descriptors=snakemake.params.descriptors,
-    tasks=tasks,
-    compare_to=snakemake.params.compare_to,
-    mcnemar_exact_below=snakemake.params.mcnemar_exact_below,
-    out_dir=Path(snakemake.output.comparisons).parent,
 )

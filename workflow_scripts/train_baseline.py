@@ -4,20 +4,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.baselines import stage_train_baseline
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import baselines as baselines_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_train_baseline,
-    cohort_path=snakemake.input.cohort,
+    baselines_stages.train_baseline,
+    results=snakemake.params.results,
     baseline=snakemake.wildcards.baseline,
     task=snakemake.wildcards.task,
-    out=snakemake.output[0],
-    settings=snakemake.params.settings,
+    baselines=snakemake.params.baselines,
     inner_validation=snakemake.params.inner_validation,
     threads=snakemake.threads,
-    table_path=snakemake.input.get("table"),
-    feature_settings=snakemake.params.feature_settings,
-    volumes_dir=Path(snakemake.input.volumes[0]).parent if "volumes" in snakemake.input.keys() else None,
+    table=snakemake.input.get("table"),
+    columns=snakemake.params.columns,
 )

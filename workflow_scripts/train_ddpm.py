@@ -4,14 +4,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_train_ddpm
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_train_ddpm,
-    cohort_path=snakemake.input.cohort,
-    volumes=Path(snakemake.input.volumes[0]).parent,
+    persona_stages.train_ddpm,
+    results=snakemake.params.results,
+    reg=snakemake.wildcards.reg,
     checkpoint=snakemake.output[0],
     settings=snakemake.params.settings,
+    views=snakemake.params.views,
     threads=snakemake.threads,
 )

@@ -4,17 +4,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.workflow import snakemake_entry, stage_train_fingerprint
+from radpersona.stages import fingerprint as fingerprint_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_train_fingerprint,
-    cohort_path=snakemake.input.cohort,
-    wide_path=snakemake.input.table,
-    volumes=Path(snakemake.input.volumes[0]).parent,
-    out=snakemake.output[0],
+    fingerprint_stages.train_fingerprint,
+    results=snakemake.params.results,
+    reg=snakemake.params.reg,
+    grid=snakemake.params.grid,
     task=snakemake.wildcards.task,
     fold=snakemake.wildcards.fold,
+    out=snakemake.output[0],
     settings=snakemake.params.settings,
     threads=snakemake.threads,
     views=snakemake.params.views,

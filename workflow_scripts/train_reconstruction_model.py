@@ -4,19 +4,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))
-from radpersona.persona.reconstruction import stage_train_reconstruction_model
-from radpersona.workflow import snakemake_entry
+from radpersona.stages import persona as persona_stages
+from radpersona.stages.snakemake import run_rule
 
-snakemake_entry(
+run_rule(
     snakemake,
-    stage_train_reconstruction_model,
-    cohort_path=snakemake.input.cohort,
-    volumes=Path(snakemake.input.volumes[0]).parent,
+    persona_stages.train_reconstruction_model,
+    results=snakemake.params.results,
     checkpoint=snakemake.output[0],
-    model=snakemake.wildcards.rmodel,
     config_name=snakemake.wildcards.rconfig,
+    model=snakemake.wildcards.rmodel,
+    overrides=snakemake.params.overrides,
     persona=snakemake.params.persona,
+    section=snakemake.params.section,
     default_reg=snakemake.params.default_reg,
-    threads=snakemake.threads,
     source_views=snakemake.params.source_views,
+    threads=snakemake.threads,
 )

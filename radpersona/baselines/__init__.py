@@ -15,20 +15,18 @@ Every baseline writes the prediction schema of the fingerprint (docs/architectur
 an inner validation split of each training fold (:func:`radpersona.fingerprint.inner_validation_split`).
 """
 
-from radpersona.baselines.classical import CLASSICAL_KINDS, fit_classical
+from radpersona.baselines.classical import fit_classical
 from radpersona.baselines.elnet import BlurPool, ELNet, fit_elnet
 from radpersona.baselines.mrnet import MRNetView, fit_mrnet
-from radpersona.baselines.run import BASELINE_KINDS, fold_cases, stage_train_baseline
+from radpersona.baselines.run import FeatureTable, train_folds
 
 __all__ = [
-    "BASELINE_KINDS",
-    "CLASSICAL_KINDS",
     "BlurPool",
     "ELNet",
+    "FeatureTable",
     "MRNetView",
     "fit_classical",
     "fit_elnet",
     "fit_mrnet",
-    "fold_cases",
-    "stage_train_baseline",
+    "train_folds",
 ]

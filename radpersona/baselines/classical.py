@@ -9,7 +9,6 @@ inner validation cases, exactly as the fingerprint chooses its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,8 @@ from sklearn.svm import LinearSVC
 
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.fingerprint import inner_validation_split, youden_threshold
-
-CLASSICAL_KINDS: tuple[str, ...] = ("lr_l1", "lr_l2", "svm", "rf")
-"""Classical baselines: L1 / L2 logistic regression, linear SVM, random forest."""
+from radpersona.settings import ClassicalSettings
+from radpersona.vocabulary import CLASSICAL_BASELINES
 
 
 class CalibratedLinearSVC(ClassifierMixin, BaseEstimator):
@@ -78,9 +76,9 @@ def _inner_cv(y: np.ndarray, folds: int, seed: int, what: str) -> StratifiedKFol
 
 
 def build_search(
-    kind: str, settings: Mapping[str, Any], y: np.ndarray, seed: int, what: str = "classical baseline"
+    kind: str, settings: ClassicalSettings, y: np.ndarray, seed: int, what: str = "classical baseline"
 ) -> GridSearchCV:
-    """The grid-searched pipeline of ``kind`` (one of :data:`CLASSICAL_KINDS`).
+    """The grid-searched pipeline of ``kind`` (one of :data:`radpersona.vocabulary.CLASSICAL_BASELINES`).
 
     Args:
         kind: ``lr_l1``, ``lr_l2``, ``svm`` or ``rf``.
@@ -90,13 +88,15 @@ def build_search(
         seed: seeds the inner folds, the SVM's calibration folds and the forest.
         what: prefix of error messages (e.g. ``"lr_l2 acl fold 0"``).
     """
-    cv = _inner_cv(y, int(settings["inner_folds"]), seed, what)
+    cv = _inner_cv(y, settings.inner_folds, seed, what)
     steps: list[tuple[str, Any]] = [
         ("impute", SimpleImputer(strategy="mean")),
-        ("variance", VarianceThreshold(threshold=float(settings["variance_threshold"]))),
+        ("variance", VarianceThreshold(threshold=float(settings.variance_threshold))),
         ("scale", StandardScaler()),
     ]
-    C = [float(c) for c in settings["C"]]
+    C = [float(c) for c in settings.C]
+    grid: dict[str, list[Any]]
+    clf: Any
     if kind in ("lr_l1", "lr_l2"):
         clf = LogisticRegression(
             l1_ratio=1.0 if kind == "lr_l1" else 0.0,
@@ -111,14 +111,14 @@ def build_search(
         grid = {"clf__C": C}
     elif kind == "rf":
         clf = RandomForestClassifier(
-            n_estimators=int(settings["rf_trees"]), class_weight="balanced", random_state=seed, n_jobs=1
+            n_estimators=settings.rf_trees, class_weight="balanced", random_state=seed, n_jobs=1
         )
         grid = {
-            "clf__max_depth": list(settings["rf_max_depth"]),
-            "clf__min_samples_leaf": [int(v) for v in settings["rf_min_samples_leaf"]],
+            "clf__max_depth": list(settings.rf_max_depth),
+            "clf__min_samples_leaf": [int(v) for v in settings.rf_min_samples_leaf],
         }
     else:
-        raise ConfigError(f"classical baseline must be one of {list(CLASSICAL_KINDS)}, not {kind!r}")
+        raise ConfigError(f"classical baseline must be one of {list(CLASSICAL_BASELINES)}, not {kind!r}")
     steps.append(("clf", clf))
     return GridSearchCV(Pipeline(steps), grid, scoring="roc_auc", cv=cv, refit=True, n_jobs=1, error_score="raise")
 
@@ -129,7 +129,7 @@ def fit_classical(
     y_train: np.ndarray,
     X_reported: np.ndarray,
     *,
-    settings: Mapping[str, Any],
+    settings: ClassicalSettings,
     inner_validation: float,
     seed: int,
     what: str,

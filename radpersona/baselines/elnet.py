@@ -16,7 +16,7 @@ per slice and a max over slices one per volume, and a linear layer the logit. Ch
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from radpersona.baselines.slices import predict_slice_cnn, resolve_device, train_slice_cnn
+from radpersona.baselines.slices import predict_slice_cnn, train_slice_cnn
+from radpersona.device import resolve_device
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.fingerprint import inner_validation_split, youden_threshold
+from radpersona.settings import CNNSettings, ELNetSettings
 
 
 def binomial_filter(size: int) -> torch.Tensor:
@@ -41,6 +43,8 @@ def binomial_filter(size: int) -> torch.Tensor:
 
 class BlurPool(nn.Module):
     """Anti-aliased downsampling: binomial blur (per channel, reflect padding) then stride ``stride``."""
+
+    kernel: torch.Tensor
 
     def __init__(self, channels: int, *, stride: int = 2, filter_size: int = 5) -> None:
         super().__init__()
@@ -133,8 +137,8 @@ def fit_elnet(
     y_train: np.ndarray,
     reported_volumes: Sequence[np.ndarray],
     *,
-    settings: Mapping[str, Any],
-    cnn: Mapping[str, Any],
+    settings: ELNetSettings,
+    cnn: CNNSettings,
     inner_validation: float,
     seed: int,
     label: str,
@@ -146,22 +150,22 @@ def fit_elnet(
         ``prob`` (reported cases), ``threshold``, ``init`` (always ``scratch``, as the paper) and sizes.
     """
     y = np.asarray(y_train).astype(int)
-    device = resolve_device(cnn["device"])
+    device = resolve_device(cnn.device, "baselines.cnn.device")
     tr, val = inner_validation_split(y, inner_validation, seed)
     torch.manual_seed(seed)
     model = ELNet(
-        K=int(settings["K"]),
-        norm=str(settings["norm"]),
-        blur_filter=int(settings["blur_filter"]),
-        dropout=float(settings["dropout"]),
+        K=settings.K,
+        norm=settings.norm,
+        blur_filter=settings.blur_filter,
+        dropout=float(settings.dropout),
     )
     train_slice_cnn(
         model,
         [train_volumes[i] for i in tr],
         y[tr],
-        epochs=int(cnn["epochs"]),
-        learning_rate=float(cnn["learning_rate"]),
-        weight_decay=float(cnn["weight_decay"]),
+        epochs=cnn.epochs,
+        learning_rate=float(cnn.learning_rate),
+        weight_decay=float(cnn.weight_decay),
         seed=seed,
         device=device,
         label=f"{label} elnet",

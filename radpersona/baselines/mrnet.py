@@ -26,10 +26,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from radpersona import VIEWS
-from radpersona.baselines.slices import predict_slice_cnn, resolve_device, train_slice_cnn
+from radpersona.baselines.slices import predict_slice_cnn, train_slice_cnn
+from radpersona.device import resolve_device
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.fingerprint import inner_validation_split, stratified_folds, youden_threshold
+from radpersona.settings import CNNSettings, MRNetSettings
+from radpersona.vocabulary import VIEWS
 
 
 class MRNetView(nn.Module):
@@ -85,10 +87,10 @@ def load_backbone(model: MRNetView, path: str | Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def _new_model(settings: Mapping[str, Any], seed: int) -> tuple[MRNetView, str]:
+def _new_model(settings: MRNetSettings, seed: int) -> tuple[MRNetView, str]:
     torch.manual_seed(seed)
-    model = MRNetView(width=int(settings["width"]))
-    init = settings.get("init_weights")
+    model = MRNetView(width=settings.width)
+    init = settings.init_weights
     if init is None:
         return model, "scratch"
     return model, f"file {init} (sha256 {load_backbone(model, init)})"
@@ -99,8 +101,8 @@ def fit_mrnet(
     y_train: np.ndarray,
     reported_volumes: Mapping[str, Sequence[np.ndarray]],
     *,
-    settings: Mapping[str, Any],
-    cnn: Mapping[str, Any],
+    settings: MRNetSettings,
+    cnn: CNNSettings,
     inner_validation: float,
     seed: int,
     label: str,
@@ -120,9 +122,9 @@ def fit_mrnet(
         (intercept then one weight per view), ``init`` (``scratch`` or the weights file) and sizes.
     """
     y = np.asarray(y_train).astype(int)
-    device = resolve_device(cnn["device"])
+    device = resolve_device(cnn.device, "baselines.cnn.device")
     tr, val = inner_validation_split(y, inner_validation, seed)
-    folds = stratified_folds(y[tr], int(settings["fusion_folds"]), seed)
+    folds = stratified_folds(y[tr], settings.fusion_folds, seed)
     oof = np.zeros((tr.size, len(VIEWS)))
     init = "scratch"
 
@@ -135,9 +137,9 @@ def fit_mrnet(
             model,
             vols,
             y[cases],
-            epochs=int(cnn["epochs"]),
-            learning_rate=float(cnn["learning_rate"]),
-            weight_decay=float(cnn["weight_decay"]),
+            epochs=cnn.epochs,
+            learning_rate=float(cnn.learning_rate),
+            weight_decay=float(cnn.weight_decay),
             seed=model_seed,
             device=device,
             label=f"{label} {what}",

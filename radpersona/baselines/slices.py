@@ -17,22 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from radpersona.errors import ConfigError, InputDataError
+from radpersona.errors import InputDataError
 
 logger = logging.getLogger("radpersona")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``auto``; CUDA without a GPU is an error (never a silent CPU run)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("baselines.cnn.device is 'cuda' but CUDA is not available on this machine")
-        return torch.device("cuda")
-    raise ConfigError(f"baselines.cnn.device must be cpu, cuda or auto, not {name!r}")
 
 
 def standardise_volume(volume: np.ndarray, *, case: str = "?", view: str = "?") -> np.ndarray:

@@ -5,7 +5,7 @@ array axes: ``i`` along slices, ``j`` along rows, ``k`` along columns. Which ana
 array axis runs along depends on the view; :data:`VIEW_DIRECTIONS` gives, per view and array axis,
 the knee-frame direction (x lateral, y anterior, z superior) in which the index *increases*.
 
-Orientation assumption: the axes are those of :data:`radpersona.synthetic.VIEW_AXES` (the
+Orientation assumption: the axes are those of :data:`radpersona.orientation.VIEW_AXES` (the
 synthetic cohort's scanner convention, the MRNet convention as read from its volumes: sagittal
 slices stacked across the knee, rows top to bottom = superior to inferior, columns anterior to
 posterior; coronal slices posterior to anterior, columns medial to lateral; axial slices inferior
@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from radpersona.synthetic import VIEW_AXES
+from radpersona.orientation import VIEW_AXES
 
 #: Knee-frame axis -> (word at the negative end, word at the positive end, word for the centre).
 AXIS_WORDS: Mapping[int, tuple[str, str, str]] = MappingProxyType(

@@ -23,7 +23,9 @@ _FIRSTORDER = {
     "Median": "middle intensity of the patch",
     "Minimum": "darkest voxel intensity in the patch",
     "Range": "brightest minus darkest intensity",
-    "RobustMeanAbsoluteDeviation": "average distance from the mean of the intensities between the 10th and 90th percentiles",
+    "RobustMeanAbsoluteDeviation": (
+        "average distance from the mean of the intensities between the 10th and 90th percentiles"
+    ),
     "RootMeanSquared": "square root of the mean squared intensity (overall signal magnitude)",
     "Skewness": "asymmetry of the intensity histogram: positive when a tail of bright voxels stands out",
     "StandardDeviation": "spread of intensities around the mean",
@@ -53,7 +55,9 @@ _SHAPE = {
 
 _GLCM = {
     "Autocorrelation": "co-occurrence of bright voxels next to bright voxels (fineness and brightness)",
-    "ClusterProminence": "asymmetry of neighbouring grey-level pairs: high when a few pairs differ strongly from the mean",
+    "ClusterProminence": (
+        "asymmetry of neighbouring grey-level pairs: high when a few pairs differ strongly from the mean"
+    ),
     "ClusterShade": "skewness of neighbouring grey-level pairs: sign shows whether bright or dark pairs stand out",
     "ClusterTendency": "how often neighbouring voxels form groups of similar grey level",
     "Contrast": "local intensity variation between neighbouring voxels: high for sharp, fine texture",

@@ -16,6 +16,7 @@ from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from radpersona.truth import LESION_FRACTION  # noqa: E402
+from radpersona.vocabulary import IMAGE_KINDS  # noqa: E402
 
 CONTRIBUTION_CMAP = "RdBu_r"  # red: pushes towards the positive class, blue: towards negative
 
@@ -61,7 +62,7 @@ def view_figure(
         scale: contribution magnitude mapped to full colour (the case's largest ``|patch contribution|``).
         lesion, other_lesion: lesion fractions on the same grid (task lesion, other findings) or None.
     """
-    names = [n for n in ("original", "persona", "residual") if n in images]
+    names = [n for n in IMAGE_KINDS if n in images]
     fig, axes = plt.subplots(len(rows), len(names), figsize=(3.1 * len(names), 3.0 * len(rows)), squeeze=False)
     original = images["original"]
     lo, hi = (float(np.percentile(original, 0.5)), float(np.percentile(original, 99.5)))
@@ -103,10 +104,10 @@ def view_figure(
                     )
                 else:
                     ax.add_patch(Rectangle(xy, w, h, fill=False, ec="white", lw=0.5, alpha=0.6))
-            for frac, colour, style in ((other_lesion, "cyan", "dashed"), (lesion, "yellow", "solid")):
+            for frac, line_colour, style in ((other_lesion, "cyan", "dashed"), (lesion, "yellow", "solid")):
                 if frac is not None and float(frac[row.index].max()) >= LESION_FRACTION:
                     ax.contour(
-                        frac[row.index], levels=[LESION_FRACTION], colors=colour, linewidths=1.4, linestyles=style
+                        frac[row.index], levels=[LESION_FRACTION], colors=line_colour, linewidths=1.4, linestyles=style
                     )
             ax.set_xticks([])
             ax.set_yticks([])

@@ -1,8 +1,7 @@
-"""Reading one case's prediction, fingerprint, model and volumes from a results folder (the data contract).
+"""Reading one case's prediction, fingerprint and model from a results folder (the data contract).
 
-Paths follow docs/architecture.md: ``predictions/{experiment}_{task}.parquet``,
-``fingerprints/{experiment}_{task}.parquet``, ``models/fingerprint/{experiment}_{task}_fold{k}.pt``,
-``volumes/{reg|pre}/``, ``volumes/persona_{reg}/``, ``volumes/residual_{reg}/``, ``volumes/raw/``.
+Paths come from :class:`radpersona.layout.Layout` (docs/architecture.md): ``predictions/{experiment}_{task}.parquet``,
+``fingerprints/{experiment}_{task}.parquet``, ``models/fingerprint/{experiment}_{task}_fold{k}.pt``.
 """
 
 from __future__ import annotations
@@ -15,36 +14,21 @@ import numpy as np
 import pandas as pd
 
 from radpersona.errors import InputDataError
-
-IMAGE_TYPES: tuple[str, ...] = ("original", "persona", "residual")
+from radpersona.layout import Layout
 
 #: |sigmoid(intercept + sum contributions) - prob| allowed between fingerprint and prediction tables.
 PROB_TOLERANCE = 1e-6
 
 
-def predictions_path(results: str | Path, experiment: str, task: str) -> Path:
-    return Path(results) / "predictions" / f"{experiment}_{task}.parquet"
+def as_layout(results: str | Path | Layout) -> Layout:
+    """The layout of a results folder (a :class:`Layout` is returned as it is)."""
+    return results if isinstance(results, Layout) else Layout(str(results))
 
 
-def fingerprints_path(results: str | Path, experiment: str, task: str) -> Path:
-    return Path(results) / "fingerprints" / f"{experiment}_{task}.parquet"
-
-
-def model_path(results: str | Path, experiment: str, task: str, fold: int) -> Path:
+def reporting_model(layout: Layout, experiment: str, task: str, fold: int) -> Path:
     """The fingerprint model that reported a case: ``fold{k}``, or ``foldall`` for ``fold == -1``."""
     name = "all" if int(fold) == -1 else str(int(fold))
-    return Path(results) / "models" / "fingerprint" / f"{experiment}_{task}_fold{name}.pt"
-
-
-def image_path(results: str | Path, reg: str, image: str, case: str, view: str) -> Path:
-    """Volume of ``image`` (original | persona | residual) of the ``{reg}`` branch."""
-    if image == "original":
-        folder = "reg" if reg == "reg" else "pre"
-    elif image in ("persona", "residual"):
-        folder = f"{image}_{reg}"
-    else:
-        raise ValueError(f"image must be one of {IMAGE_TYPES}, not {image!r}")
-    return Path(results) / "volumes" / folder / f"{case}_{view}.nii.gz"
+    return Path(layout.fingerprint_model(experiment, task, name))
 
 
 def sigmoid(x: float) -> float:
@@ -91,7 +75,7 @@ def _one_row(table: pd.DataFrame, case: str, path: Path) -> pd.Series:
     return rows.iloc[0]
 
 
-def load_case_prediction(results: str | Path, case: str, task: str, experiment: str) -> CasePrediction:
+def load_case_prediction(results: str | Path | Layout, case: str, task: str, experiment: str) -> CasePrediction:
     """Read the prediction, fingerprint and model intercept of ``case`` and check that they agree.
 
     Checks: the case has exactly one prediction row; its fingerprint rows come from the same fold;
@@ -103,7 +87,9 @@ def load_case_prediction(results: str | Path, case: str, task: str, experiment: 
     """
     from radpersona.fingerprint import TrainedFingerprint
 
-    pred_file, fp_file = predictions_path(results, experiment, task), fingerprints_path(results, experiment, task)
+    layout = as_layout(results)
+    pred_file = Path(layout.predictions(experiment, task))
+    fp_file = Path(layout.fingerprints(experiment, task))
     for path in (pred_file, fp_file):
         if not path.exists():
             raise InputDataError("results file not found", case=case, path=path)
@@ -122,7 +108,7 @@ def load_case_prediction(results: str | Path, case: str, task: str, experiment: 
     features = features.iloc[np.argsort(-features["contribution"].abs().to_numpy(), kind="stable")].reset_index(
         drop=True
     )
-    mfile = model_path(results, experiment, task, fold)
+    mfile = reporting_model(layout, experiment, task, fold)
     if not mfile.exists():
         raise InputDataError("fingerprint model not found", case=case, path=mfile)
     model = TrainedFingerprint.load(mfile)

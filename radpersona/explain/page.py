@@ -20,18 +20,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radpersona import VIEWS
+from radpersona.atomic import write_text_atomic
 from radpersona.errors import InputDataError
 from radpersona.explain.anatomy import ORIENTATION_NOTE, patch_position
 from radpersona.explain.descriptions import IMAGE_DESCRIPTIONS, describe_feature
 from radpersona.explain.figures import SliceRow, view_figure
-from radpersona.explain.inputs import CasePrediction, image_path, load_case_prediction, patch_contributions, sigmoid
+from radpersona.explain.inputs import (
+    CasePrediction,
+    as_layout,
+    load_case_prediction,
+    patch_contributions,
+    sigmoid,
+)
 from radpersona.features import patch_grid
+from radpersona.layout import Layout
 from radpersona.persona.masks import box_slices
-from radpersona.truth import TASK_LESION_CODES, lesion_fraction, truth_lesion_path
+from radpersona.settings import ReportSettings
+from radpersona.truth import TASK_LESION_CODES, lesion_fraction
+from radpersona.vocabulary import IMAGE_KINDS, VIEWS
 from radpersona.volume import read_volume
-
-from ..atomic import write_text_atomic
 
 logger = logging.getLogger("radpersona")
 
@@ -59,16 +66,17 @@ class ExplainSettings:
     slices_per_view: int = 3
     dpi: int = 80
 
-    def __post_init__(self) -> None:
-        if self.reg not in ("reg", "noreg"):
-            raise ValueError(f"reg must be reg or noreg, not {self.reg!r}")
-        if self.grid not in (1, 2, 3):
-            raise ValueError(f"grid must be 1, 2 or 3, not {self.grid!r}")
-        if self.top_features < 1 or self.slices_per_view < 1 or self.dpi < 20:
-            raise ValueError(
-                f"top_features and slices_per_view must be >= 1 and dpi >= 20, not "
-                f"{self.top_features}, {self.slices_per_view}, {self.dpi}"
-            )
+    @classmethod
+    def from_settings(cls, report: ReportSettings, *, reg: str, grid: int, box: Sequence[float]) -> ExplainSettings:
+        """The page settings of an experiment (``reg``, ``grid``), ``persona.box`` and the ``report`` section."""
+        return cls(
+            reg=reg,
+            grid=int(grid),
+            box=(float(box[0]), float(box[1]), float(box[2])),
+            top_features=report.top_features,
+            slices_per_view=report.slices_per_view,
+            dpi=report.dpi,
+        )
 
 
 def choose_slices(
@@ -96,8 +104,8 @@ def choose_slices(
     return rows[:limit]
 
 
-def _case_row(results: Path, case: str) -> pd.Series | None:
-    cohort_file = results / "cohort.parquet"
+def _case_row(layout: Layout, case: str) -> pd.Series:
+    cohort_file = Path(layout.cohort())
     if not cohort_file.exists():
         raise InputDataError("cohort table not found", case=case, path=cohort_file)
     cohort = pd.read_parquet(cohort_file)
@@ -108,24 +116,29 @@ def _case_row(results: Path, case: str) -> pd.Series | None:
 
 
 def case_lesions(
-    results: Path, cohort_row: pd.Series, case: str, view: str, task: str, reg: str, shape: Sequence[int]
+    layout: Layout, cohort_row: pd.Series, case: str, view: str, task: str, reg: str, shape: Sequence[int]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Task lesion and other-finding lesion fractions on the working grid (synthetic cases), else ``(None, None)``."""
+    """Task lesion and other-finding lesion fractions on the working grid (synthetic cases), else ``(None, None)``.
+
+    A case has a true lesion when the cohort says it is synthetic and records its truth folder; the mask
+    is ``layout.truth(case, view, "lesion")``, brought through the raw and preprocessed geometry (and
+    the case's affine for ``reg``).
+    """
     truth_dir = cohort_row.get("truth_dir") if "truth_dir" in cohort_row.index else None
     if cohort_row.get("source") != "synthetic" or truth_dir is None or pd.isna(truth_dir):
         return None, None
-    mask_file = truth_lesion_path(truth_dir, case, view)
-    pre_file = results / "volumes" / "pre" / f"{case}_{view}.nii.gz"
+    mask_file = Path(layout.truth(case, view, "lesion"))
+    pre_file = Path(layout.pre(case, view))
     pre_shape = read_volume(pre_file, case=case, view=view)[0].shape if pre_file.exists() else tuple(shape)
     kwargs = {}
     if reg == "reg":
         kwargs = {
-            "registered_volume": image_path(results, reg, "original", case, view),
-            "affine": results / "volumes" / "reg" / f"{case}_{view}.aff.txt",
+            "registered_volume": Path(layout.image("original", reg, case, view)),
+            "affine": Path(layout.affine(case, view)),
         }
     task_codes = TASK_LESION_CODES[task]
     other_codes = tuple(c for c in TASK_LESION_CODES["abn"] if c not in task_codes)
-    raw = results / "volumes" / "raw" / f"{case}_{view}.nii.gz"
+    raw = Path(layout.raw(case, view))
     task_frac = lesion_fraction(
         mask_file, raw, case=case, view=view, codes=task_codes, preprocess_shape=pre_shape, **kwargs
     )
@@ -154,12 +167,15 @@ def _feature_rows(pred: CasePrediction, n_grid: int, top: int) -> tuple[list[str
     shown = pred.features.iloc[:top]
     for rank, f in enumerate(shown.itertuples(), start=1):
         position = patch_position(f.view, int(f.i), int(f.j), int(f.k), n_grid)
+        image_title = html.escape(IMAGE_DESCRIPTIONS.get(f.image, f.image))
+        description = html.escape(describe_feature(f.family, f.name))
         rows.append(
-            f'<tr class="feature" data-feature="{html.escape(f.feature)}" data-view="{f.view}" data-i="{int(f.i)}" '
-            f'data-j="{int(f.j)}" data-k="{int(f.k)}" data-z="{int(f.z)}" data-contribution="{float(f.contribution)!r}">'
-            f'<td>{rank}</td><td>{f.view}</td><td title="{html.escape(IMAGE_DESCRIPTIONS.get(f.image, f.image))}">{f.image}</td>'
+            f'<tr class="feature" data-feature="{html.escape(f.feature)}" data-view="{f.view}" '
+            f'data-i="{int(f.i)}" data-j="{int(f.j)}" data-k="{int(f.k)}" data-z="{int(f.z)}" '
+            f'data-contribution="{float(f.contribution)!r}">'
+            f'<td>{rank}</td><td>{f.view}</td><td title="{image_title}">{f.image}</td>'
             f'<td>{html.escape(position)} <span class="ijk">(p{int(f.i)}{int(f.j)}{int(f.k)})</span></td>'
-            f'<td>{html.escape(f.family)}.{html.escape(f.name)}</td><td class="desc">{html.escape(describe_feature(f.family, f.name))}</td>'
+            f'<td>{html.escape(f.family)}.{html.escape(f.name)}</td><td class="desc">{description}</td>'
             f"<td>{float(f.u):.3f}</td><td>{float(f.beta):+.4f}</td><td>{float(f.r):+.3f}</td>"
             f'<td class="num">{_fmt(float(f.contribution))}</td></tr>'
         )
@@ -178,8 +194,10 @@ def _patch_rows(view: str, highlighted: pd.DataFrame, n_grid: int) -> str:
         return "<p>No feature of this view is used by the fingerprint.</p>"
     rows = "".join(
         f'<tr class="patch" data-view="{view}" data-i="{int(p.i)}" data-j="{int(p.j)}" data-k="{int(p.k)}" '
-        f'data-contribution="{float(p.contribution)!r}"><td>{html.escape(patch_position(view, int(p.i), int(p.j), int(p.k), n_grid))}'
-        f' (p{int(p.i)}{int(p.j)}{int(p.k)})</td><td>{int(p.n_features)}</td><td class="num">{_fmt(float(p.contribution))}</td></tr>'
+        f'data-contribution="{float(p.contribution)!r}">'
+        f"<td>{html.escape(patch_position(view, int(p.i), int(p.j), int(p.k), n_grid))}"
+        f" (p{int(p.i)}{int(p.j)}{int(p.k)})</td><td>{int(p.n_features)}</td>"
+        f'<td class="num">{_fmt(float(p.contribution))}</td></tr>'
         for p in highlighted.itertuples()
     )
     return (
@@ -188,24 +206,45 @@ def _patch_rows(view: str, highlighted: pd.DataFrame, n_grid: int) -> str:
     )
 
 
-_STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em auto;max-width:1200px;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}
-th{background:#f3f3f3}.num{text-align:right;font-family:monospace}.desc{color:#555;max-width:28em}.ijk{color:#888}
-.summary td:first-child{font-weight:600}.pos{color:#b2182b}.neg{color:#2166ac}img{max-width:100%}
-.note{color:#555;font-size:.85em}
-"""
+_STYLE = "\n".join(
+    [
+        "",
+        'body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em auto;max-width:1200px;'
+        "color:#222}",
+        "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}",
+        "table{border-collapse:collapse;font-size:.85em;margin:.5em 0}"
+        "td,th{border:1px solid #ddd;padding:3px 6px;text-align:left}",
+        "th{background:#f3f3f3}.num{text-align:right;font-family:monospace}.desc{color:#555;max-width:28em}"
+        ".ijk{color:#888}",
+        ".summary td:first-child{font-weight:600}.pos{color:#b2182b}.neg{color:#2166ac}img{max-width:100%}",
+        ".note{color:#555;font-size:.85em}",
+        "",
+    ]
+)
 
-_SCRIPT = """
-window.addEventListener('load', function () {
-  var imgs = document.images, ok = 0;
-  for (var n = 0; n < imgs.length; n++) {
-    if (imgs[n].complete && imgs[n].naturalWidth > 0) { ok++; } else { console.error('image failed to decode: ' + imgs[n].alt); }
-  }
-  document.body.setAttribute('data-images-decoded', ok + '/' + imgs.length);
-});
-"""
+_SCRIPT = "\n".join(
+    [
+        "",
+        "window.addEventListener('load', function () {",
+        "  var imgs = document.images, ok = 0;",
+        "  for (var n = 0; n < imgs.length; n++) {",
+        "    if (imgs[n].complete && imgs[n].naturalWidth > 0) { ok++; } "
+        "else { console.error('image failed to decode: ' + imgs[n].alt); }",
+        "  }",
+        "  document.body.setAttribute('data-images-decoded', ok + '/' + imgs.length);",
+        "});",
+        "",
+    ]
+)
+
+_FORMULA = (
+    "<p>logit = intercept + &Sigma; contributions, with contribution = &beta; &middot; z &middot; r; "
+    "probability = 1 / (1 + e<sup>&minus;logit</sup>).</p>"
+)
+_FINGERPRINT_HEADER = (
+    "<tr><th>#</th><th>view</th><th>image</th><th>patch position</th><th>feature</th><th>what it measures</th>"
+    "<th>u</th><th>&beta;</th><th>r</th><th>contribution</th></tr>"
+)
 
 
 def render_case_page(
@@ -222,8 +261,9 @@ def render_case_page(
     label = "unknown" if pred.label is None else ("positive" if pred.label else "negative")
     verdict = "positive" if pred.pred else "negative"
     feature_rows, remainder = _feature_rows(pred, settings.grid, settings.top_features)
-    shown_sum = float(pred.features.iloc[: settings.top_features]["contribution"].sum())
-    rest_sum = float(pred.features.iloc[settings.top_features :]["contribution"].sum())
+    n_used, top, grid = len(pred.features), settings.top_features, settings.grid
+    shown_sum = float(pred.features.iloc[:top]["contribution"].sum())
+    rest_sum = float(pred.features.iloc[top:]["contribution"].sum())
     sections = []
     for view in VIEWS:
         hv = highlighted[highlighted["view"] == view]
@@ -239,53 +279,70 @@ def render_case_page(
         if lesion_shown
         else ""
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>radpersona: case {html.escape(pred.case)}, {html.escape(task)} ({html.escape(pred.experiment)})</title>
-<style>{_STYLE}</style><script>{_SCRIPT}</script></head>
-<body>
-<h1>Case {html.escape(pred.case)}: {html.escape(task)} — radiomic fingerprint</h1>
-<table class="summary">
-<tr><td>prediction</td><td class="{"pos" if pred.pred else "neg"}">{verdict}</td></tr>
-<tr><td>probability</td><td id="prob" data-value="{pred.prob!r}">{pred.prob:.4f}</td></tr>
-<tr><td>decision threshold</td><td id="threshold" data-value="{pred.threshold!r}">{pred.threshold:.4f}</td></tr>
-<tr><td>label</td><td id="label">{label}</td></tr>
-<tr><td>features used (z = 1)</td><td id="n-used">{len(pred.features)}</td></tr>
-<tr><td>reported by</td><td>{"the model trained on all of train (valid split)" if pred.fold == -1 else f"cross-validation fold {pred.fold} (held out)"}; experiment {html.escape(pred.experiment)}; source {html.escape(source)}</td></tr>
-</table>
-
-<h2>Logit decomposition</h2>
-<p>logit = intercept + &Sigma; contributions, with contribution = &beta; &middot; z &middot; r; probability = 1 / (1 + e<sup>&minus;logit</sup>).</p>
-<table class="logit">
-<tr><td>intercept</td><td class="num" id="intercept" data-value="{pred.intercept!r}">{_fmt(pred.intercept)}</td></tr>
-<tr><td>contributions of the top {min(settings.top_features, len(pred.features))} features (table below)</td><td class="num">{_fmt(shown_sum)}</td></tr>
-<tr><td>contributions of the other {max(0, len(pred.features) - settings.top_features)} selected features</td><td class="num">{_fmt(rest_sum)}</td></tr>
-<tr><th>logit</th><th class="num" id="logit" data-value="{pred.logit!r}">{_fmt(pred.logit)}</th></tr>
-<tr><td>probability = sigmoid(logit)</td><td class="num">{sigmoid(pred.logit):.4f}</td></tr>
-</table>
-
-<h2>Fingerprint: top features by |contribution|</h2>
-<table class="fingerprint">
-<tr><th>#</th><th>view</th><th>image</th><th>patch position</th><th>feature</th><th>what it measures</th><th>u</th><th>&beta;</th><th>r</th><th>contribution</th></tr>
-{"".join(feature_rows)}
-{remainder}
-</table>
-<p class="note">u: usage probability from the usage predictor (selected when u &gt; T); &beta;: population coefficient;
-r: the feature standardised with the training fold's mean and standard deviation; contribution = &beta; r.
-Images: original = {html.escape(IMAGE_DESCRIPTIONS["original"])}; persona = {html.escape(IMAGE_DESCRIPTIONS["persona"])}; residual = {html.escape(IMAGE_DESCRIPTIONS["residual"])}.</p>
-
-<h2>Where the fingerprint looks</h2>
-<p class="note">Each row: one slice of the original, the healthy persona and the residual. Dashed white: the persona box
-(the ROI the patch grid divides, {settings.grid}&times;{settings.grid}&times;{settings.grid} patches). Coloured patches are used by the
-fingerprint (z = 1), coloured by their summed contribution (red raises, blue lowers the probability); thin white
-lines: patches not used. {lesion_note}{html.escape(ORIENTATION_NOTE)}</p>
-{"".join(sections)}
-</body></html>
-"""
+    reported_by = (
+        "the model trained on all of train (valid split)"
+        if pred.fold == -1
+        else f"cross-validation fold {pred.fold} (held out)"
+    )
+    case, experiment = html.escape(pred.case), html.escape(pred.experiment)
+    images = "; ".join(f"{image} = {html.escape(IMAGE_DESCRIPTIONS[image])}" for image in IMAGE_KINDS)
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>radpersona: case {case}, {html.escape(task)} ({experiment})</title>",
+        f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head>",
+        "<body>",
+        f"<h1>Case {case}: {html.escape(task)} — radiomic fingerprint</h1>",
+        '<table class="summary">',
+        f'<tr><td>prediction</td><td class="{"pos" if pred.pred else "neg"}">{verdict}</td></tr>',
+        f'<tr><td>probability</td><td id="prob" data-value="{pred.prob!r}">{pred.prob:.4f}</td></tr>',
+        f'<tr><td>decision threshold</td><td id="threshold" data-value="{pred.threshold!r}">'
+        f"{pred.threshold:.4f}</td></tr>",
+        f'<tr><td>label</td><td id="label">{label}</td></tr>',
+        f'<tr><td>features used (z = 1)</td><td id="n-used">{n_used}</td></tr>',
+        f"<tr><td>reported by</td><td>{reported_by}; experiment {experiment}; source {html.escape(source)}</td></tr>",
+        "</table>",
+        "",
+        "<h2>Logit decomposition</h2>",
+        _FORMULA,
+        '<table class="logit">',
+        f'<tr><td>intercept</td><td class="num" id="intercept" data-value="{pred.intercept!r}">'
+        f"{_fmt(pred.intercept)}</td></tr>",
+        f"<tr><td>contributions of the top {min(top, n_used)} features (table below)</td>"
+        f'<td class="num">{_fmt(shown_sum)}</td></tr>',
+        f"<tr><td>contributions of the other {max(0, n_used - top)} selected features</td>"
+        f'<td class="num">{_fmt(rest_sum)}</td></tr>',
+        f'<tr><th>logit</th><th class="num" id="logit" data-value="{pred.logit!r}">{_fmt(pred.logit)}</th></tr>',
+        f'<tr><td>probability = sigmoid(logit)</td><td class="num">{sigmoid(pred.logit):.4f}</td></tr>',
+        "</table>",
+        "",
+        "<h2>Fingerprint: top features by |contribution|</h2>",
+        '<table class="fingerprint">',
+        _FINGERPRINT_HEADER,
+        "".join(feature_rows),
+        remainder,
+        "</table>",
+        '<p class="note">u: usage probability from the usage predictor (selected when u &gt; T); '
+        "&beta;: population coefficient;",
+        "r: the feature standardised with the training fold's mean and standard deviation; contribution = &beta; r.",
+        f"Images: {images}.</p>",
+        "",
+        "<h2>Where the fingerprint looks</h2>",
+        '<p class="note">Each row: one slice of the original, the healthy persona and the residual. '
+        "Dashed white: the persona box",
+        f"(the ROI the patch grid divides, {grid}&times;{grid}&times;{grid} patches). Coloured patches are used by the",
+        "fingerprint (z = 1), coloured by their summed contribution (red raises, blue lowers the probability); "
+        "thin white",
+        f"lines: patches not used. {lesion_note}{html.escape(ORIENTATION_NOTE)}</p>",
+        "".join(sections),
+        "</body></html>",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def explain_case(
-    results: str | Path, case: str, task: str, experiment: str, settings: ExplainSettings, out: str | Path
+    results: str | Path | Layout, case: str, task: str, experiment: str, settings: ExplainSettings, out: str | Path
 ) -> dict[str, object]:
     """Write the explanation page of ``case`` for ``task`` to ``out`` (atomically).
 
@@ -296,10 +353,10 @@ def explain_case(
     Raises:
         InputDataError: missing or inconsistent inputs (named case, view and file).
     """
-    results = Path(results)
+    layout = as_layout(results)
     case = str(case)
-    pred = load_case_prediction(results, case, task, experiment)
-    cohort_row = _case_row(results, case)
+    pred = load_case_prediction(layout, case, task, experiment)
+    cohort_row = _case_row(layout, case)
     highlighted = patch_contributions(pred.features)
     scale = float(highlighted["abs_contribution"].max()) if len(highlighted) else 1.0
     scale = scale if scale > 0 else 1.0
@@ -307,10 +364,11 @@ def explain_case(
     lesion_shown = False
     for view in VIEWS:
         images, spacing = {}, None
-        for image in ("original", "persona", "residual"):
-            arr, sp = read_volume(image_path(results, settings.reg, image, case, view), case=case, view=view)
+        for image in IMAGE_KINDS:
+            arr, sp = read_volume(Path(layout.image(image, settings.reg, case, view)), case=case, view=view)
             images[image] = arr
             spacing = spacing or sp
+        assert spacing is not None  # every view has three images
         shapes = {name: a.shape for name, a in images.items()}
         if len(set(shapes.values())) != 1:
             raise InputDataError(f"original, persona and residual differ in shape: {shapes}", case=case, view=view)
@@ -326,7 +384,7 @@ def explain_case(
                 case=case,
                 view=view,
             )
-        lesion, other = case_lesions(results, cohort_row, case, view, task, settings.reg, shape)
+        lesion, other = case_lesions(layout, cohort_row, case, view, task, settings.reg, shape)
         lesion_shown = lesion_shown or lesion is not None
         rows = choose_slices(box, patches, hv, shape[0], settings.slices_per_view)
         figures[view] = view_figure(

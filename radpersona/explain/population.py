@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib
@@ -27,16 +27,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from radpersona import VIEWS  # noqa: E402
 from radpersona.errors import InputDataError  # noqa: E402
 from radpersona.explain.anatomy import axis_word, patch_position  # noqa: E402
 from radpersona.explain.figures import png_bytes  # noqa: E402
-from radpersona.explain.inputs import fingerprints_path, image_path, model_path, predictions_path  # noqa: E402
+from radpersona.explain.inputs import as_layout, reporting_model  # noqa: E402
 from radpersona.explain.page import TASK_NAMES, case_lesions  # noqa: E402
 from radpersona.features import patch_grid  # noqa: E402
 from radpersona.fingerprint import parse_feature_name, population_table  # noqa: E402
+from radpersona.layout import Layout  # noqa: E402
 from radpersona.persona.masks import box_slices  # noqa: E402
+from radpersona.settings import ReportSettings  # noqa: E402
 from radpersona.truth import LESION_FRACTION  # noqa: E402
+from radpersona.vocabulary import VIEWS  # noqa: E402
 from radpersona.volume import read_volume  # noqa: E402
 
 logger = logging.getLogger("radpersona")
@@ -62,6 +64,17 @@ class SummarySettings:
     box: tuple[float, float, float]
     top_beta: int = 20
     dpi: int = 90
+
+    @classmethod
+    def from_settings(cls, report: ReportSettings, *, reg: str, grid: int, box: Sequence[float]) -> SummarySettings:
+        """The summary settings of an experiment (``reg``, ``grid``), ``persona.box`` and the ``report`` section."""
+        return cls(
+            reg=reg,
+            grid=int(grid),
+            box=(float(box[0]), float(box[1]), float(box[2])),
+            top_beta=report.top_beta,
+            dpi=report.dpi,
+        )
 
 
 def usage_rates(
@@ -141,6 +154,7 @@ def _patch_figure(rates: dict[str, pd.DataFrame], n: int, title: str, dpi: int) 
             ax.set_xticks(range(n), [axis_word(view, 2, k, n)[1] for k in range(n)], fontsize=7)
             ax.set_yticks(range(n), [axis_word(view, 1, j, n)[1] for j in range(n)], fontsize=7)
             ax.set_title(f"{view} {group}\nslab i={i} ({axis_word(view, 0, i, n)[1]})", fontsize=8)
+    assert image is not None  # n >= 1 panels per row
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.5, label="usage rate")
     fig.suptitle(title)
     return png_bytes(fig, dpi)
@@ -170,7 +184,7 @@ def _text_figure(text: str, dpi: int) -> bytes:
 
 
 def lesion_overlap(
-    results: Path,
+    layout: Layout,
     cohort: pd.DataFrame,
     fingerprints: pd.DataFrame,
     cases: Sequence[str],
@@ -190,10 +204,9 @@ def lesion_overlap(
         row = by_case.loc[case]
         highlighted = used[used["case"].astype(str) == case]
         for view in VIEWS:
-            shape = read_volume(image_path(results, settings.reg, "original", case, view), case=case, view=view)[
-                0
-            ].shape
-            frac, _ = case_lesions(results, row, case, view, task, settings.reg, shape)
+            original = Path(layout.image("original", settings.reg, case, view))
+            shape = read_volume(original, case=case, view=view)[0].shape
+            frac, _ = case_lesions(layout, row, case, view, task, settings.reg, shape)
             if frac is None:
                 continue
             lesion = frac >= LESION_FRACTION
@@ -226,7 +239,7 @@ def lesion_overlap(
 
 
 def summarise_fingerprints(
-    results: str | Path, experiment: str, task: str, settings: SummarySettings, out_dir: str | Path
+    results: str | Path | Layout, experiment: str, task: str, settings: SummarySettings, out_dir: str | Path
 ) -> pd.DataFrame:
     """Write the population figures and tables of ``experiment``/``task`` into ``out_dir``.
 
@@ -241,11 +254,11 @@ def summarise_fingerprints(
     """
     from radpersona.fingerprint import TrainedFingerprint
 
-    results, out_dir = Path(results), Path(out_dir)
+    layout, out_dir = as_layout(results), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    preds = pd.read_parquet(predictions_path(results, experiment, task))
-    fps = pd.read_parquet(fingerprints_path(results, experiment, task))
-    mfile = model_path(results, experiment, task, -1)
+    preds = pd.read_parquet(layout.predictions(experiment, task))
+    fps = pd.read_parquet(layout.fingerprints(experiment, task))
+    mfile = reporting_model(layout, experiment, task, -1)
     if not mfile.exists():
         raise InputDataError("fingerprint model trained on all of train not found", path=mfile)
     model = TrainedFingerprint.load(mfile)
@@ -290,10 +303,10 @@ def summarise_fingerprints(
         add("population", "beta", row.feature, row.beta)
     (out_dir / "top_beta.png").write_bytes(_beta_figure(top, settings.grid, f"Largest |beta|: {name}", settings.dpi))
 
-    cohort = pd.read_parquet(results / "cohort.parquet")
+    cohort = pd.read_parquet(layout.cohort())
     positives = preds.loc[preds["label"] == 1, "case"].astype(str).tolist()
     synthetic = set(cohort.loc[cohort["source"] == "synthetic", "case"].astype(str))
-    overlap = lesion_overlap(results, cohort, fps, [c for c in positives if c in synthetic], task, settings)
+    overlap = lesion_overlap(layout, cohort, fps, [c for c in positives if c in synthetic], task, settings)
     overlap.to_csv(out_dir / "lesion_overlap.csv", index=False)
     if len(overlap):
         hl, on = int(overlap["n_highlighted"].sum()), int(overlap["n_highlighted_on_lesion"].sum())
@@ -341,7 +354,7 @@ def summarise_fingerprints(
     summary.to_csv(out_dir / "summary.csv", index=False, float_format="%.6g")
     (out_dir / "provenance.json").write_text(
         json.dumps(
-            {"experiment": experiment, "task": task, "model": str(mfile), "settings": settings.__dict__},
+            {"experiment": experiment, "task": task, "model": str(mfile), "settings": asdict(settings)},
             default=list,
             indent=1,
         ),

@@ -5,13 +5,18 @@ A usage predictor ``f_alpha`` (3D ResNet-18) maps the registered views to usage 
 coefficient per feature and an intercept predicts ``sigmoid(sum_n beta_n u_n r_n + b)`` (Eq. 7).
 At inference ``z_n = 1[u_n > T]`` replaces ``u`` (Eq. 10) and the selected features with their
 contributions ``beta_n r_n`` form the case's fingerprint.
+
+Modules: ``model`` (the networks), ``inputs`` (checks, imputation, standardisation), ``splits`` (inner
+validation split, folds, batches), ``train`` (Eq. 8), ``trained`` (the trained model: predict, save,
+load), ``threshold`` (Youden's J), ``tables`` (feature columns, fingerprints, population table).
 """
 
+from radpersona.fingerprint.inputs import impute_training_means, standardisation
 from radpersona.fingerprint.model import FingerprintNet, UsagePredictor, build_fingerprint_net, load_backbone_weights
+from radpersona.fingerprint.splits import inner_validation_split, stratified_folds
 from radpersona.fingerprint.tables import (
     FINGERPRINT_COLUMNS,
     FeatureKey,
-    Representation,
     fingerprint_table,
     parse_feature_name,
     population_table,
@@ -19,34 +24,35 @@ from radpersona.fingerprint.tables import (
 )
 from radpersona.fingerprint.threshold import apply_threshold, youden_threshold
 from radpersona.fingerprint.train import (
-    FingerprintSettings,
     FoldResult,
-    TrainedFingerprint,
+    TrainingData,
     cross_validate,
     fit_fingerprint,
-    inner_validation_split,
-    stratified_folds,
+    prepare_training_data,
 )
+from radpersona.fingerprint.trained import TrainedFingerprint
 
 __all__ = [
     "FINGERPRINT_COLUMNS",
     "FeatureKey",
     "FingerprintNet",
-    "FingerprintSettings",
     "FoldResult",
-    "Representation",
     "TrainedFingerprint",
+    "TrainingData",
     "UsagePredictor",
     "apply_threshold",
     "build_fingerprint_net",
     "cross_validate",
     "fingerprint_table",
     "fit_fingerprint",
+    "impute_training_means",
     "inner_validation_split",
     "load_backbone_weights",
     "parse_feature_name",
     "population_table",
+    "prepare_training_data",
     "select_columns",
+    "standardisation",
     "stratified_folds",
     "youden_threshold",
 ]

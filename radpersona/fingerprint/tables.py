@@ -9,43 +9,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from radpersona.errors import ConfigError, InputDataError
+from radpersona.vocabulary import IMAGE_KINDS, LOCATION_FAMILY, RADIOMIC_FAMILIES, REPRESENTATION_IMAGES, Representation
 
 if TYPE_CHECKING:
-    from radpersona.fingerprint.train import TrainedFingerprint
-
-IMAGES: tuple[str, ...] = ("original", "persona", "residual")
-
-RADIOMIC_FAMILIES: tuple[str, ...] = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-"""Feature families that ``fingerprint.families`` may name (PyRadiomics' classes)."""
-
-LOCATION_FAMILY = "location"
-"""The family of the patch indices ``i, j, k``; always kept (paper, Sec. 5.2.2: 35 + 3 per patch)."""
+    from radpersona.fingerprint.trained import TrainedFingerprint
 
 _COLUMN = re.compile(
     r"^(?P<view>[^.]+)\.(?P<image>[^.]+)\.p(?P<i>\d)(?P<j>\d)(?P<k>\d)\.(?P<family>[^.]+)\.(?P<name>.+)$"
 )
-
-
-class Representation(StrEnum):
-    """Which wide-table columns form the candidate feature vector ``r`` (paper, Eq. 17)."""
-
-    PATH_PERSONA = "path_persona"  # original and persona images (Eq. 17, left)
-    RESIDUAL = "residual"  # residual image only (Eq. 17, right)
-    ORIGINAL = "original"  # original image only (no persona)
-
-
-_IMAGES_OF: dict[Representation, frozenset[str]] = {
-    Representation.PATH_PERSONA: frozenset({"original", "persona"}),
-    Representation.RESIDUAL: frozenset({"residual"}),
-    Representation.ORIGINAL: frozenset({"original"}),
-}
 
 
 class FeatureKey(NamedTuple):
@@ -70,8 +47,8 @@ def parse_feature_name(column: str) -> FeatureKey:
     match = _COLUMN.match(column)
     if match is None:
         raise InputDataError("feature column is not '{view}.{image}.p{i}{j}{k}.{family}.{feature}'", value=column)
-    if match["image"] not in IMAGES:
-        raise InputDataError(f"feature column has image {match['image']!r}, not one of {IMAGES}", value=column)
+    if match["image"] not in IMAGE_KINDS:
+        raise InputDataError(f"feature column has image {match['image']!r}, not one of {IMAGE_KINDS}", value=column)
     return FeatureKey(
         view=match["view"],
         image=match["image"],
@@ -103,7 +80,7 @@ def select_columns(columns: Sequence[str], representation: str, families: Sequen
         raise ConfigError(
             f"fingerprint.representation must be one of {[r.value for r in Representation]}, not {representation!r}"
         ) from None
-    keep = _IMAGES_OF[rep]
+    keep = REPRESENTATION_IMAGES[rep.value]
     selected = [c for c in columns if parse_feature_name(c).image in keep]
     if families is not None:
         unknown = [f for f in families if f not in RADIOMIC_FAMILIES]

@@ -28,10 +28,8 @@ Checkpoints hold plain tensors and JSON-like values and load with ``torch.load(w
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Mapping, Sequence
-from enum import StrEnum
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,28 +39,29 @@ import torch
 from monai.networks.nets import PatchDiscriminator, UNet
 from torch import nn
 
+from radpersona.device import resolve_device
 from radpersona.errors import ConfigError, InputDataError
-from radpersona.persona.masks import box_mask, box_size
+from radpersona.persona.masks import box_mask
 from radpersona.persona.model import (
-    MaskMode,
+    DEVICE_KEY,
+    checkpoint_digest,
     from_model_scale,
     load_checkpoint_state,
     plain_settings,
-    resolve_device,
-    settings_hash,
     to_model_scale,
 )
 from radpersona.persona.train import _atomic_save, draw_train_masks
 from radpersona.progress import Progress
+from radpersona.settings import BaselinePersonaSettings, GANSettings, PersonaModelSettings, ViTAESettings
 
 __all__ = [
-    "BaselineKind",
+    "BASELINE_SETTINGS",
     "BASELINE_FORMAT",
+    "BaselineSettings",
     "MaskedViT3D",
     "build_generator",
     "build_discriminator",
     "build_vit_ae",
-    "validate_baseline_settings",
     "train_baseline",
     "load_baseline",
     "inpaint_baseline",
@@ -73,108 +72,22 @@ logger = logging.getLogger("radpersona")
 BASELINE_FORMAT = "radpersona.persona.baseline/1"
 """Value of the ``format`` key of a baseline checkpoint; ``load_baseline`` refuses anything else."""
 
+BaselineSettings = GANSettings | ViTAESettings
+"""The section of a baseline inpainter (``persona.reconstruction.gan`` or ``.vit_ae``)."""
 
-class BaselineKind(StrEnum):
-    """The baseline inpainters (``persona.reconstruction.models`` besides ``ddpm``)."""
-
-    GAN = "gan"
-    VIT_AE = "vit_ae"
-
-
-# ------------------------------------------------------------------------------------ validation
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key} must be a positive integer, not {value!r}")
-    return value
+BASELINE_SETTINGS: dict[str, type[GANSettings] | type[ViTAESettings]] = {"gan": GANSettings, "vit_ae": ViTAESettings}
+"""Baseline name (``persona.reconstruction.models`` besides ``ddpm``) -> the settings class of its section."""
 
 
-def _positive_float(value: Any, key: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{key} must be a number, not {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key} must be {'>= 0' if allow_zero else 'positive'}, not {value!r}")
-    return float(value)
-
-
-def _int_list(value: Any, key: str, length: int | None = None) -> list[int]:
-    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise ConfigError(f"{key} must be a non-empty list of positive integers, not {value!r}")
-    out = [_positive_int(v, key) for v in value]
-    if length is not None and len(out) != length:
-        raise ConfigError(f"{key} must have {length} entries, not {value!r}")
-    return out
-
-
-def _patchgan_output(shape: Sequence[int], layers: int) -> list[int]:
-    """Output size per axis of MONAI's PatchDiscriminator (kernel 4, padding 1; stride 2, then 1 at the end)."""
-    sizes = []
-    for s in shape:
-        s = (int(s) - 2) // 2 + 1  # first convolution, stride 2
-        for layer in range(layers):
-            s = (s - 2) // (1 if layer == layers - 1 else 2) + 1
-        sizes.append(s - 1)  # final convolution, stride 1
-    return sizes
-
-
-def validate_baseline_settings(kind: str, section: Mapping[str, Any], shape: Sequence[int] | None = None) -> None:
-    """Check a baseline's config section (``persona.reconstruction.gan`` or ``.vit_ae``).
-
-    Args:
-        kind: ``gan`` or ``vit_ae``.
-        section: the baseline's settings.
-        shape: volume shape (D, H, W), if known: checks that the networks fit it.
-
-    Raises:
-        ConfigError: naming the key and the bad value.
-    """
-    if kind not in BaselineKind.__members__.values():
-        raise ConfigError(f"baseline kind must be one of {[k.value for k in BaselineKind]}, not {kind!r}")
-    where = f"persona.reconstruction.{kind}"
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{where} must be a mapping, not {section!r}")
-    for key in ("steps", "batch_size"):
-        _positive_int(section.get(key), f"{where}.{key}")
-    _positive_float(section.get("learning_rate"), f"{where}.learning_rate")
-    _positive_float(section.get("grad_clip"), f"{where}.grad_clip")
-    seed = section.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"{where}.seed must be a non-negative integer, not {seed!r}")
-    if kind == BaselineKind.GAN:
-        channels = _int_list(section.get("generator_channels"), f"{where}.generator_channels")
-        if len(channels) < 2:
-            raise ConfigError(f"{where}.generator_channels needs at least two levels, not {channels!r}")
-        _positive_int(section.get("discriminator_channels"), f"{where}.discriminator_channels")
-        _positive_int(section.get("discriminator_layers"), f"{where}.discriminator_layers")
-        _positive_float(section.get("adversarial_weight"), f"{where}.adversarial_weight", allow_zero=True)
-        if shape is not None:
-            factor = 2 ** (len(channels) - 1)
-            if any(int(s) % factor for s in shape):
-                raise ConfigError(
-                    f"{where}.generator_channels {channels!r} downsample by {factor}; the volume shape "
-                    f"{tuple(shape)!r} must be divisible by it on every axis"
-                )
-            layers = int(section["discriminator_layers"])
-            if min(_patchgan_output(shape, layers)) < 1:
-                raise ConfigError(
-                    f"{where}.discriminator_layers {layers}: the PatchGAN (kernel 4) shrinks the volume shape "
-                    f"{tuple(shape)!r} to nothing; use fewer layers"
-                )
-    else:
-        patch = _int_list(section.get("patch"), f"{where}.patch", 3)
-        hidden = _positive_int(section.get("hidden_size"), f"{where}.hidden_size")
-        heads = _positive_int(section.get("heads"), f"{where}.heads")
-        _positive_int(section.get("layers"), f"{where}.layers")
-        _positive_int(section.get("mlp_dim"), f"{where}.mlp_dim")
-        if hidden % heads:
-            raise ConfigError(f"{where}.hidden_size {hidden} must be a multiple of {where}.heads {heads}")
-        if shape is not None and any(int(s) % p for s, p in zip(shape, patch)):
-            raise ConfigError(f"{where}.patch {patch!r} must divide the volume shape {tuple(shape)!r} on every axis")
+def baseline_kind(section: BaselineSettings) -> str:
+    """The name of the baseline whose section ``section`` is (``gan`` or ``vit_ae``)."""
+    return "gan" if isinstance(section, GANSettings) else "vit_ae"
 
 
 # -------------------------------------------------------------------------------------- networks
-def build_generator(in_views: int, section: Mapping[str, Any]) -> nn.Module:
+def build_generator(in_views: int, section: GANSettings) -> nn.Module:
     """GAN generator: MONAI residual U-Net, ``in_views + 1`` inputs (context, mask), tanh output."""
-    channels = tuple(int(c) for c in section["generator_channels"])
+    channels = tuple(int(c) for c in section.generator_channels)
     unet = UNet(
         spatial_dims=3,
         in_channels=in_views + 1,
@@ -187,14 +100,14 @@ def build_generator(in_views: int, section: Mapping[str, Any]) -> nn.Module:
     return nn.Sequential(unet, nn.Tanh())
 
 
-def build_discriminator(in_views: int, section: Mapping[str, Any]) -> PatchDiscriminator:
+def build_discriminator(in_views: int, section: GANSettings) -> PatchDiscriminator:
     """PatchGAN discriminator (MONAI ``PatchDiscriminator``, 3D) on ``[image (C), mask (1)]``."""
     return PatchDiscriminator(
         spatial_dims=3,
-        channels=int(section["discriminator_channels"]),
+        channels=int(section.discriminator_channels),
         in_channels=in_views + 1,
         out_channels=1,
-        num_layers_d=int(section["discriminator_layers"]),
+        num_layers_d=int(section.discriminator_layers),
         norm="INSTANCE",
     )
 
@@ -223,7 +136,7 @@ class MaskedViT3D(nn.Module):
         super().__init__()
         self.in_views = int(in_views)
         self.shape = tuple(int(s) for s in shape)
-        self.patch = tuple(int(p) for p in patch)
+        self.patch: tuple[int, int, int] = (int(patch[0]), int(patch[1]), int(patch[2]))
         if any(s % p for s, p in zip(self.shape, self.patch)):
             raise ConfigError(f"ViT3D patch {self.patch!r} must divide the volume shape {self.shape!r} on every axis")
         self.grid = tuple(s // p for s, p in zip(self.shape, self.patch))
@@ -262,21 +175,23 @@ class MaskedViT3D(nn.Module):
         return torch.tanh(out.reshape(b, self.in_views, *self.shape))
 
 
-def build_vit_ae(in_views: int, shape: Sequence[int], section: Mapping[str, Any]) -> MaskedViT3D:
+def build_vit_ae(in_views: int, shape: Sequence[int], section: ViTAESettings) -> MaskedViT3D:
     """The ViT3D masked autoencoder of ``section`` (``persona.reconstruction.vit_ae``)."""
     return MaskedViT3D(
         in_views,
         shape,
-        section["patch"],
-        hidden_size=int(section["hidden_size"]),
-        layers=int(section["layers"]),
-        heads=int(section["heads"]),
-        mlp_dim=int(section["mlp_dim"]),
+        section.patch,
+        hidden_size=int(section.hidden_size),
+        layers=int(section.layers),
+        heads=int(section.heads),
+        mlp_dim=int(section.mlp_dim),
     )
 
 
-def _build(kind: str, in_views: int, shape: Sequence[int], section: Mapping[str, Any]) -> nn.Module:
-    return build_generator(in_views, section) if kind == BaselineKind.GAN else build_vit_ae(in_views, shape, section)
+def _build(in_views: int, shape: Sequence[int], section: BaselineSettings) -> nn.Module:
+    if isinstance(section, GANSettings):
+        return build_generator(in_views, section)
+    return build_vit_ae(in_views, shape, section)
 
 
 # -------------------------------------------------------------------------------------- training
@@ -295,24 +210,21 @@ def _lsgan(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 def train_baseline(
-    kind: str,
     volumes: np.ndarray,
     *,
-    persona: Mapping[str, Any],
-    section: Mapping[str, Any],
+    persona: BaselinePersonaSettings | PersonaModelSettings,
+    section: BaselineSettings,
     checkpoint: Path,
-    device: str = "cpu",
 ) -> dict[str, Any]:
     """Train a baseline inpainter on healthy volumes and write its checkpoint.
 
     Args:
-        kind: ``gan`` or ``vit_ae``.
         volumes: float32 (N, C, D, H, W), healthy training cases on the preprocess scale.
-        persona: the ``persona`` section (reads ``box``, ``train_masks``, ``intensity_range``) — the same
-            boxes and intensity mapping as the DDPM.
-        section: the baseline's settings (``persona.reconstruction.gan`` or ``.vit_ae``).
+        persona: the persona keys a baseline reads (``box``, ``train_masks``, ``intensity_range``,
+            ``device``): the same boxes and intensity mapping as the DDPM.
+        section: the baseline's settings (``persona.reconstruction.gan`` or ``.vit_ae``); its class says
+            which baseline is trained.
         checkpoint: output file.
-        device: cpu | cuda | auto.
 
     Returns:
         Summary: ``kind``, ``steps``, ``final_loss`` (mean of the last min(50, steps) reconstruction
@@ -320,33 +232,31 @@ def train_baseline(
         ``device``, ``parameters``, ``settings_hash``.
 
     Raises:
-        ConfigError: invalid settings. InputDataError: bad volumes.
+        InputDataError: bad volumes. CudaUnavailableError: CUDA requested but absent.
     """
+    kind = baseline_kind(section)
     _check_volumes(volumes, f"{kind} training")
     shape = tuple(int(s) for s in volumes.shape[2:])
-    validate_baseline_settings(kind, section, shape)
-    box = [float(b) for b in persona["box"]]
-    box_size(shape, box)
-    mode = str(persona["train_masks"])
-    if mode not in MaskMode.__members__.values():
-        raise ConfigError(f"persona.train_masks must be one of {[m.value for m in MaskMode]}, not {mode!r}")
-    intensity = persona.get("intensity_range", [0.0, 1.0])
-    dev = resolve_device(device)
+    box = [float(b) for b in persona.box]
+    mode = str(persona.train_masks.value)
+    intensity = persona.intensity_range
+    dev = resolve_device(persona.device, DEVICE_KEY)
     use_cuda = dev.type == "cuda"
     n, views = int(volumes.shape[0]), int(volumes.shape[1])
-    steps, batch_size, seed = int(section["steps"]), int(section["batch_size"]), int(section["seed"])
-    clip = float(section["grad_clip"])
-    recorded = {"box": box, "train_masks": mode, "intensity_range": list(map(float, intensity)), kind: dict(section)}
-    digest = settings_hash(recorded, kind=kind, in_views=views, shape=list(shape), n=n)
+    steps, batch_size, seed = int(section.steps), int(section.batch_size), int(section.seed)
+    clip = float(section.grad_clip)
+    plain = section.to_config()
+    recorded = {"box": box, "train_masks": mode, "intensity_range": list(map(float, intensity)), kind: plain}
+    digest = checkpoint_digest(recorded, kind=kind, in_views=views, shape=list(shape), n=n)
 
     torch.manual_seed(seed)
-    model = _build(kind, views, shape, section).to(dev)
-    disc = build_discriminator(views, section).to(dev) if kind == BaselineKind.GAN else None
-    lr = float(section["learning_rate"])
-    if kind == BaselineKind.GAN:
+    model = _build(views, shape, section).to(dev)
+    disc = build_discriminator(views, section).to(dev) if isinstance(section, GANSettings) else None
+    lr = float(section.learning_rate)
+    if isinstance(section, GANSettings):
         opt_g = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))  # type: ignore[union-attr]
-        adv_weight = float(section["adversarial_weight"])
+        adv_weight = float(section.adversarial_weight)
     else:
         opt_g = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -364,21 +274,21 @@ def train_baseline(
         weight = mask.expand_as(x0)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
             pred = model(inputs).float()
-        if kind == BaselineKind.GAN:
+        if disc is not None:
             composite = torch.where(weight.bool(), pred, x0)
             # discriminator step: real volumes vs composites (generator detached)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
-                d_real = disc(torch.cat([x0, mask], 1))[-1]  # type: ignore[misc]
-                d_fake = disc(torch.cat([composite.detach(), mask], 1))[-1]  # type: ignore[misc]
+                d_real = disc(torch.cat([x0, mask], 1))[-1]
+                d_fake = disc(torch.cat([composite.detach(), mask], 1))[-1]
             loss_d = 0.5 * (_lsgan(d_real, True) + _lsgan(d_fake, False))
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)  # type: ignore[union-attr]
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), clip)
             opt_d.step()
             # generator step: L1 in the box + adversarial (LSGAN: make composites look real)
             recon = ((pred - x0).abs() * weight).sum() / weight.sum()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
-                d_gen = disc(torch.cat([composite, mask], 1))[-1]  # type: ignore[misc]
+                d_gen = disc(torch.cat([composite, mask], 1))[-1]
             adv = _lsgan(d_gen, True)
             loss = recon + adv_weight * adv
             adv_losses.append(float(adv.detach()))
@@ -414,7 +324,7 @@ def train_baseline(
             "format": BASELINE_FORMAT,
             "kind": kind,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "section": plain_settings(section),
+            "section": plain_settings(plain),
             "persona": plain_settings(
                 {"box": box, "train_masks": mode, "intensity_range": list(map(float, intensity))}
             ),
@@ -443,14 +353,19 @@ def load_baseline(checkpoint: Path, device: str = "cpu") -> tuple[nn.Module, dic
     """Load a baseline checkpoint (``torch.load(weights_only=True)``) in eval mode on ``device``.
 
     Returns:
-        The network and the checkpoint's metadata (everything but the weights).
+        The network and the checkpoint's metadata (everything but the weights; ``section`` parsed
+        again into the baseline's settings class).
 
     Raises:
         InputDataError: missing file, or not a weights-only baseline checkpoint.
     """
     state, dev = load_checkpoint_state(checkpoint, device, BASELINE_FORMAT, "baseline")
     meta = {k: v for k, v in state.items() if k != "state_dict"}
-    model = _build(str(state["kind"]), int(state["in_views"]), state["shape"], state["section"])
+    kind = str(state["kind"])
+    if kind not in BASELINE_SETTINGS:
+        raise InputDataError("unknown baseline kind in checkpoint", path=checkpoint, value=kind)
+    meta["section"] = BASELINE_SETTINGS[kind].from_config(state["section"])
+    model = _build(int(state["in_views"]), state["shape"], meta["section"])
     model.load_state_dict(state["state_dict"])
     model.to(dev).eval()
     return model, meta
@@ -495,8 +410,6 @@ def inpaint_baseline(
     origins = [None] * n if origins is None else list(origins)
     if len(origins) != n:
         raise InputDataError(f"need one box origin per case: {n} cases, {len(origins)} origins")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive integer, not {batch_size!r}")
     intensity = meta["persona"]["intensity_range"]
     masks = np.stack([box_mask(shape, box, origin=o)[None] for o in origins])  # (N, 1, D, H, W)
     dev = next(model.parameters()).device

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from radpersona.errors import ConfigError
+from radpersona.settings.persona import box_size as _box_voxels
 
 __all__ = ["box_size", "box_slices", "box_mask", "random_box_origin"]
 
@@ -42,8 +43,7 @@ def box_size(shape: Sequence[int], box: Sequence[float]) -> Shape3:
     for axis, frac in zip(("depth", "height", "width"), box):
         if not (isinstance(frac, (int, float)) and 0.0 < float(frac) <= 1.0):
             raise ConfigError(f"persona.box {axis} fraction must be in (0, 1], not {frac!r}")
-    size = tuple(max(1, int(round(float(f) * d))) for f, d in zip(box, dims))
-    return (min(size[0], dims[0]), min(size[1], dims[1]), min(size[2], dims[2]))
+    return _box_voxels(dims, box)
 
 
 def box_slices(

@@ -30,10 +30,9 @@ import numpy as np
 import torch
 from monai.networks.nets import DiffusionModelUNet
 
-from radpersona.errors import ConfigError, InputDataError
+from radpersona.errors import InputDataError
 from radpersona.persona.masks import box_mask
 from radpersona.persona.model import (
-    SamplerKind,
     build_scheduler,
     build_unet,
     from_model_scale,
@@ -43,6 +42,8 @@ from radpersona.persona.model import (
 )
 from radpersona.persona.train import CHECKPOINT_FORMAT
 from radpersona.progress import Progress
+from radpersona.settings import PersonaModelSettings, PersonaSampleSettings
+from radpersona.vocabulary import SamplerKind
 
 __all__ = ["derive_case_seed", "load_model", "sample_personas"]
 
@@ -62,18 +63,20 @@ def load_model(checkpoint: Path, device: str) -> tuple[DiffusionModelUNet, dict[
     """Load a final checkpoint written by ``train_ddpm`` (EMA weights), in eval mode on ``device``.
 
     Loads with ``torch.load(weights_only=True)``: a file holding pickled objects other than tensors
-    and plain containers is refused.
+    and plain containers is refused. The plain settings it stores are parsed again
+    (:class:`~radpersona.settings.PersonaModelSettings`).
 
     Returns:
-        The U-Net and the checkpoint's metadata (``settings``, ``in_views``, ``shape``, ``step``,
-        ``seed``, ``summary``, ``versions``; everything but the weights).
+        The U-Net and the checkpoint's metadata (``settings``, the parsed model settings; ``in_views``,
+        ``shape``, ``step``, ``seed``, ``summary``, ``versions``; everything but the weights).
 
     Raises:
         InputDataError: missing file, a file that is not a weights-only checkpoint of this format.
     """
     state, dev = load_checkpoint_state(checkpoint, device, CHECKPOINT_FORMAT, "DDPM")
     meta = {k: v for k, v in state.items() if k != "state_dict"}
-    model = build_unet(int(state["in_views"]), state["settings"])
+    meta["settings"] = PersonaModelSettings.from_config(state["settings"])
+    model = build_unet(int(state["in_views"]), meta["settings"].unet)
     model.load_state_dict(state["state_dict"])
     model.to(dev).eval()
     return model, meta
@@ -101,11 +104,9 @@ def sample_personas(
     volumes: np.ndarray,
     *,
     checkpoint: Path,
+    sample: PersonaSampleSettings,
     box: Sequence[float],
-    sampler: str = "ddim",
-    steps: int = 50,
     seeds: Sequence[int],
-    batch_size: int = 8,
     device: str = "cpu",
     origin: Sequence[int] | None = None,
 ) -> np.ndarray:
@@ -114,12 +115,11 @@ def sample_personas(
     Args:
         volumes: float32 (N, C, D, H, W) on the preprocess scale (the checkpoint's ``intensity_range``).
         checkpoint: final checkpoint of ``train_ddpm``.
+        sample: ``persona.sample``: ``sampler`` (``ddim``: eta = 0, ``steps`` steps; ``ddpm``: ancestral,
+            ``steps`` equal to ``num_train_timesteps``), ``steps`` and ``batch_size`` (cases per U-Net
+            call; does not change the result). Its ``seed`` is not read: ``seeds`` are.
         box: fractions of depth, height and width (``persona.box``).
-        sampler: ``ddim`` (eta = 0, ``steps`` steps) or ``ddpm`` (ancestral; ``steps`` must equal the
-            checkpoint's ``num_train_timesteps``).
-        steps: number of reverse steps.
         seeds: one seed per case (see ``derive_case_seed``).
-        batch_size: cases per U-Net call; does not change the result.
         device: cpu | cuda | auto (bf16 autocast on CUDA).
         origin: box origin; ``None`` for the central box.
 
@@ -127,31 +127,22 @@ def sample_personas(
         Personas, float32 (N, C, D, H, W) on the preprocess scale; equal to ``volumes`` outside the box.
 
     Raises:
-        InputDataError: volumes/seeds do not fit the checkpoint. ConfigError: bad sampler or steps.
+        InputDataError: volumes/seeds do not fit the checkpoint.
     """
     model, meta = load_model(checkpoint, device)
     dev = next(model.parameters()).device
-    settings, views = meta["settings"], int(meta["in_views"])
+    settings: PersonaModelSettings = meta["settings"]
+    views = int(meta["in_views"])
     _check_inputs(volumes, seeds, views)
-    if sampler not in SamplerKind.__members__.values():
-        raise ConfigError(f"persona.sample.sampler must be one of {[s.value for s in SamplerKind]}, not {sampler!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"persona.sample.batch_size must be a positive integer, not {batch_size!r}")
-    total_t = int(settings["num_train_timesteps"])
+    sampler, steps, batch_size = sample.sampler, int(sample.steps), int(sample.batch_size)
+    total_t = int(settings.num_train_timesteps)
     scheduler = build_scheduler(settings, sampler)
     if sampler == SamplerKind.DDIM:
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= total_t:
-            raise ConfigError(f"persona.sample.steps must be an integer in [1, {total_t}] for ddim, not {steps!r}")
         scheduler.set_timesteps(steps)
         timesteps = [int(t) for t in scheduler.timesteps]
-    else:
-        if steps != total_t:
-            raise ConfigError(
-                f"persona.sample.steps is {steps!r} but ddpm ancestral sampling runs all num_train_timesteps "
-                f"({total_t}) steps; set steps to {total_t} or use sampler ddim"
-            )
+    else:  # ancestral: every step (persona.sample.steps = num_train_timesteps, checked by the settings)
         timesteps = list(range(total_t - 1, -1, -1))
-    intensity = settings.get("intensity_range", [0.0, 1.0])
+    intensity = settings.intensity_range
     shape = tuple(int(s) for s in volumes.shape[2:])
     inside = box_mask(shape, box, origin=origin)
     mask = torch.from_numpy(inside)[None, None].float()
@@ -159,7 +150,7 @@ def sample_personas(
     n = int(volumes.shape[0])
     use_cuda = dev.type == "cuda"
     bar = Progress(
-        f"persona sampling ({sampler}, {len(timesteps)} steps, {n} cases, {dev})",
+        f"persona sampling ({sampler.value}, {len(timesteps)} steps, {n} cases, {dev})",
         total=len(timesteps) * -(-n // batch_size),
         unit="step",
     )

@@ -16,8 +16,8 @@ from a ``numpy.random.Generator(PCG64(seed))``; timesteps and noise from a CPU `
 with ``seed`` (drawn on the CPU, then moved, so a run is the same stream on any device). All three
 states, the model, the EMA and the optimizer are saved in the resume file, so an interrupted run that
 is restarted ends with the same weights as an uninterrupted one (bit-identical on the CPU with the same
-number of torch threads). The resume key hashes every setting except ``sample`` and ``device``, the
-training data and the number of views.
+number of torch threads). The resume key hashes every model setting except ``device``, the training
+data and the number of views.
 
 EMA: ``ema = decay * ema + (1 - decay) * weights`` after each step with the usual warm-up
 ``decay = min(ema_decay, (1 + k) / (10 + k))`` at step k; the final checkpoint holds the EMA weights.
@@ -28,7 +28,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +37,22 @@ import monai
 import numpy as np
 import torch
 
+from radpersona.atomic import atomic_output
+from radpersona.device import resolve_device
 from radpersona.errors import InputDataError
 from radpersona.persona.masks import box_mask, random_box_origin
 from radpersona.persona.model import (
-    MaskMode,
-    PredictionType,
+    DEVICE_KEY,
     build_scheduler,
     build_unet,
+    checkpoint_digest,
     model_input,
     plain_settings,
-    resolve_device,
-    settings_hash,
     to_model_scale,
-    validate_settings,
 )
 from radpersona.progress import Progress
-
-from ..atomic import atomic_output
+from radpersona.settings import PersonaModelSettings, PersonaSettings
+from radpersona.vocabulary import MaskMode, PredictionType
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -117,7 +117,7 @@ def training_target(prediction: str, x0: torch.Tensor, noise: torch.Tensor, alph
 
 
 def draw_train_masks(
-    n: int, shape: tuple[int, int, int], box: list[float], mode: str, rng: np.random.Generator
+    n: int, shape: tuple[int, ...], box: Sequence[float], mode: str, rng: np.random.Generator
 ) -> np.ndarray:
     """Boolean masks (n, 1, D, H, W) of training boxes.
 
@@ -134,7 +134,7 @@ def draw_train_masks(
 
 
 def _numpy_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state  # plain dict of str and int: loads with weights_only=True
+    return typing.cast(dict[str, Any], rng.bit_generator.state)  # plain dict of str and int: weights_only loads it
 
 
 def _data_fingerprint(volumes: np.ndarray) -> str:
@@ -157,7 +157,7 @@ def _check_volumes(volumes: np.ndarray) -> None:
 def train_ddpm(
     volumes: np.ndarray,
     *,
-    settings: Mapping[str, Any],
+    settings: PersonaModelSettings,
     checkpoint: Path,
     device: str | None = None,
     stop_after: int | None = None,
@@ -167,7 +167,8 @@ def train_ddpm(
     Args:
         volumes: float32 (N, C, D, H, W), healthy training cases on the preprocess scale
             (``persona.intensity_range``); C views as channels.
-        settings: the ``persona`` config section.
+        settings: the persona model settings (``persona`` without ``sample`` and ``reconstruction``; the
+            checkpoint stores them in their plain form).
         checkpoint: output file. A resume file (``resume_path(checkpoint)``) is written atomically every
             ``train.checkpoint_every`` steps and removed at the end; a resume file whose settings hash
             (settings, data fingerprint, in_views) matches is continued from, any other is ignored and
@@ -184,35 +185,37 @@ def train_ddpm(
 
     Raises:
         InputDataError: ``volumes`` is not a finite 5-D array.
-        ConfigError: invalid settings. CudaUnavailableError: CUDA requested but absent.
+        CudaUnavailableError: CUDA requested but absent.
     """
-    validate_settings(settings)
+    if isinstance(settings, PersonaSettings):  # the whole section: keep only what defines the model
+        settings = settings.model
     _check_volumes(volumes)
     checkpoint = Path(checkpoint)
-    train = settings["train"]
-    steps, batch_size = int(train["steps"]), int(train["batch_size"])
-    every, seed = int(train["checkpoint_every"]), int(train["seed"])
-    dev = resolve_device(device if device is not None else settings.get("device", "cpu"))
+    plain = settings.to_config()
+    train = settings.train
+    steps, batch_size = int(train.steps), int(train.batch_size)
+    every, seed = int(train.checkpoint_every), int(train.seed)
+    dev = resolve_device(device if device is not None else settings.device, DEVICE_KEY)
     use_cuda = dev.type == "cuda"
     n, views = int(volumes.shape[0]), int(volumes.shape[1])
     shape = tuple(int(s) for s in volumes.shape[2:])
-    box = [float(b) for b in settings["box"]]
-    mode = str(settings["train_masks"])
-    prediction = str(settings["prediction_type"])
-    gamma = train.get("min_snr_gamma")  # None: the plain MSE of Ho et al.
-    # the resume key: what changes the trained weights (not the sampling section, not the device)
-    trained_on = {k: v for k, v in settings.items() if k not in ("sample", "device")}
-    digest = settings_hash(trained_on, data=_data_fingerprint(volumes), in_views=views)
+    box = [float(b) for b in settings.box]
+    mode = str(settings.train_masks.value)
+    prediction = str(settings.prediction_type.value)
+    gamma = train.min_snr_gamma  # None: the plain MSE of Ho et al.
+    # the resume key: what changes the trained weights (not the device)
+    trained_on = {k: v for k, v in plain.items() if k != "device"}
+    digest = checkpoint_digest(trained_on, data=_data_fingerprint(volumes), in_views=views)
 
     torch.manual_seed(seed)
-    model = build_unet(views, settings).to(dev)
-    ema = build_unet(views, settings).to(dev)
+    model = build_unet(views, settings.unet).to(dev)
+    ema = build_unet(views, settings.unet).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     if use_cuda:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(train["learning_rate"]), weight_decay=float(train["weight_decay"])
+        model.parameters(), lr=float(train.learning_rate), weight_decay=float(train.weight_decay)
     )
     scheduler = build_scheduler(settings, "ddpm")
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -236,11 +239,11 @@ def train_ddpm(
             logger.warning("ddpm training: ignoring resume file %s (different settings, data or step count)", resume)
     resumed_from = step
 
-    data = to_model_scale(volumes, settings.get("intensity_range", [0.0, 1.0]))  # (N, C, D, H, W) on [-1, 1]
+    data = to_model_scale(volumes, settings.intensity_range)  # (N, C, D, H, W) on [-1, 1]
     alphas = scheduler.alphas_cumprod.to(dev)
-    ema_decay = float(train["ema_decay"])
-    ema_params = list(ema.parameters())
-    model_params = list(model.parameters())
+    ema_decay = float(train.ema_decay)
+    ema_params: list[torch.Tensor] = list(ema.parameters())
+    model_params: list[torch.Tensor] = list(model.parameters())
     label = f"ddpm training ({n} volumes, {views} views, {'x'.join(map(str, shape))}, {dev}"
     label += f", resumed at step {step})" if step else ")"
     bar = Progress(label, total=steps - step)
@@ -268,7 +271,7 @@ def train_ddpm(
         loss = ((output.float() - target) ** 2 * weight).sum() / mask.expand_as(target).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model_params, float(train["grad_clip"]))
+        torch.nn.utils.clip_grad_norm_(model_params, float(train.grad_clip))
         optimizer.step()
         with torch.no_grad():
             # EMA with the usual warm-up: decay min(ema_decay, (1 + k) / (10 + k)) at step k, so short
@@ -320,7 +323,7 @@ def train_ddpm(
         {
             "format": CHECKPOINT_FORMAT,
             "state_dict": {k: v.detach().cpu() for k, v in ema.state_dict().items()},
-            "settings": plain_settings(settings),
+            "settings": plain_settings(plain),
             "in_views": views,
             "shape": list(shape),
             "step": step,

@@ -23,7 +23,7 @@ import torch
 
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.radiomics import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape
-from radpersona.radiomics._batch import PreparedItem, build_batch_from_items, prepare_item
+from radpersona.radiomics._batch import PreparedRois, check_finite, layout_batch, prepare_rois, roi_groups
 
 FAMILY_MODULES: dict[str, ModuleType] = {
     "firstorder": firstorder,
@@ -40,6 +40,8 @@ BACKENDS: tuple[str, ...] = ("torch", "pyradiomics")
 #: Upper bounds on one chunk's padded work arrays (elements), to keep memory modest.
 _VOXEL_BUDGET = 4_000_000
 _MATRIX_BUDGET = 40_000_000
+#: Image voxels prepared at a time (host memory for the stacked items, their intensities and grey levels).
+_PREPARE_BUDGET = 32_000_000
 
 __all__ = ["extract_features", "feature_names", "ALL_FAMILIES"]
 
@@ -61,37 +63,32 @@ def _check_families(families: Sequence[str]) -> None:
 def _validate(
     images: Sequence[np.ndarray], masks: Sequence[np.ndarray], spacing: Sequence[float], bin_width: float
 ) -> tuple[list[np.ndarray], list[np.ndarray], tuple[float, float, float]]:
+    """Arrays of the items and their masks, after checking counts, shapes, spacing and bin width."""
     if len(images) != len(masks):
         raise InputDataError("images and masks differ in length", value=(len(images), len(masks)))
-    imgs, msks = [], []
-    for k, (image, mask) in enumerate(zip(images, masks)):
-        image = np.asarray(image)
-        mask = np.asarray(mask)
+    imgs, msks = [np.asarray(image) for image in images], [np.asarray(mask) for mask in masks]
+    for k, (image, mask) in enumerate(zip(imgs, msks)):
         if image.ndim != 3 or image.shape != mask.shape:
             raise InputDataError(
                 f"item {k}: image and mask must be 3-D arrays of one shape", value=(image.shape, mask.shape)
             )
-        if not np.all(np.isfinite(image[mask > 0])):
-            raise InputDataError(f"item {k}: the image has non-finite values inside the mask")
-        imgs.append(image)
-        msks.append(mask)
     spacing_t = tuple(float(s) for s in spacing)
     if len(spacing_t) != 3 or not all(s > 0 for s in spacing_t):
         raise ConfigError(f"spacing must be three positive numbers (slices, rows, cols) in mm, not {spacing!r}")
     if not bin_width > 0:
         raise ConfigError(f"bin_width must be positive, not {bin_width!r}")
-    return imgs, msks, spacing_t  # type: ignore[return-value]
+    return imgs, msks, spacing_t
 
 
-def _chunks(prepared: dict[int, PreparedItem], items: list[int]) -> list[list[int]]:
-    """Group item indices (sorted by ROI box volume) so that padded work arrays stay within budget."""
-    sizes = {k: (int(np.prod(prepared[k].mask.shape)), prepared[k].n_levels + 1) for k in items}
-    order = sorted(items, key=lambda k: sizes[k])
+def _chunks(prepared: PreparedRois) -> list[list[int]]:
+    """Group prepared items (sorted by ROI box volume) so that padded work arrays stay within budget."""
+    boxes = np.prod(prepared.box_sizes + 2, axis=1)
+    order = np.argsort(boxes, kind="stable")
     chunks: list[list[int]] = []
     current: list[int] = []
     box_max = ng_max = 0
-    for k in order:
-        box, ng = sizes[k]
+    for k in order.tolist():
+        box, ng = int(boxes[k]), int(prepared.n_levels[k]) + 1
         b2, g2 = max(box_max, box), max(ng_max, ng)
         n = len(current) + 1
         if current and (n * b2 > _VOXEL_BUDGET or n * 13 * g2 * g2 > _MATRIX_BUDGET):
@@ -101,6 +98,8 @@ def _chunks(prepared: dict[int, PreparedItem], items: list[int]) -> list[list[in
         box_max, ng_max = b2, g2
     if current:
         chunks.append(current)
+    if len(chunks) == 1:
+        chunks[0].sort()  # one chunk: keep the prepared order (no gathering of voxel segments)
     return chunks
 
 
@@ -152,6 +151,8 @@ def extract_features(
     if backend == "pyradiomics":
         from radpersona.radiomics._reference import extract_with_pyradiomics
 
+        for index, stack, rois in roi_groups(imgs, msks):
+            check_finite(index, stack, rois)
         names = {fam: list(FAMILY_MODULES[fam].FEATURES) for fam in families}
         rows, item_status = extract_with_pyradiomics(
             imgs, msks, spacing=spacing_t, names=names, bin_width=bin_width, voxel_array_shift=voxel_array_shift
@@ -168,32 +169,40 @@ def extract_features(
 
     torch_dtype = torch.float64 if dtype == "float64" else torch.float32
     dev = torch.device(device)
-    computable = []
-    for k, mask in enumerate(msks):
-        n = int(np.count_nonzero(mask > 0))
-        if n == 0:
-            status[k, :] = "empty mask"
-        elif n == 1:
-            status[k, :] = "single voxel"
-        else:
-            computable.append(k)
-    col_index = {col: c for c, col in enumerate(columns)}
     with_levels = any(fam != "shape" for fam in families)  # shape ignores intensities
-    prepared = {k: prepare_item(imgs[k], msks[k], bin_width, with_levels) for k in computable}
-    for chunk in _chunks(prepared, computable):
-        batch = build_batch_from_items([prepared[k] for k in chunk], spacing=spacing_t, dtype=torch_dtype, device=dev)
-        rows = np.asarray(chunk)
-        for fam in families:
-            module = FAMILY_MODULES[fam]
-            result = module.compute(batch, voxel_array_shift=voxel_array_shift)
-            reason = getattr(module, "NAN_REASON", "undefined")
-            cols = [col_index[f"{fam}_{name}"] for name in result]
-            arr = torch.stack([t.detach() for t in result.values()], dim=1).to("cpu", torch.float64).numpy()
-            values[rows[:, None], cols] = arr
-            bad_rows, bad_cols = np.nonzero(~np.isfinite(arr))
-            if len(bad_rows):
-                status[rows[bad_rows], np.asarray(cols)[bad_cols]] = reason
+    col_index = {col: c for c, col in enumerate(columns)}
+    for block in _item_blocks(imgs):  # bounded host memory for very many items
+        prepared, counts = prepare_rois([imgs[k] for k in block], [msks[k] for k in block], bin_width, with_levels)
+        status[block[counts == 0], :] = "empty mask"
+        status[block[counts == 1], :] = "single voxel"
+        for chunk in _chunks(prepared):
+            batch = layout_batch(prepared, chunk, spacing=spacing_t, dtype=torch_dtype, device=dev)
+            rows = block[prepared.item[chunk]]
+            for fam in families:
+                module = FAMILY_MODULES[fam]
+                result = module.compute(batch, voxel_array_shift=voxel_array_shift)
+                reason = getattr(module, "NAN_REASON", "undefined")
+                cols = [col_index[f"{fam}_{name}"] for name in result]
+                arr = torch.stack([t.detach() for t in result.values()], dim=1).to("cpu", torch.float64).numpy()
+                values[rows[:, None], cols] = arr
+                bad_rows, bad_cols = np.nonzero(~np.isfinite(arr))
+                if len(bad_rows):
+                    status[rows[bad_rows], np.asarray(cols)[bad_cols]] = reason
     return _frame(values, status, columns)
+
+
+def _item_blocks(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Consecutive items in blocks of at most _PREPARE_BUDGET image voxels (at least one item each)."""
+    sizes = np.array([image.size for image in images], dtype=np.int64)
+    blocks, first, total = [], 0, 0
+    for k, size in enumerate(sizes.tolist()):
+        if k > first and total + size > _PREPARE_BUDGET:
+            blocks.append(np.arange(first, k))
+            first, total = k, 0
+        total += size
+    if len(sizes):
+        blocks.append(np.arange(first, len(sizes)))
+    return blocks
 
 
 def _frame(values: np.ndarray, status: np.ndarray, columns: list[str]) -> pd.DataFrame:

@@ -1,25 +1,33 @@
 """Preparation of a batch of regions of interest (ROIs) for the vectorised feature families.
 
 Every family works on a :class:`RoiBatch`: the ROIs of several items cropped to their bounding boxes,
-padded to one common box, discretised exactly as PyRadiomics 3.1 does (fixed bin width, bin edges
-``numpy.arange(min - min % w, max + 2 w, w)``, ``numpy.digitize`` semantics) and moved to one torch
-device. Cropping and binning are per item in numpy (cheap, and bit-identical to PyRadiomics); all
-feature arithmetic afterwards is batched torch code.
+discretised with PyRadiomics' fixed bin width and laid out on one torch device. Items of one array shape are
+stacked and prepared together in numpy (masks, voxel counts, bounding boxes, intensities); discretisation and
+everything after it is vectorised over the whole batch (bit-identical to PyRadiomics' ``numpy.digitize``
+binning, see :func:`discretise_batch`). On the CPU, the host-side kernels work on numpy views of the tensors.
 
-Besides the dense boxes, a batch holds a flat view for gather-based neighbourhood work: every item's box
-is padded with one voxel of background on each side and flattened, so that the neighbour of ROI voxel
-``f`` along an offset is ``f + flat_offset`` (never wrapping into another row or item), and the
-grey levels are also given as per-item compact ranks (0..Gc-1 over the levels present in the ROI), which
-keeps co-occurrence and run-length matrices small.
+Layouts:
+
+- *ROI voxel lists*: all ROI voxels of all items, item-major and in C order within each item's box (the
+  order of ``image[mask]``), with their item, intensity, grey level and compact grey-level rank (0..Gc-1
+  over the levels present in the item's ROI, which keeps co-occurrence and run-length matrices small).
+  Item b's voxels are ``starts[b] : starts[b] + counts[b]``; :meth:`RoiBatch.segment_sum` reduces over them.
+- *Flat padded boxes*: every item's box preceded by one slice, row and column of background, in a common box
+  (Zp, Yp, Xp) = (Z + 1, Y + 1, X + 1), stacked (plus one empty box at the end) and flattened, so that the
+  neighbour of ROI voxel ``f`` along an offset is ``f + flat_offset``. It never wraps into another row, slice or
+  item: a coordinate one step beyond the box, on either side, lands on the background row, column or slice of
+  the next (or this) box.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from radpersona.errors import InputDataError
 
 #: The 13 unique 3-D directions at distance 1, as (slice, row, column) offsets, in PyRadiomics' order.
 DIRECTIONS: tuple[tuple[int, int, int], ...] = (
@@ -55,57 +63,193 @@ def bin_edges(values: np.ndarray, bin_width: float) -> np.ndarray:
 
 
 def discretise(values: np.ndarray, bin_width: float) -> np.ndarray:
-    """Grey levels 1..Ng of ``values``: ``numpy.digitize(values, bin_edges(values, w))``."""
+    """Grey levels 1..Ng of one ROI's ``values``: ``numpy.digitize(values, bin_edges(values, w))`` (reference)."""
     return np.digitize(values, bin_edges(values, bin_width)).astype(np.int64)
+
+
+def discretise_batch(values: np.ndarray, counts: np.ndarray, bin_width: float) -> np.ndarray:
+    """:func:`discretise` of every item at once; ``values`` holds the items' ROI intensities one after another
+    (``counts[b]`` values for item b, every count >= 1).
+
+    The level of x is the number of edges <= x. ``numpy.arange(low, high, w)`` fills e_0 = low, e_1 = low + w and
+    e_k = low + k d for k >= 2, d = (low + w) - low; where low + 1 d == low + w (checked per item; else e_1 is
+    patched in), every edge is e_k = low + k d. The estimate floor((x - low) / d) + 1 (off by at most one) is
+    corrected against those very edges, so the result equals ``numpy.digitize`` bit for bit (also for x exactly on
+    an edge). The edge list always holds >= 2 edges (high - low >= 2 w), and x < max + w <= last edge.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    minimum = np.minimum.reduceat(values, starts)
+    low_item = minimum - np.mod(minimum, bin_width)
+    first_item = low_item + bin_width  # e_1
+    delta_item = first_item - low_item  # arange's step for k >= 2
+    low = np.repeat(low_item, counts)
+    delta = np.repeat(delta_item, counts)
+    level = np.floor((values - low) / delta) + 1.0  # float: exact small integers, no casts
+    level += low + level * delta <= values  # e_level <= x: one more edge
+    level -= low + (level - 1.0) * delta > values  # e_(level - 1) > x: one edge fewer
+    patch = np.flatnonzero(low_item + delta_item != first_item)  # items whose e_1 is not low + d
+    if len(patch):
+        item = np.repeat(np.arange(len(counts)), counts)
+        redo = np.flatnonzero(np.isin(item, patch) & (level <= 2.0))
+        for k in redo.tolist():
+            b = item[k]
+            level[k] = np.searchsorted(
+                np.array([low_item[b], first_item[b], low_item[b] + 2 * delta_item[b]]), values[k], side="right"
+            )
+    return level.astype(np.int64)
+
+
+def roi_groups(
+    images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Items of one array shape at a time: (their indices, their images stacked (G, Z, Y, X), their boolean ROIs
+    ``mask > 0`` stacked), so that the work per item is vectorised over the stack."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, image in enumerate(images):
+        by_shape.setdefault(tuple(image.shape), []).append(k)
+    for index in by_shape.values():
+        stacked_masks = np.stack([masks[k] for k in index])
+        rois = stacked_masks if stacked_masks.dtype == bool else stacked_masks > 0
+        yield np.asarray(index), np.stack([images[k] for k in index]), rois
+
+
+def first_and_end(hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a (G, L) boolean array, the first True index and one past the last (0, L for rows without any)."""
+    return hit.argmax(1), hit.shape[1] - hit[:, ::-1].argmax(1)
+
+
+@dataclass
+class PreparedRois:
+    """Items' ROIs cropped to their bounding boxes, with intensities and grey levels (see :func:`prepare_rois`)."""
+
+    item: np.ndarray  # (M,) the original index of each prepared item, in prepared order
+    crops: list[np.ndarray]  # cropped boolean ROIs
+    values: np.ndarray  # ROI intensities (float64), item after item, C order within each box
+    levels: np.ndarray  # their grey levels 1..Ng (int64)
+    counts: np.ndarray  # (M,) ROI voxels per item
+    starts: np.ndarray  # (M,) offset of each item's first value
+    box_sizes: np.ndarray  # (M, 3)
+    n_levels: np.ndarray  # (M,) Ng, the highest grey level of each ROI
+
+
+def prepare_rois(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    bin_width: float,
+    with_levels: bool = True,
+    min_voxels: int = 2,
+) -> tuple[PreparedRois, np.ndarray]:
+    """Crop every ROI (``mask > 0``) of at least ``min_voxels`` voxels to its bounding box, gather its intensities
+    and discretise them; items of one array shape are handled together (:func:`roi_groups`).
+
+    Returns the prepared items and the ROI voxel count of every item. With ``with_levels=False`` (for families
+    that ignore intensities, i.e. shape) every ROI voxel gets grey level 1 instead of its discretised level, and
+    intensity 0.
+
+    Raises:
+        InputDataError: an image has non-finite values inside its ROI.
+    """
+    all_counts = np.zeros(len(images), dtype=np.int64)
+    crops: list[np.ndarray] = []
+    item, values, count_parts, boxes = [], [], [], []
+    for index, stack, rois in roi_groups(images, masks):
+        n = rois.reshape(len(index), -1).sum(1)
+        all_counts[index] = n
+        check_finite(index, stack, rois)
+        keep = np.flatnonzero(n >= min_voxels)
+        if len(keep) == 0:
+            continue
+        if len(keep) < len(index):
+            rois, stack, n = rois[keep], stack[keep], n[keep]
+        if (n == rois[0].size).all():  # whole boxes (e.g. texture on whole patches)
+            z0, y0, x0 = (np.zeros(len(keep), dtype=np.int64) for _ in range(3))
+            z1, y1, x1 = (np.full(len(keep), k, dtype=np.int64) for k in rois.shape[1:])
+            crops.extend(rois)
+            if with_levels:
+                values.append(stack.reshape(-1).astype(np.float64, copy=False))
+        else:
+            z0, z1 = first_and_end(np.any(rois, axis=(2, 3)))
+            y0, y1 = first_and_end(np.any(rois, axis=(1, 3)))
+            x0, x1 = first_and_end(np.any(rois, axis=(1, 2)))
+            for g in range(len(keep)):
+                crops.append(rois[g, z0[g] : z1[g], y0[g] : y1[g], x0[g] : x1[g]])
+            if with_levels:  # families that ignore intensities (shape) need no values
+                # item after item, C order (numpy.compress: much faster than boolean indexing)
+                values.append(np.compress(rois.reshape(-1), stack.reshape(-1)).astype(np.float64, copy=False))
+        item.append(index[keep])
+        count_parts.append(n)
+        boxes.append(np.stack([z1 - z0, y1 - y0, x1 - x0], axis=1))
+    counts = np.concatenate(count_parts) if count_parts else np.zeros(0, dtype=np.int64)
+    if with_levels:
+        all_values = np.concatenate(values) if values else np.zeros(0)
+        levels = discretise_batch(all_values, counts, bin_width) if len(all_values) else np.zeros(0, dtype=np.int64)
+    else:
+        all_values = np.zeros(int(counts.sum()))
+        levels = np.ones(len(all_values), dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    prepared = PreparedRois(
+        item=np.concatenate(item) if item else np.zeros(0, dtype=np.int64),
+        crops=crops,
+        values=all_values,
+        levels=levels,
+        counts=counts,
+        starts=starts,
+        box_sizes=np.concatenate(boxes) if boxes else np.zeros((0, 3), dtype=np.int64),
+        n_levels=np.maximum.reduceat(levels, starts) if len(levels) else np.zeros(0, dtype=np.int64),
+    )
+    return prepared, all_counts
+
+
+def check_finite(index: np.ndarray, stack: np.ndarray, rois: np.ndarray) -> None:
+    """Raise :class:`InputDataError` naming the first item (original ``index``) with non-finite ROI intensities."""
+    if np.issubdtype(stack.dtype, np.floating) and not np.isfinite(stack).all():
+        bad = ~np.isfinite(stack) & rois
+        hit = bad.reshape(len(index), -1).any(1)
+        if hit.any():
+            raise InputDataError(f"item {int(index[hit.argmax()])}: the image has non-finite values inside the mask")
 
 
 @dataclass
 class RoiBatch:
-    """ROIs of several items, cropped, discretised and padded to a common box on one device.
+    """ROIs of several items, cropped, discretised and laid out on one device (see the module docstring).
 
     Attributes:
-        values: (B, N) intensities of the ROI voxels, NaN beyond each item's voxel count.
-        levels: (B, N) discretised grey levels (1..Ng) of the ROI voxels, 0 beyond the count (all 1 when the
-            items were prepared without levels, see :func:`prepare_item`).
-        valid: (B, N) True for real ROI voxels.
-        n_voxels: (B,) number of ROI voxels per item.
-        grey: (B, Z, Y, X) grey levels in the common box, 0 outside the ROI.
-        mask: (B, Z, Y, X) the ROI in the common box.
+        counts: (B,) numpy, number of ROI voxels per item; ``n_voxels`` the same as a tensor.
+        starts: (B,) numpy, offset of each item's first voxel in the ROI voxel lists.
         box_sizes: (B, 3) numpy array, each item's bounding-box size (slices, rows, cols).
-        n_levels: (B,) Ng, the highest grey level present in each ROI.
+        n_levels: (B,) Ng, the highest grey level present in each ROI (floating dtype).
         max_level: G, the highest grey level over the batch.
         spacing: voxel spacing (slices, rows, cols) in mm.
-        masks_np: the cropped boolean masks (numpy), for the shape family.
         dtype, device: the floating dtype and device of the tensors.
-        padded_shape: (Zp, Yp, Xp) = common box + 2 (one background voxel on each side).
-        grey_flat: (B * Zp * Yp * Xp,) grey levels of the padded boxes, 0 outside the ROI.
-        rank_flat: same layout, compact rank + 1 of the grey level, 0 outside the ROI.
-        roi_index: (Nroi,) flat indices (into ``grey_flat``) of all ROI voxels, item-major, C order.
-        roi_item: (Nroi,) item of each ROI voxel.
-        roi_grey: (Nroi,) grey level of each ROI voxel.
-        roi_rank: (Nroi,) compact rank (0..Gc-1) of each ROI voxel's grey level.
+        padded_shape: (Zp, Yp, Xp) = common box + 1 (background slice, row and column before the voxels).
+        box_masks: (B + 1, Zp, Yp, Xp) numpy, the ROIs in the padded boxes (on the host; the last box is empty).
+        rank_flat: ((B + 1) * Zp * Yp * Xp,) int32 compact rank + 1 of the grey level, 0 outside the ROI.
+        roi_index: (N,) flat indices (into the flat padded layout) of all ROI voxels, item-major, C order.
+        roi_item: (N,) item of each ROI voxel.
+        roi_values: (N,) intensity of each ROI voxel (floating dtype).
+        roi_grey: (N,) grey level of each ROI voxel.
+        roi_rank: (N,) compact rank (0..Gc-1) of each ROI voxel's grey level.
         level_values: (B, Gc) grey level of each compact rank, 0 beyond the item's present levels.
-        n_present: (B,) number of distinct grey levels in each ROI (numpy).
+        n_present: (B,) numpy, number of distinct grey levels in each ROI.
     """
 
-    values: torch.Tensor
-    levels: torch.Tensor
-    valid: torch.Tensor
+    counts: np.ndarray
+    starts: np.ndarray
     n_voxels: torch.Tensor
-    grey: torch.Tensor
-    mask: torch.Tensor
     box_sizes: np.ndarray
     n_levels: torch.Tensor
     max_level: int
     spacing: tuple[float, float, float]
-    masks_np: list[np.ndarray]
     dtype: torch.dtype
     device: torch.device
     padded_shape: tuple[int, int, int]
-    grey_flat: torch.Tensor
+    box_masks: np.ndarray
     rank_flat: torch.Tensor
     roi_index: torch.Tensor
     roi_item: torch.Tensor
+    roi_values: torch.Tensor
     roi_grey: torch.Tensor
     roi_rank: torch.Tensor
     level_values: torch.Tensor
@@ -115,190 +259,202 @@ class RoiBatch:
     @property
     def size(self) -> int:
         """Number of items B in the batch."""
-        return int(self.values.shape[0])
+        return len(self.counts)
 
     @property
-    def rank(self) -> torch.Tensor:
-        """(B, Z, Y, X) compact grey-level rank + 1 in the common box, 0 outside the ROI."""
-        zp, yp, xp = self.padded_shape
-        return self.rank_flat.reshape(self.size, zp, yp, xp)[:, 1 : zp - 1, 1 : yp - 1, 1 : xp - 1]
+    def on_cpu(self) -> bool:
+        """True when the tensors live on the CPU (numpy kernels may then work on them without copies)."""
+        return self.device.type == "cpu"
 
     @property
     def n_compact(self) -> int:
         """Gc, the largest number of distinct grey levels of a ROI in the batch."""
         return int(self.level_values.shape[1])
 
+    @property
+    def mask(self) -> torch.Tensor:
+        """(B, Z, Y, X) the ROIs in the common box (a view of ``rank_flat != 0``)."""
+        if "mask" not in self._cache:
+            self._cache["mask"] = self._inner(self.rank_flat != 0)
+        return self._cache["mask"]
+
+    @property
+    def grey_flat(self) -> torch.Tensor:
+        """(B * Zp * Yp * Xp,) int32 grey levels in the flat padded layout, 0 outside the ROI (made on first use)."""
+        if "grey_flat" not in self._cache:
+            if self.on_cpu:
+                grey_np = np.zeros(self.rank_flat.shape[0], dtype=np.int32)
+                grey_np[self.roi_index.numpy()] = self.roi_grey.numpy().astype(np.int32)  # same dtype: a fast scatter
+                self._cache["grey_flat"] = torch.from_numpy(grey_np)
+            else:
+                grey = torch.zeros(self.rank_flat.shape, dtype=torch.int32, device=self.device)
+                grey[self.roi_index] = self.roi_grey.to(torch.int32)
+                self._cache["grey_flat"] = grey
+        return self._cache["grey_flat"]
+
+    @property
+    def rank(self) -> torch.Tensor:
+        """(B, Z, Y, X) compact grey-level rank + 1 in the common box, 0 outside the ROI (a view of ``rank_flat``)."""
+        return self._inner(self.rank_flat)
+
+    @property
+    def padded_mask(self) -> np.ndarray:
+        """(B, Zp + 1, Yp + 1, Xp + 1) numpy: every ROI with one voxel of background on each side."""
+        if "padded_mask" not in self._cache:
+            self._cache["padded_mask"] = np.pad(self.box_masks[:-1], ((0, 0), (0, 1), (0, 1), (0, 1)))
+        return self._cache["padded_mask"]
+
+    def boxes(self, flat: torch.Tensor) -> torch.Tensor:
+        """(B, Zp, Yp, Xp) view of a tensor in the flat padded layout (without the trailing empty box)."""
+        zp, yp, xp = self.padded_shape
+        return flat[: self.size * zp * yp * xp].reshape(self.size, zp, yp, xp)
+
+    def _inner(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.boxes(flat)[:, 1:, 1:, 1:]
+
+    @property
+    def item_rank(self) -> torch.Tensor:
+        """(N,) int64 cell of every ROI voxel in per-item rank tables: item * Gc + compact rank (made on first use)."""
+        if "item_rank" not in self._cache:
+            if self.on_cpu:
+                base = np.repeat(np.arange(self.size, dtype=np.int64) * self.n_compact, self.counts)
+                self._cache["item_rank"] = torch.from_numpy(base + self.roi_rank.numpy())
+            else:
+                self._cache["item_rank"] = self.roi_item * self.n_compact + self.roi_rank
+        return self._cache["item_rank"]
+
     def flat_offset(self, offset: Sequence[int]) -> int:
         """Flat-index step of a (slice, row, col) offset in the padded layout."""
         _, yp, xp = self.padded_shape
         return int((offset[0] * yp + offset[1]) * xp + offset[2])
 
-    def neighbour_values(self, kind: str) -> torch.Tensor:
-        """(13, Nroi) int32 grey level (``kind="grey"``) or compact rank + 1 (``kind="rank"``) of every ROI
-        voxel's neighbour at the offsets ``DIRECTIONS``; 0 where the neighbour lies outside the ROI. Computed
-        once per batch and kind (a numpy gather on the CPU)."""
-        key = "nb_" + kind
-        if key not in self._cache:
-            steps = [self.flat_offset(d) for d in DIRECTIONS]
-            source = self.grey_flat if kind == "grey" else self.rank_flat
-            if self.device.type == "cpu":
-                src = source.numpy().astype(np.int32)
-                roi = self.roi_index.numpy()
-                out = np.empty((len(steps), roi.shape[0]), dtype=np.int32)
-                for row, step in zip(out, steps):
-                    np.take(src[step:], roi, out=row)  # src[f + step] for every ROI voxel f
-                self._cache[key] = torch.from_numpy(out)
-            else:
-                shift = torch.tensor(steps, dtype=torch.int64, device=self.device)
-                self._cache[key] = source.to(torch.int32)[self.roi_index[None, :] + shift[:, None]]
-        return self._cache[key]
+    def segment_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """(B,) per-item sums of ``values`` given per ROI voxel (N,) (contiguous segments of the voxel lists)."""
+        if self.on_cpu:
+            return torch.from_numpy(np.add.reduceat(values.numpy(), self.starts))
+        lengths = torch.as_tensor(self.counts, device=self.device)
+        return torch.segment_reduce(values, "sum", lengths=lengths)
+
+    def per_voxel(self, item_values: torch.Tensor) -> torch.Tensor:
+        """(N,) ``item_values[roi_item]``: each ROI voxel gets its item's value."""
+        if self.on_cpu:
+            return torch.from_numpy(np.repeat(item_values.numpy(), self.counts))
+        return item_values[self.roi_item]
 
     def equal_neighbour_pairs(self) -> list[torch.Tensor]:
         """Per direction of ``DIRECTIONS``, a boolean tensor over flat padded positions f < len - step (step the
         direction's :meth:`flat_offset`): True where f and f + step are both ROI voxels of one grey level.
         Computed once per batch (slices of ``rank_flat``; a ROI voxel's flat successor is its true neighbour)."""
         if "equal_pairs" not in self._cache:
-            ranks = self.rank_flat.to(torch.int16 if self.n_compact < 32767 else torch.int32)
-            inside = ranks != 0
-            pairs = []
-            for d in DIRECTIONS:
-                step = self.flat_offset(d)
-                pairs.append((ranks[:-step] == ranks[step:]) & inside[:-step])
+            small = np.uint8 if self.n_compact < 255 else np.int32
+            if self.on_cpu:
+                ranks_np = self.rank_flat.numpy().astype(small)
+                inside_np = ranks_np != 0
+                pairs = []
+                for d in DIRECTIONS:
+                    step = self.flat_offset(d)
+                    same = ranks_np[:-step] == ranks_np[step:]
+                    same &= inside_np[:-step]
+                    pairs.append(torch.from_numpy(same))
+            else:
+                ranks = self.rank_flat.to(torch.uint8 if small is np.uint8 else torch.int32)
+                inside = ranks != 0
+                pairs = []
+                for d in DIRECTIONS:
+                    step = self.flat_offset(d)
+                    pairs.append((ranks[:-step] == ranks[step:]) & inside[:-step])
             self._cache["equal_pairs"] = pairs
         return self._cache["equal_pairs"]
 
 
-def box_sum_3x3x3(volume: torch.Tensor) -> torch.Tensor:
-    """(B, Z-2, Y-2, X-2) sums of every interior voxel's 3x3x3 neighbourhood (itself included) of a (B, Z, Y, X)
-    tensor, as three separable 3-tap sums."""
-    s = volume[..., :-2] + volume[..., 1:-1] + volume[..., 2:]
-    s = s[:, :, :-2] + s[:, :, 1:-1] + s[:, :, 2:]
-    return s[:, :-2] + s[:, 1:-1] + s[:, 2:]
-
-
-def crop_to_roi(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Crop ``image`` and boolean ``mask`` to the bounding box of the mask (which must be non-empty)."""
-    if mask.all():
-        return image, mask
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return image[tuple(box)], mask[tuple(box)]
-
-
-@dataclass
-class PreparedItem:
-    """One ROI cropped to its bounding box and discretised (see :func:`prepare_item`)."""
-
-    mask: np.ndarray  # cropped boolean mask
-    values: np.ndarray  # ROI intensities, C order
-    levels: np.ndarray  # their grey levels 1..Ng
-
-    @property
-    def n_levels(self) -> int:
-        """Ng, the highest grey level of the ROI."""
-        return int(self.levels.max())
-
-
-def prepare_item(image: np.ndarray, mask: np.ndarray, bin_width: float, with_levels: bool = True) -> PreparedItem:
-    """Crop a (non-empty) ROI to its bounding box and discretise its intensities.
-
-    With ``with_levels=False`` (for families that ignore intensities, i.e. shape) every ROI voxel gets grey
-    level 1 instead of its discretised level.
-    """
-    img_c, mask_c = crop_to_roi(np.asarray(image, dtype=np.float64), np.asarray(mask) > 0)
-    v = img_c.reshape(-1) if mask_c.all() else img_c[mask_c]
-    levels = discretise(v, bin_width) if with_levels else np.ones(v.shape, dtype=np.int64)
-    return PreparedItem(mask=mask_c, values=v, levels=levels)
-
-
 def build_batch(
     images: Sequence[np.ndarray],
-    masks: Sequence[np.ndarray],
+    rois: Sequence[np.ndarray],
     *,
     spacing: tuple[float, float, float],
     bin_width: float,
     dtype: torch.dtype,
     device: torch.device,
+    with_levels: bool = True,
 ) -> RoiBatch:
-    """Crop, discretise and pad the (non-empty) ROIs of ``images``/``masks`` into one :class:`RoiBatch`."""
-    items = [prepare_item(image, mask, bin_width) for image, mask in zip(images, masks)]
-    return build_batch_from_items(items, spacing=spacing, dtype=dtype, device=device)
+    """Crop, discretise and lay out the ROIs (of two voxels or more) ``rois`` of ``images`` as one :class:`RoiBatch`
+    (items in the order of :func:`prepare_rois`)."""
+    prepared, _ = prepare_rois(images, rois, bin_width, with_levels)
+    return layout_batch(prepared, range(len(prepared.crops)), spacing=spacing, dtype=dtype, device=device)
 
 
-def build_batch_from_items(
-    items: Sequence[PreparedItem], *, spacing: tuple[float, float, float], dtype: torch.dtype, device: torch.device
+def layout_batch(
+    prepared: PreparedRois,
+    items: Sequence[int],
+    *,
+    spacing: tuple[float, float, float],
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> RoiBatch:
-    """Pad prepared ROIs into one :class:`RoiBatch` (dense boxes, flat padded layout, compact grey ranks)."""
-    n_items = len(items)
-    counts = np.array([len(it.values) for it in items], dtype=np.int64)
-    n_max = int(counts.max())
-    box_sizes = np.array([it.mask.shape for it in items], dtype=np.int64)
-    box = box_sizes.max(axis=0)
-    zp, yp, xp = (int(n) + 2 for n in box)
-    mask_pad = np.zeros((n_items, zp, yp, xp), dtype=bool)
-    for b, it in enumerate(items):
-        z, y, x = it.mask.shape
-        mask_pad[b, 1 : z + 1, 1 : y + 1, 1 : x + 1] = it.mask
-    all_levels = np.concatenate([it.levels for it in items])
-    all_values = np.concatenate([it.values for it in items])
-    roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of it.values
-    roi_item = np.repeat(np.arange(n_items), counts)
+    """The :class:`RoiBatch` of the prepared ROIs ``items`` (in that order): flat padded boxes, compact ranks."""
+    item_index = np.asarray(items, dtype=np.int64)
+    n_items = len(item_index)
+    counts = prepared.counts[item_index]
+    if np.array_equal(item_index, np.arange(len(prepared.counts))):
+        all_values, all_levels = prepared.values, prepared.levels
+    else:  # gather the items' voxel segments
+        starts_new = np.cumsum(counts) - counts
+        index = np.repeat(prepared.starts[item_index] - starts_new, counts) + np.arange(int(counts.sum()))
+        all_values, all_levels = prepared.values[index], prepared.levels[index]
+    starts = np.cumsum(counts) - counts
+    box_sizes = prepared.box_sizes[item_index]
+    zp, yp, xp = (int(n) + 1 for n in box_sizes.max(axis=0))
+    mask_pad = np.zeros((n_items + 1, zp, yp, xp), dtype=bool)
+    full = counts == np.prod(box_sizes, axis=1)
+    # runs of consecutive whole boxes of one size are filled at once, other items one by one
+    continues = np.zeros(n_items, dtype=bool)  # item b continues the run of item b - 1
+    continues[1:] = full[1:] & full[:-1] & (box_sizes[1:] == box_sizes[:-1]).all(1)
+    run_starts = np.flatnonzero(~continues).tolist() + [n_items]
+    for b0, b1 in zip(run_starts[:-1], run_starts[1:]):
+        z, y, x = box_sizes[b0]
+        mask_pad[b0:b1, 1 : z + 1, 1 : y + 1, 1 : x + 1] = True if full[b0] else prepared.crops[item_index[b0]]
+    roi_index = np.flatnonzero(mask_pad)  # item-major, C order within each box = order of the values
     max_level = int(all_levels.max())
-    # compact ranks: position of each grey level among the levels present in its ROI
-    item_level = roi_item * (max_level + 1) + all_levels
-    present = np.zeros((n_items, max_level + 1), dtype=bool)
-    present.reshape(-1)[item_level] = True
-    n_present = present.sum(1)
-    rank_map = np.cumsum(present, axis=1) - 1
-    roi_rank = rank_map.reshape(-1)[item_level]
-    n_compact = int(n_present.max())
-    level_values = np.zeros((n_items, n_compact), dtype=np.int64)
-    pi, pl = np.nonzero(present)
-    level_values[pi, rank_map[pi, pl]] = pl
-    grey_flat = np.zeros(mask_pad.size, dtype=np.int64)
-    grey_flat[roi_index] = all_levels
-    rank_flat = np.zeros(mask_pad.size, dtype=np.int64)
-    rank_flat[roi_index] = roi_rank + 1
-    # dense (B, N) voxel lists
-    if np.all(counts == n_max):
-        values = all_values.reshape(n_items, n_max)
-        levels = all_levels.reshape(n_items, n_max)
-    else:
-        starts = np.cumsum(counts) - counts
-        slot = np.arange(len(all_levels)) - np.repeat(starts - np.arange(n_items) * n_max, counts)  # b * n_max + pos
-        values = np.full((n_items, n_max), np.nan)
-        values.reshape(-1)[slot] = all_values
-        levels = np.zeros((n_items, n_max), dtype=np.int64)
-        levels.reshape(-1)[slot] = all_levels
-    n_levels = np.maximum.reduceat(all_levels, np.cumsum(counts) - counts)  # Ng of each item
-    to = dict(device=device)
-    grey_pad_t = torch.as_tensor(grey_flat.reshape(mask_pad.shape), **to)
-    mask_pad_t = torch.as_tensor(mask_pad, **to)
-    inner = (slice(None), slice(1, zp - 1), slice(1, yp - 1), slice(1, xp - 1))
+    if max_level == 1:  # one grey level (e.g. shape alone, which ignores intensities): rank 0 everywhere
+        n_present = np.ones(n_items, dtype=np.int64)
+        roi_rank = np.zeros(len(all_levels), dtype=np.int64)
+        level_values = np.ones((n_items, 1), dtype=np.int64)
+        rank_flat = mask_pad.reshape(-1).astype(np.int32)
+    else:  # compact ranks: position of each grey level among the levels present in its ROI
+        item_level = np.repeat(np.arange(n_items) * (max_level + 1), counts) + all_levels
+        present = np.zeros((n_items, max_level + 1), dtype=bool)
+        present.reshape(-1)[item_level] = True
+        n_present = present.sum(1)
+        rank_map = np.cumsum(present, axis=1) - 1
+        roi_rank = np.take(rank_map.reshape(-1), item_level)
+        level_values = np.zeros((n_items, int(n_present.max())), dtype=np.int64)
+        pi, pl = np.nonzero(present)
+        level_values[pi, rank_map[pi, pl]] = pl
+        rank_flat = np.zeros(mask_pad.size, dtype=np.int32)
+        rank_flat[roi_index] = (roi_rank + 1).astype(np.int32)  # same dtype: a fast scatter
+
+    def to(array: np.ndarray, tensor_dtype: torch.dtype | None = None) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=tensor_dtype)
+
     return RoiBatch(
-        values=torch.as_tensor(values, dtype=dtype, **to),
-        levels=torch.as_tensor(levels, **to),
-        valid=torch.as_tensor(levels > 0, **to),
-        n_voxels=torch.as_tensor(counts, **to),
-        grey=grey_pad_t[inner],
-        mask=mask_pad_t[inner],
+        counts=counts,
+        starts=starts,
+        n_voxels=to(counts),
         box_sizes=box_sizes,
-        n_levels=torch.as_tensor(n_levels, dtype=dtype, **to),
+        n_levels=to(prepared.n_levels[item_index], dtype),
         max_level=max_level,
         spacing=spacing,
-        masks_np=[it.mask for it in items],
         dtype=dtype,
         device=device,
         padded_shape=(zp, yp, xp),
-        grey_flat=grey_pad_t.reshape(-1),
-        rank_flat=torch.as_tensor(rank_flat, **to),
-        roi_index=torch.as_tensor(roi_index, **to),
-        roi_item=torch.as_tensor(roi_item, **to),
-        roi_grey=torch.as_tensor(all_levels, **to),
-        roi_rank=torch.as_tensor(roi_rank, **to),
-        level_values=torch.as_tensor(level_values, **to),
+        box_masks=mask_pad,
+        rank_flat=to(rank_flat),
+        roi_index=to(roi_index),
+        roi_item=to(np.repeat(np.arange(n_items), counts)),
+        roi_values=to(all_values, dtype),
+        roi_grey=to(all_levels),
+        roi_rank=to(roi_rank),
+        level_values=to(level_values),
         n_present=n_present,
     )
 
@@ -335,9 +491,25 @@ def direction_allowed(box_sizes: np.ndarray, device: torch.device) -> torch.Tens
     return torch.as_tensor(allowed, device=device)
 
 
-def angle_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Mean over angles (dim 1) of ``values`` where ``weight`` is True and the value is not NaN (numpy.nanmean)."""
+def group_sizes(sizes: np.ndarray, ratio: float = 0.8) -> np.ndarray:
+    """Padded size of every item for work done in groups of similar sizes (e.g. matrices over the present grey
+    levels): each group holds the sizes in (ratio * largest, largest] and is padded to its largest (bounded
+    padding, few groups)."""
+    size = np.zeros(len(sizes), dtype=np.int64)
+    order = np.argsort(-sizes, kind="stable")
+    top = 0
+    for k in order:
+        if sizes[k] <= ratio * top:
+            top = 0
+        top = top or int(sizes[k])
+        size[k] = top
+    return size
+
+
+def angle_mean(values: torch.Tensor, weight: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """Mean over angles (``dim``) of ``values`` where ``weight`` (broadcastable) is True and the value is not NaN
+    (numpy.nanmean; NaN where no angle qualifies)."""
     use = weight & ~torch.isnan(values)
-    total = torch.where(use, values, torch.zeros_like(values)).sum(1)
-    count = use.sum(1).to(values.dtype)
+    total = torch.where(use, values, torch.zeros_like(values)).sum(dim)
+    count = use.sum(dim).to(values.dtype)
     return total / count

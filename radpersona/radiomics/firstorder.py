@@ -8,7 +8,7 @@ numpy.spacing(1). Percentiles use numpy's default linear interpolation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,77 +20,106 @@ EPS = float(np.spacing(1))
 
 @dataclass
 class FirstOrderCoefficients:
-    """Per-batch quantities shared by the first-order features (shapes (B, N) or (B,))."""
+    """Per-item moments, the discretised histogram and sorted intensities, shared by the first-order features.
 
-    x: torch.Tensor  # intensities, NaN-padded
-    x0: torch.Tensor  # intensities, 0-padded
-    valid: torch.Tensor
+    All are (B,) tensors except ``p`` (B, G) and ``sorted_x`` (B, N_max), sorted ascending and +inf-padded.
+    Sums run over each item's voxels in the batch's ROI voxel lists (:meth:`RoiBatch.segment_sum`).
+    """
+
     n: torch.Tensor  # voxel count
     mean: torch.Tensor
-    p: torch.Tensor  # (B, G) grey-level probabilities
-    shift: float
+    m2: torch.Tensor  # central moments mu_k = (1/N) sum (X - mean)^k
+    m3: torch.Tensor
+    m4: torch.Tensor
+    mad: torch.Tensor  # (1/N) sum |X - mean|
+    energy: torch.Tensor  # sum (X + c)^2
+    p: torch.Tensor
+    sorted_x: torch.Tensor
     voxel_volume: float
-    sorted_x: torch.Tensor  # intensities sorted ascending per item, +inf-padded
+    x: torch.Tensor  # (N,) intensities
+    batch: RoiBatch
+    _percentiles: dict = field(default_factory=dict, repr=False)
 
 
 def coefficients(batch: RoiBatch, voxel_array_shift: float) -> FirstOrderCoefficients:
-    """Intensity arrays, means and the discretised histogram of the batch."""
-    x = batch.values
-    valid = batch.valid
-    x0 = torch.where(valid, x, torch.zeros_like(x))
+    """Moments, histogram and sorted intensities of the batch, one pass each over the ROI voxel lists."""
+    x = batch.roi_values
     n = batch.n_voxels.to(x.dtype)
-    counts = torch.zeros(batch.size, batch.max_level + 1, dtype=x.dtype, device=x.device)
-    counts.scatter_add_(1, batch.levels, valid.to(x.dtype))
-    p = counts[:, 1:] / n[:, None]
+    mean = batch.segment_sum(x) / n
+    d = x - batch.per_voxel(mean)
+    d2 = d * d
+    shifted = x + voxel_array_shift if voxel_array_shift else x
+    g = batch.max_level
+    counts = torch.bincount(batch.roi_item * g + (batch.roi_grey - 1), minlength=batch.size * g)
     return FirstOrderCoefficients(
-        x=x,
-        x0=x0,
-        valid=valid,
         n=n,
-        mean=x0.sum(1) / n,
-        p=p,
-        shift=float(voxel_array_shift),
+        mean=mean,
+        m2=batch.segment_sum(d2) / n,
+        m3=batch.segment_sum(d2 * d) / n,
+        m4=batch.segment_sum(d2 * d2) / n,
+        mad=batch.segment_sum(d.abs()) / n,
+        energy=batch.segment_sum(shifted * shifted),
+        p=counts.reshape(batch.size, g).to(x.dtype) / n[:, None],
+        sorted_x=_sorted(batch),
         voxel_volume=float(np.prod(batch.spacing)),
-        sorted_x=_sorted(torch.where(valid, x, torch.full_like(x, float("inf")))),
+        x=x,
+        batch=batch,
     )
 
 
-def _sorted(x: torch.Tensor) -> torch.Tensor:
-    """``x`` sorted ascending along dim 1 (numpy's vectorised sort on the CPU, torch's elsewhere)."""
-    if x.device.type == "cpu":
-        return torch.from_numpy(np.sort(x.numpy(), axis=1))
-    return x.sort(dim=1).values
+def _sorted(batch: RoiBatch) -> torch.Tensor:
+    """(B, N_max) each item's intensities sorted ascending, +inf-padded (numpy's sort on the CPU, torch's elsewhere).
 
-
-def _masked_mean(c: FirstOrderCoefficients, values: torch.Tensor) -> torch.Tensor:
-    return torch.where(c.valid, values, torch.zeros_like(values)).sum(1) / c.n
-
-
-def _central_moment(c: FirstOrderCoefficients, order: int) -> torch.Tensor:
-    return _masked_mean(c, (c.x - c.mean[:, None]) ** order)
+    On the CPU, runs of consecutive items with one voxel count (e.g. patches of one shape) are sorted as a
+    (run, count) block each, without padding, when there are few runs."""
+    nb, n_max = batch.size, int(batch.counts.max())
+    if batch.on_cpu:
+        change = np.flatnonzero(np.diff(batch.counts)) + 1
+        if len(change) < 32:
+            values = batch.roi_values.numpy()
+            dense_np = np.full((nb, n_max), np.inf, dtype=values.dtype)
+            for b0, b1 in zip([0, *change.tolist()], [*change.tolist(), nb]):
+                count, first = int(batch.counts[b0]), int(batch.starts[b0])
+                block = values[first : first + (b1 - b0) * count].reshape(b1 - b0, count)
+                dense_np[b0:b1, :count] = np.sort(block, axis=1)
+            return torch.from_numpy(dense_np)
+    if bool((batch.counts == n_max).all()):
+        dense = batch.roi_values.reshape(nb, n_max)
+    else:
+        pos = torch.arange(batch.roi_values.shape[0], device=batch.device) - batch.per_voxel(
+            torch.as_tensor(batch.starts, device=batch.device)
+        )
+        dense = torch.full((nb * n_max,), float("inf"), dtype=batch.dtype, device=batch.device)
+        dense[batch.roi_item * n_max + pos] = batch.roi_values
+        dense = dense.reshape(nb, n_max)
+    if batch.on_cpu:
+        return torch.from_numpy(np.sort(dense.numpy(), axis=1))
+    return dense.sort(dim=1).values
 
 
 def _percentile(c: FirstOrderCoefficients, q: float) -> torch.Tensor:
-    """numpy.percentile's default (linear) method on each item's sorted intensities."""
-    h = (c.n - 1) * (q / 100.0)
-    lo = h.floor()
-    t = h - lo
-    lo_i = lo.long()
-    hi_i = torch.minimum(lo_i + 1, c.n.long() - 1)
-    a = c.sorted_x.gather(1, lo_i[:, None])[:, 0]
-    b = c.sorted_x.gather(1, hi_i[:, None])[:, 0]
-    diff = b - a
-    return torch.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    """numpy.percentile's default (linear) method on each item's sorted intensities (cached per q)."""
+    if q not in c._percentiles:
+        h = (c.n - 1) * (q / 100.0)
+        lo = h.floor()
+        t = h - lo
+        lo_i = lo.long()
+        hi_i = torch.minimum(lo_i + 1, c.n.long() - 1)
+        a = c.sorted_x.gather(1, lo_i[:, None])[:, 0]
+        b = c.sorted_x.gather(1, hi_i[:, None])[:, 0]
+        diff = b - a
+        c._percentiles[q] = torch.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return c._percentiles[q]
 
 
 def energy(c: FirstOrderCoefficients) -> torch.Tensor:
     """Energy = sum_{i=1..N} (X(i) + c)^2."""
-    return torch.where(c.valid, (c.x + c.shift) ** 2, torch.zeros_like(c.x)).sum(1)
+    return c.energy
 
 
 def total_energy(c: FirstOrderCoefficients) -> torch.Tensor:
     """TotalEnergy = V_vox * sum_{i=1..N} (X(i) + c)^2."""
-    return energy(c) * c.voxel_volume
+    return c.energy * c.voxel_volume
 
 
 def entropy(c: FirstOrderCoefficients) -> torch.Tensor:
@@ -100,7 +129,7 @@ def entropy(c: FirstOrderCoefficients) -> torch.Tensor:
 
 def minimum(c: FirstOrderCoefficients) -> torch.Tensor:
     """Minimum = min(X)."""
-    return torch.where(c.valid, c.x, torch.full_like(c.x, float("inf"))).amin(1)
+    return c.sorted_x[:, 0]
 
 
 def percentile_10(c: FirstOrderCoefficients) -> torch.Tensor:
@@ -115,7 +144,7 @@ def percentile_90(c: FirstOrderCoefficients) -> torch.Tensor:
 
 def maximum(c: FirstOrderCoefficients) -> torch.Tensor:
     """Maximum = max(X)."""
-    return torch.where(c.valid, c.x, torch.full_like(c.x, float("-inf"))).amax(1)
+    return c.sorted_x.gather(1, c.n.long()[:, None] - 1)[:, 0]
 
 
 def mean(c: FirstOrderCoefficients) -> torch.Tensor:
@@ -140,42 +169,37 @@ def range_(c: FirstOrderCoefficients) -> torch.Tensor:
 
 def mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """MeanAbsoluteDeviation = (1/N) sum_i |X(i) - mean(X)|."""
-    return _masked_mean(c, (c.x - c.mean[:, None]).abs())
+    return c.mad
 
 
 def robust_mean_absolute_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """RobustMeanAbsoluteDeviation = (1/N_1090) sum_{i: P10 <= X(i) <= P90} |X(i) - mean(X_1090)|."""
-    p10 = _percentile(c, 10)[:, None]
-    p90 = _percentile(c, 90)[:, None]
-    keep = c.valid & (c.x >= p10) & (c.x <= p90)
-    n = keep.sum(1).to(c.x.dtype)
-    zeros = torch.zeros_like(c.x)
-    m = torch.where(keep, c.x, zeros).sum(1) / n
-    return torch.where(keep, (c.x - m[:, None]).abs(), zeros).sum(1) / n
+    batch = c.batch
+    keep = (c.x >= batch.per_voxel(_percentile(c, 10))) & (c.x <= batch.per_voxel(_percentile(c, 90)))
+    weight = keep.to(c.x.dtype)  # 0/1 weights: cheaper than selecting (intensities are finite)
+    n = batch.segment_sum(weight)
+    m = batch.segment_sum(c.x * weight) / n
+    return batch.segment_sum((c.x - batch.per_voxel(m)).abs() * weight) / n
 
 
 def root_mean_squared(c: FirstOrderCoefficients) -> torch.Tensor:
     """RootMeanSquared = sqrt((1/N) sum_i (X(i) + c)^2)."""
-    return torch.sqrt(energy(c) / c.n)
+    return torch.sqrt(c.energy / c.n)
 
 
 def standard_deviation(c: FirstOrderCoefficients) -> torch.Tensor:
     """StandardDeviation = sqrt((1/N) sum_i (X(i) - mean(X))^2) (deprecated in PyRadiomics, kept here)."""
-    return torch.sqrt(_central_moment(c, 2))
+    return torch.sqrt(c.m2)
 
 
 def skewness(c: FirstOrderCoefficients) -> torch.Tensor:
     """Skewness = mu_3 / mu_2^(3/2), mu_k = (1/N) sum_i (X(i) - mean)^k; mu_3 itself (~0) where mu_2 = 0."""
-    m2 = _central_moment(c, 2)
-    m3 = _central_moment(c, 3)
-    return m3 / torch.where(m2 == 0, torch.ones_like(m2), m2) ** 1.5
+    return c.m3 / torch.where(c.m2 == 0, torch.ones_like(c.m2), c.m2) ** 1.5
 
 
 def kurtosis(c: FirstOrderCoefficients) -> torch.Tensor:
     """Kurtosis = mu_4 / mu_2^2 (not excess kurtosis); mu_4 itself (~0) where mu_2 = 0."""
-    m2 = _central_moment(c, 2)
-    m4 = _central_moment(c, 4)
-    return m4 / torch.where(m2 == 0, torch.ones_like(m2), m2) ** 2.0
+    return c.m4 / torch.where(c.m2 == 0, torch.ones_like(c.m2), c.m2) ** 2.0
 
 
 def variance(c: FirstOrderCoefficients) -> torch.Tensor:

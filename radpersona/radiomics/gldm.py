@@ -21,38 +21,54 @@ EPS = float(np.spacing(1))
 
 @dataclass
 class GldmCoefficients:
-    """Dependence matrices P (B, G, 27) with marginals and grey-level/dependence vectors."""
+    """Dependence matrices P (B, Gc, 27) over each ROI's present grey levels (compact ranks, padding rows 0) with
+    marginals and grey-level/dependence vectors."""
 
     P: torch.Tensor
     n_z: torch.Tensor  # (B,)
-    pg: torch.Tensor  # (B, G)
+    pg: torch.Tensor  # (B, Gc)
     pd: torch.Tensor  # (B, 27)
-    i: torch.Tensor  # (G,)
+    i: torch.Tensor  # (B, Gc) grey level of each rank (1 for padding ranks, whose counts are 0)
     j: torch.Tensor  # (27,)
 
 
-def dependence(batch: RoiBatch) -> torch.Tensor:
-    """Dependence counts (B, G, 27), from the batch's equal-neighbour pairs along the 13 directions (each pair
-    adds one dependent neighbour to both of its voxels)."""
+def dependent_neighbours(batch: RoiBatch) -> torch.Tensor:
+    """(N,) number of dependent neighbours (same grey level, among the 26 at distance 1) of every ROI voxel, from
+    the batch's equal-neighbour pairs along the 13 directions (each pair counts for both of its voxels)."""
+    pairs = batch.equal_neighbour_pairs()
+    if batch.on_cpu:
+        count_np = np.zeros(batch.rank_flat.shape[0], dtype=np.uint8)
+        for d, pair in zip(DIRECTIONS, pairs):
+            step = batch.flat_offset(d)
+            same = pair.numpy().view(np.uint8)
+            count_np[:-step] += same
+            count_np[step:] += same
+        return torch.from_numpy(np.take(count_np, batch.roi_index.numpy()))
     count = torch.zeros(batch.rank_flat.shape, dtype=torch.uint8, device=batch.device)
-    for d, pair in zip(DIRECTIONS, batch.equal_neighbour_pairs()):
+    for d, pair in zip(DIRECTIONS, pairs):
         step = batch.flat_offset(d)
         count[:-step] += pair
         count[step:] += pair
-    g = batch.max_level
-    flat = (batch.roi_item * g + batch.roi_grey - 1) * 27 + count[batch.roi_index].to(torch.int64)
-    return torch.bincount(flat, minlength=batch.size * g * 27).reshape(batch.size, g, 27).to(batch.dtype)
+    return count[batch.roi_index]
+
+
+def dependence(batch: RoiBatch) -> torch.Tensor:
+    """Dependence counts (B, Gc, 27): ROI voxels per compact grey-level rank and number of dependent neighbours."""
+    gc = batch.n_compact
+    key = batch.item_rank * 27 + dependent_neighbours(batch).to(torch.int64)
+    return torch.bincount(key, minlength=batch.size * gc * 27).reshape(batch.size, gc, 27).to(batch.dtype)
 
 
 def coefficients(batch: RoiBatch) -> GldmCoefficients:
     """Dependence matrices and marginals of the batch."""
     P = dependence(batch)
+    lv = batch.level_values.to(P.dtype)
     return GldmCoefficients(
         P=P,
         n_z=P.sum((1, 2)),
         pg=P.sum(2),
         pd=P.sum(1),
-        i=torch.arange(1, P.shape[1] + 1, dtype=P.dtype, device=P.device),
+        i=torch.where(lv > 0, lv, torch.ones_like(lv)),
         j=torch.arange(1, 28, dtype=P.dtype, device=P.device),
     )
 
@@ -118,22 +134,22 @@ def _weighted(c: GldmCoefficients, weight: torch.Tensor) -> torch.Tensor:
 
 def small_dependence_low_gray_level_emphasis(c: GldmCoefficients) -> torch.Tensor:
     """SmallDependenceLowGrayLevelEmphasis = sum_{i,j} P(i, j) / (i^2 j^2) / N_z."""
-    return _weighted(c, 1 / (c.i[:, None] ** 2 * c.j[None, :] ** 2))
+    return _weighted(c, 1 / (c.i[:, :, None] ** 2 * c.j**2))
 
 
 def small_dependence_high_gray_level_emphasis(c: GldmCoefficients) -> torch.Tensor:
     """SmallDependenceHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 / j^2 / N_z."""
-    return _weighted(c, c.i[:, None] ** 2 / c.j[None, :] ** 2)
+    return _weighted(c, c.i[:, :, None] ** 2 / c.j**2)
 
 
 def large_dependence_low_gray_level_emphasis(c: GldmCoefficients) -> torch.Tensor:
     """LargeDependenceLowGrayLevelEmphasis = sum_{i,j} P(i, j) j^2 / i^2 / N_z."""
-    return _weighted(c, c.j[None, :] ** 2 / c.i[:, None] ** 2)
+    return _weighted(c, c.j**2 / c.i[:, :, None] ** 2)
 
 
 def large_dependence_high_gray_level_emphasis(c: GldmCoefficients) -> torch.Tensor:
     """LargeDependenceHighGrayLevelEmphasis = sum_{i,j} P(i, j) i^2 j^2 / N_z."""
-    return _weighted(c, c.i[:, None] ** 2 * c.j[None, :] ** 2)
+    return _weighted(c, c.i[:, :, None] ** 2 * c.j**2)
 
 
 #: PyRadiomics feature name -> function.

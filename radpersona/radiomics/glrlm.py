@@ -5,13 +5,15 @@ of length j along direction a, for each of the 13 3-D directions that only move 
 the ROI's bounding box is longer than one voxel (PyRadiomics generates no other angle) and along which
 some line holds at least two ROI voxels (PyRadiomics' C code empties other directions). Per direction:
 N_r = sum P (number of runs), N_p = sum_j j p_r(j) (number of voxels), p_g(i) = sum_j P(i, j),
-p_r(j) = sum_i P(i, j); features are averaged over directions. i runs over grey levels, j over lengths.
+p_r(j) = sum_i P(i, j); i runs over grey levels, j over lengths. Every feature function below gives the value
+per direction; :func:`compute` averages over the directions that hold runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,9 +25,9 @@ EPS = float(np.spacing(1))
 
 @dataclass
 class GlrlmCoefficients:
-    """Run-length matrices P (B, A, G, R) with marginals and grey-level/length vectors."""
+    """Marginals of the run-length matrices P (B, A, Gc, R) over compact grey-level ranks, the grey-level and
+    length vectors, and the nonzero cells of P (for the entropy)."""
 
-    P: torch.Tensor  # (B, A, Gc, R) over compact grey-level ranks
     used: torch.Tensor  # (B, A)
     n_runs: torch.Tensor  # (B, A)
     pg: torch.Tensor  # (B, A, Gc)
@@ -33,172 +35,182 @@ class GlrlmCoefficients:
     i: torch.Tensor  # (B, 1, Gc) grey level of each rank (1 for padding ranks, whose counts are 0)
     j: torch.Tensor  # (R,)
     pj: torch.Tensor  # (B, A, Gc, 2): sum_j P(i, j) / j^2 and sum_j P(i, j) j^2
+    cell_count: torch.Tensor  # (K,) P of the nonzero cells
+    cell_angle: torch.Tensor  # (K,) their (item, direction) index b * A + a
 
 
-def run_lengths(batch: RoiBatch) -> torch.Tensor:
-    """Run-length counts (B, 13, Gc, R) over compact grey-level ranks, R the longest run in the batch.
+def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run lengths over compact grey-level ranks: the counts P(i, 1) of runs of one voxel (B, 13, Gc), zero in the
+    directions that are not ``allowed`` (B, 13), and the runs of two or more voxels as a (cell, length) list
+    (cells b * 13 * Gc + a * Gc + rank) with, for each, the number of such runs; on the host.
 
-    Counted on the host from the batch's equal-neighbour pairs (f, f + s), s the direction's flat step in the
-    padded layout: a run of two or more voxels starts at a pair (f, f + s) not preceded by the pair
-    (f - s, f), and is followed one step at a time (a ROI voxel's flat successor is its true neighbour, so
-    runs never wrap) until its chain of pairs ends. Runs of length 1 are the remaining voxels:
-    P(i, 1) = N_i - sum_{j >= 2} j P(i, j). The matrices then move to the batch's device.
+    Counted from the batch's equal-neighbour pairs (f, f + s), s the direction's flat step in the padded layout: a
+    run of two or more voxels starts at a pair (f, f + s) not preceded by the pair (f - s, f), and is followed one
+    step at a time (a ROI voxel's flat successor is its true neighbour, so runs never wrap) until its chain of pairs
+    ends. Runs of length 1 are the remaining voxels: P(i, 1) = N_i - sum_{j >= 2} j P(i, j) (directions that are
+    not allowed hold no pair, hence no longer run).
     """
     g = batch.n_compact
     n_dir = len(DIRECTIONS)
     nb = batch.size
-    width = int(batch.box_sizes.max())  # no run is longer than the largest bounding-box side
-    ranks = batch.rank_flat.cpu().numpy()  # rank + 1, 0 outside the ROI: equal ranks <=> equal grey levels
-    box = ranks.shape[0] // nb
+    item_rank = batch.item_rank.cpu().numpy()  # (item, rank) of every ROI voxel
+    cell_flat = np.zeros(batch.rank_flat.shape[0], dtype=np.int64)  # (item, direction 0, rank) at flat positions
+    cell_flat[batch.roi_index.cpu().numpy()] = item_rank + np.repeat(np.arange(nb) * ((n_dir - 1) * g), batch.counts)
     pairs = batch.equal_neighbour_pairs()
-    keys = []  # (item, direction, rank) cell * width + length - 1 of every run of length >= 2
-    r = 1  # longest run in the batch
+    ended = []  # (cells, length): the (item, direction, rank) cells of the runs that end with that length >= 2
     for a, d in enumerate(DIRECTIONS):
         step = batch.flat_offset(d)
         same = pairs[a].cpu().numpy()  # f and f + step: ROI voxels of one rank
-        start = same.copy()
-        start[step:] &= ~same[:-step]
+        start = np.empty_like(same)  # the pair at f is not preceded by the pair at f - step
+        start[:step] = same[:step]
+        np.greater(same[step:], same[:-step], out=start[step:])
         pos = np.flatnonzero(start)
-        cell = (((pos // box) * n_dir + a) * g + ranks[pos] - 1) * width
+        cell = np.take(cell_flat, pos) + a * g
         k = 2  # every run in pos holds at least k voxels
         while pos.size:
             hold = same[pos + (k - 1) * step]
-            keys.append(cell[~hold] + (k - 1))
-            pos, cell = pos[hold], cell[hold]
-            r = max(r, k)
+            ended.append((np.compress(~hold, cell), k))  # numpy.compress: faster than boolean indexing
+            pos, cell = np.compress(hold, pos), np.compress(hold, cell)
             k += 1
+    r = max([k for _, k in ended], default=1)
     n_cells = nb * n_dir * g
-    if keys:
-        counts = np.bincount(np.concatenate(keys), minlength=n_cells * width)
-    else:
-        counts = np.zeros(n_cells * width, dtype=np.int64)
-    counts = counts.reshape(nb, n_dir, g, width)[..., :r].copy()
-    items = batch.roi_item.cpu().numpy()
-    n_i = np.bincount(items * g + batch.roi_rank.cpu().numpy(), minlength=nb * g).reshape(nb, 1, g)
-    counts[..., 0] = n_i - (counts[..., 1:] * np.arange(2, r + 1)).sum(-1)
-    return torch.as_tensor(counts, dtype=batch.dtype, device=batch.device)
+    keys = np.concatenate([cells * (r + 1) + k for cells, k in ended] + [np.zeros(0, dtype=np.int64)])
+    counts = np.bincount(keys, minlength=n_cells * (r + 1))
+    long_key = np.flatnonzero(counts)
+    long_count = counts[long_key]
+    long_cell, long_length = np.divmod(long_key, r + 1)
+    in_long = np.bincount(long_cell, weights=long_count * long_length, minlength=n_cells).reshape(nb, n_dir, g)
+    n_i = np.bincount(item_rank, minlength=nb * g).reshape(nb, 1, g)
+    single = (n_i - in_long) * allowed.cpu().numpy()[:, :, None]
+    return single, np.stack([long_cell, long_length]), long_count
 
 
 def multi_element_directions(batch: RoiBatch) -> torch.Tensor:
-    """(B, 13) True where some line along the direction holds two or more ROI voxels."""
+    """(B, 13) True where some line along the direction holds two or more ROI voxels.
+
+    A ROI that fills its bounding box has such a line exactly in the directions that only move along axes in which
+    the box is longer than one voxel; the other items are searched for two ROI voxels k = 1, 2, ... steps apart."""
+    out = direction_allowed(batch.box_sizes, batch.device)
+    partial = np.flatnonzero(batch.counts < np.prod(batch.box_sizes, axis=1))
+    if len(partial) == 0:
+        return out
+    out[torch.as_tensor(partial, device=batch.device)] = False
+    masks = batch.mask[torch.as_tensor(partial, device=batch.device)]
     r = int(batch.box_sizes.max())
-    out = torch.zeros(batch.size, len(DIRECTIONS), dtype=torch.bool, device=batch.device)
-    inside = batch.rank_flat != 0
-    pad = torch.zeros(max(batch.flat_offset(d) for d in DIRECTIONS), dtype=torch.bool, device=batch.device)
     for a, d in enumerate(DIRECTIONS):
-        # two neighbouring ROI voxels (flat layout, a ROI voxel's successor is its true neighbour) settle most items
-        step = batch.flat_offset(d)
-        adjacent = torch.cat([inside[:-step] & inside[step:], pad[:step]]).reshape(batch.size, -1).any(1)
-        out[:, a] = adjacent
-        todo = torch.nonzero(~adjacent).flatten()
-        for k in range(2, r):
+        todo = torch.arange(len(partial), device=batch.device)
+        for k in range(1, r):
             if len(todo) == 0:
                 break
-            m = batch.mask[todo]
+            m = masks[todo]
             found = (m & neighbour(m, tuple(k * v for v in d), False)).flatten(1).any(1)
-            out[todo[found], a] = True
+            out[torch.as_tensor(partial, device=batch.device)[todo[found]], a] = True
             todo = todo[~found]
     return out
 
 
 def coefficients(batch: RoiBatch) -> GlrlmCoefficients:
-    """Run-length matrices and marginals of the batch."""
-    P = run_lengths(batch)
-    lv = batch.level_values.to(P.dtype)
+    """Marginals of the run-length matrices of the batch (sums over the nonzero cells, on the host)."""
     allowed = direction_allowed(batch.box_sizes, batch.device) & multi_element_directions(batch)
-    P = P * allowed[:, :, None, None].to(P.dtype)
-    pg = P.sum(3)
-    n_runs = pg.sum(2)
-    used = n_runs > 0
-    j = torch.arange(1, P.shape[3] + 1, dtype=P.dtype, device=P.device)
+    single, (long_cell, long_length), long_count = run_lengths(batch, allowed)
+    nb, na, g = single.shape
+    r = int(long_length.max(initial=1))
+    long_angle = long_cell // g
+    pg = single + np.bincount(long_cell, weights=long_count, minlength=nb * na * g).reshape(nb, na, g)
+    pr = np.bincount(long_angle * r + long_length - 1, weights=long_count, minlength=nb * na * r).reshape(nb * na, r)
+    pr[:, 0] = single.sum(2).reshape(-1)
+    pj = np.empty((nb, na, g, 2))
+    for k, weight in enumerate((1.0 / long_length**2, long_length**2.0)):
+        pj[..., k] = single + np.bincount(long_cell, weights=long_count * weight, minlength=nb * na * g).reshape(
+            nb, na, g
+        )
+    ones = np.flatnonzero(single)
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
+    pg_t = torch.as_tensor(pg, **to)
+    n_runs = pg_t.sum(2)
+    lv = batch.level_values.to(batch.dtype)
     return GlrlmCoefficients(
-        P=P,
-        used=used,
+        used=n_runs > 0,
         n_runs=n_runs,
-        pg=pg,
-        pr=P.sum(2),
+        pg=pg_t,
+        pr=torch.as_tensor(pr.reshape(nb, na, r), **to),
         i=torch.where(lv > 0, lv, torch.ones_like(lv))[:, None, :],
-        j=j,
-        pj=P @ torch.stack([1 / j**2, j**2], dim=1),
+        j=torch.arange(1, r + 1, **to),
+        pj=torch.as_tensor(pj, **to),
+        cell_count=torch.as_tensor(np.concatenate([single.reshape(-1)[ones], long_count]), **to),
+        cell_angle=torch.as_tensor(np.concatenate([ones // g, long_angle]), device=batch.device),
     )
-
-
-def _mean(c: GlrlmCoefficients, per_angle: torch.Tensor) -> torch.Tensor:
-    return angle_mean(per_angle, c.used)
 
 
 def short_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """ShortRunEmphasis = sum_j p_r(j) / j^2 / N_r."""
-    return _mean(c, (c.pr / c.j**2).sum(2) / c.n_runs)
+    return (c.pr / c.j**2).sum(2) / c.n_runs
 
 
 def long_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """LongRunEmphasis = sum_j p_r(j) j^2 / N_r."""
-    return _mean(c, (c.pr * c.j**2).sum(2) / c.n_runs)
+    return (c.pr * c.j**2).sum(2) / c.n_runs
 
 
 def gray_level_non_uniformity(c: GlrlmCoefficients) -> torch.Tensor:
     """GrayLevelNonUniformity = sum_i p_g(i)^2 / N_r."""
-    return _mean(c, (c.pg**2).sum(2) / c.n_runs)
+    return (c.pg**2).sum(2) / c.n_runs
 
 
 def gray_level_non_uniformity_normalized(c: GlrlmCoefficients) -> torch.Tensor:
     """GrayLevelNonUniformityNormalized = sum_i p_g(i)^2 / N_r^2."""
-    return _mean(c, (c.pg**2).sum(2) / c.n_runs**2)
+    return (c.pg**2).sum(2) / c.n_runs**2
 
 
 def run_length_non_uniformity(c: GlrlmCoefficients) -> torch.Tensor:
     """RunLengthNonUniformity = sum_j p_r(j)^2 / N_r."""
-    return _mean(c, (c.pr**2).sum(2) / c.n_runs)
+    return (c.pr**2).sum(2) / c.n_runs
 
 
 def run_length_non_uniformity_normalized(c: GlrlmCoefficients) -> torch.Tensor:
     """RunLengthNonUniformityNormalized = sum_j p_r(j)^2 / N_r^2."""
-    return _mean(c, (c.pr**2).sum(2) / c.n_runs**2)
+    return (c.pr**2).sum(2) / c.n_runs**2
 
 
 def run_percentage(c: GlrlmCoefficients) -> torch.Tensor:
     """RunPercentage = N_r / N_p, N_p = sum_j j p_r(j)."""
-    return _mean(c, c.n_runs / (c.pr * c.j).sum(2))
+    return c.n_runs / (c.pr * c.j).sum(2)
 
 
 def gray_level_variance(c: GlrlmCoefficients) -> torch.Tensor:
     """GrayLevelVariance = sum_i q(i) (i - mu)^2, q = p_g / N_r, mu = sum_i q(i) i."""
     q = c.pg / c.n_runs[:, :, None]
     mu = (q * c.i).sum(2, keepdim=True)
-    return _mean(c, (q * (c.i - mu) ** 2).sum(2))
+    return (q * (c.i - mu) ** 2).sum(2)
 
 
 def run_variance(c: GlrlmCoefficients) -> torch.Tensor:
     """RunVariance = sum_j q(j) (j - mu)^2, q = p_r / N_r, mu = sum_j q(j) j."""
     q = c.pr / c.n_runs[:, :, None]
     mu = (q * c.j).sum(2, keepdim=True)
-    return _mean(c, (q * (c.j - mu) ** 2).sum(2))
+    return (q * (c.j - mu) ** 2).sum(2)
 
 
 def run_entropy(c: GlrlmCoefficients) -> torch.Tensor:
     """RunEntropy = -sum_{i,j} q(i, j) log2(q(i, j) + eps), q = P / N_r."""
-    nb, na = c.n_runs.shape
-    flat = c.P.reshape(nb * na, -1)
-    rows, cols = torch.nonzero(flat, as_tuple=True)  # empty cells (q = 0) contribute nothing
-    q = flat[rows, cols] / c.n_runs.reshape(-1)[rows]
-    total = torch.zeros(nb * na, dtype=q.dtype, device=q.device).index_add_(0, rows, q * torch.log2(q + EPS))
-    return _mean(c, -total.reshape(nb, na))
+    q = c.cell_count / c.n_runs.reshape(-1)[c.cell_angle]  # nonzero cells only: q = 0 adds nothing
+    terms = torch.bincount(c.cell_angle, weights=q * torch.log2(q + EPS), minlength=c.n_runs.numel())
+    return -terms.reshape(c.n_runs.shape).to(q.dtype)
 
 
 def low_gray_level_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """LowGrayLevelRunEmphasis = sum_i p_g(i) / i^2 / N_r."""
-    return _mean(c, (c.pg / c.i**2).sum(2) / c.n_runs)
+    return (c.pg / c.i**2).sum(2) / c.n_runs
 
 
 def high_gray_level_run_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
     """HighGrayLevelRunEmphasis = sum_i p_g(i) i^2 / N_r."""
-    return _mean(c, (c.pg * c.i**2).sum(2) / c.n_runs)
+    return (c.pg * c.i**2).sum(2) / c.n_runs
 
 
 def _weighted(c: GlrlmCoefficients, long: bool, grey_power: int) -> torch.Tensor:
     """sum_{i,j} P(i, j) i^grey_power j^(2 if long else -2) / N_r, averaged over directions."""
-    return _mean(c, (c.pj[..., int(long)] * c.i**grey_power).sum(2) / c.n_runs)
+    return (c.pj[..., int(long)] * c.i**grey_power).sum(2) / c.n_runs
 
 
 def short_run_low_gray_level_emphasis(c: GlrlmCoefficients) -> torch.Tensor:
@@ -243,6 +255,8 @@ FEATURES: dict[str, Callable[[GlrlmCoefficients], torch.Tensor]] = {
 
 
 def compute(batch: RoiBatch, *, voxel_array_shift: float = 0.0) -> dict[str, torch.Tensor]:
-    """All GLRLM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused)."""
+    """All GLRLM features of the batch, name -> (B,) tensor (``voxel_array_shift`` is unused): every feature
+    function gives the value per direction, averaged here over the directions that hold runs."""
     c = coefficients(batch)
-    return {name: fn(c) for name, fn in FEATURES.items()}
+    per_angle = torch.stack([fn(c) for fn in FEATURES.values()], dim=1)  # (B, F, A)
+    return dict(zip(FEATURES, angle_mean(per_angle, c.used[:, None, :], dim=2).unbind(1)))

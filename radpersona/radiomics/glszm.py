@@ -3,13 +3,15 @@
 P(i, j): number of zones (26-connected groups of ROI voxels with equal grey level i) of size j voxels.
 N_z = sum P (number of zones), N_p = number of ROI voxels, p_g(i) = sum_j P(i, j), p_s(j) =
 sum_i P(i, j), eps = numpy.spacing(1). Zones of the whole batch are labelled in one
-``skimage.measure.label`` call (items separated by a background slice), on the CPU.
+``skimage.measure.label`` call (items separated by a background slice), on the CPU; the features use the
+marginals of P and its nonzero cells, from the list of zones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,62 +24,68 @@ EPS = float(np.spacing(1))
 
 @dataclass
 class GlszmCoefficients:
-    """Size-zone matrices P (B, G, S) with marginals, counts and grey-level/size vectors."""
+    """Marginals of the size-zone matrices P (B, Gc, Su) over compact grey-level ranks and the Su zone sizes that
+    occur in the batch, counts, grey-level/size vectors, and the nonzero cells of P (for the entropy)."""
 
-    P: torch.Tensor  # (B, Gc, Su): compact grey-level ranks x zone sizes occurring in the batch
     n_zones: torch.Tensor  # (B,)
     n_voxels: torch.Tensor  # (B,)
     pg: torch.Tensor  # (B, Gc)
     ps: torch.Tensor  # (B, Su)
-    i: torch.Tensor  # (B, Gc) grey level of each rank (0 for padding ranks, whose counts are 0)
+    i: torch.Tensor  # (B, Gc) grey level of each rank (1 for padding ranks, whose counts are 0)
     j: torch.Tensor  # (Su,) zone sizes
     pj: torch.Tensor  # (B, Gc, 2): sum_j P(i, j) / j^2 and sum_j P(i, j) j^2
+    cell_count: torch.Tensor  # (K,) P of the nonzero cells
+    cell_item: torch.Tensor  # (K,) their item
 
 
-def size_zones(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Size-zone counts (B, Gc, Su) over compact grey-level ranks and the Su zone sizes that occur in the
-    batch, and those sizes (Su,)."""
-    grey = batch.grey.cpu().numpy()
-    nb, nz, ny, nx = grey.shape
-    stacked = np.zeros((nb, nz + 1, ny, nx), dtype=np.int64)
-    stacked[:, :nz] = grey
-    labels = connected_labels(stacked.reshape(nb * (nz + 1), ny, nx), background=0, connectivity=3)
-    flat_labels = labels.reshape(-1)
-    in_roi = flat_labels > 0
-    sizes = np.bincount(flat_labels[in_roi])
-    first = np.zeros(len(sizes), dtype=np.int64)
-    positions = np.nonzero(in_roi)[0]
-    first[flat_labels[positions[::-1]]] = positions[::-1]
-    zone_ids = np.arange(1, len(sizes))
-    zone_item = first[zone_ids] // ((nz + 1) * ny * nx)
-    zone_grey = stacked.reshape(-1)[first[zone_ids]]
-    zone_size = sizes[zone_ids]
-    size_values, size_index = np.unique(zone_size, return_inverse=True)
-    lv = batch.level_values.cpu().numpy()
-    rank_map = np.zeros((nb, batch.max_level + 1), dtype=np.int64)
-    ri, rr = np.nonzero(lv)
-    rank_map[ri, lv[ri, rr]] = rr
-    gc, su = lv.shape[1], len(size_values)
-    flat = (zone_item * gc + rank_map[zone_item, zone_grey]) * su + size_index
-    counts = np.bincount(flat, minlength=nb * gc * su).reshape(nb, gc, su)
-    to = dict(dtype=batch.dtype, device=batch.device)
-    return torch.as_tensor(counts, **to), torch.as_tensor(size_values, **to)
+def size_zones(batch: RoiBatch) -> tuple[np.ndarray, np.ndarray]:
+    """(item, rank) cell (item * Gc + rank) and size of every zone of the batch, on the host.
+
+    Zones are labelled on the compact ranks (equal ranks <=> equal grey levels) of the items' padded boxes, stacked
+    along the slices (a background slice before each item), in one ``skimage.measure.label`` call.
+    """
+    rank = batch.boxes(batch.rank_flat).cpu().numpy()  # (B, Zp, Yp, Xp): a background slice before each item
+    nb, zp, yp, xp = rank.shape
+    small = rank.astype(np.uint16) if batch.n_compact < 65535 else rank
+    labels = connected_labels(small.reshape(nb * zp, yp, xp), background=0, connectivity=3)
+    # label of every ROI voxel, in the order of the batch's ROI voxel lists (item-major, C order in each box)
+    voxel_label = np.take(labels.reshape(-1), batch.roi_index.cpu().numpy())
+    zone_size = np.bincount(voxel_label)[1:]
+    zone_cell = np.zeros(len(zone_size) + 1, dtype=np.int64)
+    zone_cell[voxel_label] = batch.item_rank.cpu().numpy()
+    return zone_cell[1:], zone_size
 
 
 def coefficients(batch: RoiBatch) -> GlszmCoefficients:
-    """Size-zone matrices and marginals of the batch."""
-    P, sizes = size_zones(batch)
-    i = batch.level_values.to(P.dtype)
-    pg = P.sum(2)
+    """Marginals of the size-zone matrices of the batch, from its list of zones (on the host)."""
+    cell, size = size_zones(batch)
+    nb, gc = batch.size, batch.n_compact
+    occurs = np.bincount(size) > 0
+    sizes = np.flatnonzero(occurs).astype(np.float64)
+    size_index = (np.cumsum(occurs) - 1)[size]
+    su = len(sizes)
+    item = cell // gc
+    keys, cell_count = np.unique(cell * su + size_index, return_counts=True)  # the nonzero cells of P
+    pj = np.stack(
+        [
+            np.bincount(cell, weights=w, minlength=nb * gc)
+            for w in (1.0 / sizes[size_index] ** 2, sizes[size_index] ** 2)
+        ],
+        axis=1,
+    )
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
+    pg = torch.as_tensor(np.bincount(cell, minlength=nb * gc).reshape(nb, gc), **to)
+    i = batch.level_values.to(batch.dtype)
     return GlszmCoefficients(
-        P=P,
         n_zones=pg.sum(1),
-        n_voxels=batch.n_voxels.to(P.dtype),
+        n_voxels=batch.n_voxels.to(batch.dtype),
         pg=pg,
-        ps=P.sum(1),
+        ps=torch.as_tensor(np.bincount(item * su + size_index, minlength=nb * su).reshape(nb, su), **to),
         i=torch.where(i > 0, i, torch.ones_like(i)),
-        j=sizes,
-        pj=P @ torch.stack([1 / sizes**2, sizes**2], dim=1),
+        j=torch.as_tensor(sizes, **to),
+        pj=torch.as_tensor(pj.reshape(nb, gc, 2), **to),
+        cell_count=torch.as_tensor(cell_count, **to),
+        cell_item=torch.as_tensor(keys // (su * gc), device=batch.device),
     )
 
 
@@ -132,11 +140,9 @@ def zone_variance(c: GlszmCoefficients) -> torch.Tensor:
 
 def zone_entropy(c: GlszmCoefficients) -> torch.Tensor:
     """ZoneEntropy = -sum_{i,j} q(i, j) log2(q(i, j) + eps), q = P / N_z."""
-    flat = c.P.reshape(c.P.shape[0], -1)
-    rows, cols = torch.nonzero(flat, as_tuple=True)  # empty cells (q = 0) contribute nothing
-    q = flat[rows, cols] / c.n_zones[rows]
-    total = torch.zeros(flat.shape[0], dtype=q.dtype, device=q.device).index_add_(0, rows, q * torch.log2(q + EPS))
-    return -total
+    q = c.cell_count / c.n_zones[c.cell_item]  # nonzero cells only: q = 0 adds nothing
+    terms = torch.bincount(c.cell_item, weights=q * torch.log2(q + EPS), minlength=c.n_zones.shape[0])
+    return -terms.to(q.dtype)
 
 
 def low_gray_level_zone_emphasis(c: GlszmCoefficients) -> torch.Tensor:

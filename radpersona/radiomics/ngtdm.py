@@ -2,67 +2,89 @@
 
 For every ROI voxel, A = mean grey level of those of its 26 neighbours (distance 1) that lie in the ROI;
 a voxel without such a neighbour counts with a difference of 0 (as in PyRadiomics' C code).
-n_i = number of ROI voxels with grey level i, s_i = sum over them of |i - A|, N_vp = sum n_i, p_i = n_i / N_vp, N_gp = number of grey levels with p_i > 0. Sums over i, j below run
-over grey levels with p > 0.
+n_i = number of ROI voxels with grey level i, s_i = sum over them of |i - A|, N_vp = sum n_i, p_i = n_i / N_vp,
+N_gp = number of grey levels with p_i > 0. Sums over i, j below run over grey levels with p > 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
-from radpersona.radiomics._batch import RoiBatch, box_sum_3x3x3
+from radpersona.radiomics._batch import RoiBatch
 
 NAN_REASON = "undefined for this ROI"
 
 
 @dataclass
 class NgtdmCoefficients:
-    """Per grey level n_i-derived probabilities p (B, G), differences s (B, G) and their companions."""
+    """Per grey level probabilities p (B, Gc) and differences s (B, Gc) over each ROI's present levels (compact
+    ranks, padded with p = s = 0), and their companions."""
 
     p: torch.Tensor
     s: torch.Tensor
-    present: torch.Tensor  # (B, G) p_i > 0
-    i: torch.Tensor  # (G,)
+    present: torch.Tensor  # (B, Gc) p_i > 0
+    i: torch.Tensor  # (B, Gc) grey level of each rank
     n_vp: torch.Tensor  # (B,)
     n_gp: torch.Tensor  # (B,)
 
 
+def neighbourhood_sums(batch: RoiBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per ROI voxel (N,) int64: the sum of the grey levels of its 26 neighbours that lie in the ROI, and their
+    number, as 3x3x3 box sums minus the voxel itself (integers, exact), computed on the flat padded layout with
+    three separable 3-tap sums (steps 1, Xp, Yp Xp; a ROI voxel's box never leaves its item's padded box)."""
+    _, yp, xp = batch.padded_shape
+    wide = batch.max_level >= 2**20  # 27 * 32 * G must fit the integers
+    grey: Any  # a numpy array on the CPU, a tensor elsewhere (and so is box)
+    if batch.on_cpu:
+        grey = batch.grey_flat.numpy().astype(np.int64) if wide else batch.grey_flat.numpy()
+        box = grey * 32
+        box += grey > 0  # grey level and ROI membership in one integer (26 < 32)
+    else:
+        grey = batch.grey_flat.to(torch.int64) if wide else batch.grey_flat
+        box = grey * 32 + (grey > 0).to(grey.dtype)
+    shift = 0
+    for step in (1, xp, yp * xp):
+        box = box[: -2 * step] + box[step:-step] + box[2 * step :]
+        shift += step
+    if batch.on_cpu:
+        sums = torch.from_numpy(np.take(box, batch.roi_index.numpy() - shift).astype(np.int64))
+    else:
+        sums = box[batch.roi_index - shift].to(torch.int64)
+    return (sums >> 5) - batch.roi_grey, (sums & 31) - 1
+
+
 def coefficients(batch: RoiBatch) -> NgtdmCoefficients:
-    """NGTDM columns n_i, s_i of the batch, as p_i, s_i."""
+    """NGTDM columns n_i, s_i of the batch over compact grey-level ranks, as p_i, s_i."""
     dtype = batch.dtype
-    zp, yp, xp = batch.padded_shape
-    grey_p = batch.grey_flat.reshape(batch.size, zp, yp, xp).to(torch.int32)
-    inside_p = (grey_p > 0).to(torch.int32)
-    # neighbourhood sums over the 26 neighbours: 3x3x3 box sums minus the voxel itself (integers, exact)
-    sums = torch.zeros((2, batch.size, zp, yp, xp), dtype=torch.int32, device=batch.device)
-    sums[:, :, 1:-1, 1:-1, 1:-1] = box_sum_3x3x3(torch.stack([grey_p, inside_p]).flatten(0, 1)).unflatten(
-        0, (2, batch.size)
-    )
-    sums = sums.reshape(2, -1)[:, batch.roi_index].to(dtype)
-    g = batch.max_level
-    b = batch.roi_item
-    level = batch.roi_grey - 1
-    grey = batch.roi_grey.to(dtype)
-    total = sums[0] - grey
-    cnt = sums[1] - 1
-    mean_nb = total / torch.where(cnt > 0, cnt, torch.ones_like(cnt))
-    diff = torch.where(cnt > 0, (grey - mean_nb).abs(), torch.zeros_like(cnt))
-    n = (
-        torch.zeros(batch.size * g, dtype=dtype, device=batch.device)
-        .index_add_(0, b * g + level, torch.ones_like(diff))
-        .reshape(batch.size, g)
-    )
-    s = torch.zeros(batch.size * g, dtype=dtype, device=batch.device).index_add_(0, b * g + level, diff)
+    total, count = neighbourhood_sums(batch)
+    if batch.on_cpu:  # |i - A| per voxel, 0 without a neighbour (numpy: fewer temporaries)
+        count_np = count.numpy()
+        diff_np = total.numpy() / np.maximum(count_np, 1)
+        np.subtract(batch.roi_grey.numpy(), diff_np, out=diff_np)
+        np.abs(diff_np, out=diff_np)
+        diff_np *= count_np > 0  # 0 without a neighbour
+        diff = torch.from_numpy(diff_np).to(dtype)
+    else:
+        grey = batch.roi_grey.to(dtype)
+        has = count > 0
+        mean_nb = total.to(dtype) / torch.where(has, count, torch.ones_like(count)).to(dtype)
+        diff = torch.where(has, (grey - mean_nb).abs(), torch.zeros_like(grey))
+    gc = batch.n_compact
+    key = batch.item_rank
+    n = torch.bincount(key, minlength=batch.size * gc).reshape(batch.size, gc).to(dtype)
+    s = torch.bincount(key, weights=diff, minlength=batch.size * gc).reshape(batch.size, gc).to(dtype)
     n_vp = n.sum(1)
     present = n > 0
     return NgtdmCoefficients(
         p=n / n_vp[:, None],
-        s=s.reshape(batch.size, g),
+        s=s,
         present=present,
-        i=torch.arange(1, g + 1, dtype=dtype, device=batch.device),
+        i=batch.level_values.to(dtype),
         n_vp=n_vp,
         n_gp=present.sum(1).to(dtype),
     )
@@ -81,7 +103,7 @@ def coarseness(c: NgtdmCoefficients) -> torch.Tensor:
 
 def contrast(c: NgtdmCoefficients) -> torch.Tensor:
     """Contrast = [1 / (N_gp (N_gp - 1)) sum_{i,j} p_i p_j (i - j)^2] [1 / N_vp sum_i s_i]; 0 if N_gp = 1."""
-    di = (c.i[:, None] - c.i[None, :]) ** 2
+    di = (c.i[:, :, None] - c.i[:, None, :]) ** 2
     value = (c.p[:, :, None] * c.p[:, None, :] * di).sum((1, 2)) * c.s.sum(1) / c.n_vp
     div = c.n_gp * (c.n_gp - 1)
     return torch.where(div == 0, torch.zeros_like(value), value / torch.where(div == 0, torch.ones_like(div), div))
@@ -102,13 +124,13 @@ def complexity(c: NgtdmCoefficients) -> torch.Tensor:
     num = torch.where(_pairs(c), ps[:, :, None] + ps[:, None, :], torch.zeros((), dtype=ps.dtype))
     den = c.p[:, :, None] + c.p[:, None, :]
     den = torch.where(den == 0, torch.ones_like(den), den)
-    di = (c.i[:, None] - c.i[None, :]).abs()
+    di = (c.i[:, :, None] - c.i[:, None, :]).abs()
     return (di * num / den).sum((1, 2)) / c.n_vp
 
 
 def strength(c: NgtdmCoefficients) -> torch.Tensor:
     """Strength = sum_{i,j} (p_i + p_j)(i - j)^2 / sum_i s_i; 0 where sum_i s_i = 0."""
-    di = (c.i[:, None] - c.i[None, :]) ** 2
+    di = (c.i[:, :, None] - c.i[:, None, :]) ** 2
     val = torch.where(_pairs(c), (c.p[:, :, None] + c.p[:, None, :]) * di, torch.zeros((), dtype=c.p.dtype))
     num = val.sum((1, 2))
     den = c.s.sum(1)

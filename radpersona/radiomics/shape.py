@@ -7,9 +7,10 @@ signed tetrahedra (a x b) . c / 6 over the triangles (sign flipped for complemen
 surface A the sum of triangle areas |(a - c) x (b - c)| / 2, all in mm via the spacing. Diameters are
 the largest vertex-to-vertex distances (in 3-D, and between vertices sharing a slice, row or column
 coordinate). Axis lengths use the eigenvalues lambda_major >= lambda_minor >= lambda_least of the
-covariance of the physical ROI voxel coordinates. Marching cubes run batched in torch with per-cube-index
-volume and area tables; 2-D diameters are exact maxima over pairs of grid lines of vertices, the 3-D
-diameter a maximum over line-extreme vertices; the 3x3 eigenproblems use PyRadiomics' arithmetic.
+covariance of the physical ROI voxel coordinates. Marching cubes run batched with per-cube-index volume and
+area tables (numpy on the CPU, torch on other devices); 2-D diameters are exact maxima over pairs of grid
+lines of vertices, the 3-D diameter a maximum over line-extreme vertices, both on the host; covariances come
+from exact integer moments (PyRadiomics' own arithmetic for near-degenerate ROIs).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from radpersona.radiomics._batch import RoiBatch
+from radpersona.radiomics._batch import RoiBatch, group_sizes
 from radpersona.radiomics._tables import CORNERS, EDGE_MIDPOINTS, TRIANGLES
 
 NAN_REASON = "undefined for this ROI (degenerate shape)"
@@ -62,217 +63,281 @@ def _config_tables(spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.
     return k0, k1, area
 
 
-def mesh_volume_and_surface(mask: torch.Tensor, spacing: tuple[float, float, float], dtype: torch.dtype):
-    """Signed-tetrahedra volume and triangle surface of the marching-cubes mesh of each padded mask.
+@lru_cache(maxsize=32)
+def cube_tables(spacing: tuple[float, float, float]) -> np.ndarray:
+    """(5, 256) per-cube-index terms: sign K0, sign K1 (slice, row, col) and the surface area, for every index
+    0..255 (an index >= 128 uses the triangles of 255 - index with the opposite sign; indices 0 and 255 hold no
+    triangle). A cube with index idx at origin o (mm) adds (row0 + o . rows1-3) / 6 to the volume and row 4 to
+    the surface."""
+    k0, k1, area = _config_tables(spacing)
+    out = np.zeros((5, 256))
+    low = np.arange(128)
+    out[0, low], out[1:4, low], out[4, low] = k0, k1.T, area
+    out[0, 255 - low], out[1:4, 255 - low], out[4, 255 - low] = -k0, -k1.T, area
+    return out
 
-    ``mask``: (B, Z, Y, X) boolean, already padded with background on every side.
-    Returns (volume, surface), each (B,). Per-cube contributions come from :func:`_config_tables`:
-    V = (1/6) sum_cubes sign (K0[idx] + o . K1[idx]), A = sum_cubes area[idx].
-    """
+
+def cube_index(mask: np.ndarray) -> np.ndarray:
+    """(B, Z-1, Y-1, X-1) uint8 marching-cubes index of every 2x2x2 cube of (B, Z, Y, X) boolean masks (bit k set
+    when corner ``CORNERS[k]`` is inside), built one axis at a time: bits (0, 1) = (x0, x1) on row y0, (2, 3) =
+    (x1, x0) on row y1, and bits 4-7 repeat bits 0-3 on slice z1."""
+    m = mask.view(np.uint8)
+    row = m[..., :-1] | (m[..., 1:] << 1)  # x0 -> bit 0, x1 -> bit 1
+    row_reversed = m[..., 1:] | (m[..., :-1] << 1)  # x1 -> bit 0, x0 -> bit 1
+    square = row[:, :, :-1] | (row_reversed[:, :, 1:] << 2)
+    return square[:, :-1] | (square[:, 1:] << 4)
+
+
+def mesh_volume_and_surface_numpy(mask: np.ndarray, spacing: tuple[float, float, float]) -> tuple[np.ndarray, ...]:
+    """Signed-tetrahedra volume and triangle surface (each (B,)) of the marching-cubes mesh of padded boolean masks
+    (B, Z, Y, X): V = (1/6) sum_cubes (K0[idx] + o . K1[idx]), A = sum_cubes area[idx] (:func:`cube_tables`), the
+    origin terms summed per slice, row and column first."""
+    index = cube_index(mask).astype(np.intp)  # once, rather than in each take
+    tables = cube_tables(tuple(spacing))
+    _, nz, ny, nx = index.shape
+    oz, oy, ox = (np.arange(n) * s for n, s in zip((nz, ny, nx), spacing))
+    volume = np.take(tables[0], index).sum((1, 2, 3))
+    volume += np.take(tables[1], index).sum((2, 3)) @ oz
+    volume += np.take(tables[2], index).sum((1, 3)) @ oy
+    volume += np.take(tables[3], index).sum((1, 2)) @ ox
+    return volume / 6.0, np.take(tables[4], index).sum((1, 2, 3))
+
+
+def mesh_volume_and_surface(mask: torch.Tensor, spacing: tuple[float, float, float], dtype: torch.dtype):
+    """Torch version of :func:`mesh_volume_and_surface_numpy` for (B, Z, Y, X) boolean masks on any device;
+    returns (volume, surface), each (B,) of ``dtype``."""
     device = mask.device
     m = mask.to(torch.int32)
     nb, nz, ny, nx = m.shape
     index = torch.zeros((nb, nz - 1, ny - 1, nx - 1), dtype=torch.int32, device=device)
     for bit, (cz, cy, cx) in enumerate(CORNERS):
         index |= m[:, cz : cz + nz - 1, cy : cy + ny - 1, cx : cx + nx - 1] << bit
-    flipped = index >= 128
-    index = torch.where(flipped, 255 - index, index).long()
-    k0, k1, area = (torch.as_tensor(t, dtype=dtype, device=device) for t in _config_tables(tuple(spacing)))
-    sign = 1.0 - 2.0 * flipped.to(dtype)
-    sp = torch.tensor(spacing, dtype=dtype, device=device)
-    kz, ky, kx = k1[index].unbind(-1)  # (B, Z-1, Y-1, X-1) each
-    oz = (torch.arange(nz - 1, dtype=dtype, device=device) * sp[0])[:, None, None]
-    oy = (torch.arange(ny - 1, dtype=dtype, device=device) * sp[1])[:, None]
-    ox = torch.arange(nx - 1, dtype=dtype, device=device) * sp[2]
-    tet = sign * (k0[index] + oz * kz + oy * ky + ox * kx)
-    volume = tet.sum((1, 2, 3)) / 6.0
-    surface = area[index].sum((1, 2, 3))
-    return volume, surface
+    index = index.long()
+    tables = torch.as_tensor(cube_tables(tuple(spacing)), dtype=dtype, device=device)
+    oz, oy, ox = (torch.arange(n - 1, dtype=dtype, device=device) * s for n, s in zip((nz, ny, nx), spacing))
+    volume = tables[0][index].sum((1, 2, 3))
+    volume = volume + tables[1][index].sum((2, 3)) @ oz
+    volume = volume + tables[2][index].sum((1, 3)) @ oy
+    volume = volume + tables[3][index].sum((1, 2)) @ ox
+    return volume / 6.0, tables[4][index].sum((1, 2, 3))
 
 
-_INF = float("inf")
+#: Extent sentinels of a grid line without vertices (lo, hi); differences of sentinels stay far below zero.
+_EMPTY = 1 << 20
 
 
-def _extent(diff: torch.Tensor, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lowest and highest doubled coordinate 2 k + offset along the last axis where ``diff`` is True
-    (float64; +inf / -inf for lines without any)."""
-    coord = torch.arange(diff.shape[-1], device=diff.device, dtype=torch.float64) * 2 + offset
-    lo = torch.where(diff, coord, _INF).amin(-1)
-    hi = torch.where(diff, coord, -_INF).amax(-1)
-    return lo, hi
+def mesh_vertices(padded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(item, z2, y2, x2) doubled integer coordinates of the mesh vertices of (B, Z, Y, X) padded boolean masks.
 
-
-def _line_extents(padded: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Extents of the mesh vertices on every grid line, in doubled integer coordinates.
-
-    Vertices are midpoints of edges between differing voxels: (2z, 2y, 2x + 1) for an x-edge, (2z, 2y + 1, 2x)
-    for a y-edge, (2z + 1, 2y, 2x) for a z-edge. Returns for lines along x (indexed by (z2, y2)), along y
-    ((z2, x2)) and along z ((y2, x2)) the (lo, hi) coordinate along the line, each (B, n1, n2).
+    Vertices are midpoints of edges between differing voxels: (2z, 2y, 2x + 1) for an x-edge, (2z, 2y + 1, 2x) for
+    a y-edge, (2z + 1, 2y, 2x) for a z-edge (each listed once; PyRadiomics lists them once per cube, which changes
+    no diameter).
     """
-    b, zp, yp, xp = padded.shape
-    dz = padded[:, 1:] != padded[:, :-1]  # z-edges (B, zp-1, yp, xp)
-    dy = padded[:, :, 1:] != padded[:, :, :-1]
-    dx = padded[:, :, :, 1:] != padded[:, :, :, :-1]
-    z2, y2, x2 = 2 * zp - 1, 2 * yp - 1, 2 * xp - 1
-    dev = padded.device
-
-    def empty(n1: int, n2: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return (
-            torch.full((b, n1, n2), _INF, dtype=torch.float64, device=dev),
-            torch.full((b, n1, n2), -_INF, dtype=torch.float64, device=dev),
-        )
-
-    xl = empty(z2, y2)  # lines along x
-    for (s1, s2), (diff, off) in {
-        (0, 0): (dx, 1),
-        (0, 1): (dy, 0),
-        (1, 0): (dz, 0),
-    }.items():
-        lo, hi = _extent(diff, off)
-        xl[0][:, s1::2, s2::2], xl[1][:, s1::2, s2::2] = lo, hi
-    yl = empty(z2, x2)  # lines along y: move y to the last axis
-    for (s1, s2), (diff, off) in {
-        (0, 1): (dx, 0),
-        (0, 0): (dy, 1),
-        (1, 0): (dz, 0),
-    }.items():
-        lo, hi = _extent(diff.transpose(2, 3), off)
-        yl[0][:, s1::2, s2::2], yl[1][:, s1::2, s2::2] = lo, hi
-    zl = empty(y2, x2)  # lines along z
-    for (s1, s2), (diff, off) in {
-        (0, 1): (dx, 0),
-        (1, 0): (dy, 0),
-        (0, 0): (dz, 1),
-    }.items():
-        lo, hi = _extent(diff.permute(0, 2, 3, 1), off)
-        zl[0][:, s1::2, s2::2], zl[1][:, s1::2, s2::2] = lo, hi
-    return {"x": xl, "y": yl, "z": zl}
+    parts = []
+    for axis in (1, 2, 3):
+        hi = tuple(slice(1, None) if a == axis else slice(None) for a in range(4))
+        lo = tuple(slice(None, -1) if a == axis else slice(None) for a in range(4))
+        edges = padded[hi] != padded[lo]
+        coords = list(np.unravel_index(np.flatnonzero(edges), edges.shape))
+        for a in (1, 2, 3):
+            coords[a] = 2 * coords[a] + (a == axis)
+        parts.append(coords)
+    return tuple(np.concatenate([part[a] for part in parts]) for a in range(4))  # type: ignore[return-value]
 
 
-def _plane_max(lo: torch.Tensor, hi: torch.Tensor, step_sq: torch.Tensor, along: float) -> torch.Tensor:
+def line_extents(
+    vertices: tuple[np.ndarray, ...], shape: tuple[int, int, int, int]
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Lowest and highest coordinate of the vertices on every grid line of the doubled grid ``shape`` (B, Z2, Y2,
+    X2): for lines along x (indexed by (z2, y2)), along y ((z2, x2)) and along z ((y2, x2)), (lo, hi) each (B, n1, n2)
+    int32, +_EMPTY / -_EMPTY on lines without vertices; and which vertices are extreme (lo or hi) on all three of
+    their lines."""
+    b, z, y, x = vertices
+    nb, z2, y2, x2 = shape
+    out = {}
+    extreme = np.ones(len(b), dtype=bool)
+    for name, (i1, n1), (i2, n2), coord in (
+        ("x", (z, z2), (y, y2), x),
+        ("y", (z, z2), (x, x2), y),
+        ("z", (y, y2), (x, x2), z),
+    ):
+        line = (b * n1 + i1) * n2 + i2
+        lo = np.full(nb * n1 * n2, _EMPTY, dtype=np.int32)
+        hi = np.full(nb * n1 * n2, -_EMPTY, dtype=np.int32)
+        coord = coord.astype(np.int32)  # the target's dtype (ufunc.at is slow when it has to cast)
+        np.minimum.at(lo, line, coord)
+        np.maximum.at(hi, line, coord)
+        extreme &= (np.take(lo, line) == coord) | (np.take(hi, line) == coord)
+        out[name] = (lo.reshape(nb, n1, n2), hi.reshape(nb, n1, n2))
+    return out, extreme
+
+
+def _plane_max(lo: np.ndarray, hi: np.ndarray, step: float, along: float) -> np.ndarray:
     """Largest squared distance (mm^2) between vertices of lines lying in one plane, per item.
 
-    ``lo``, ``hi``: (B, P, L) extents along the lines (doubled coordinates, +-inf for empty lines) of the
-    L lines in each of P planes; ``step_sq``: (L, L) squared distance between the lines; ``along``: half
-    the spacing along them. Between lines a and b the farthest vertices are max(hi_a - lo_b, hi_b - lo_a)
-    apart along the lines, so the maximum over ordered pairs of step^2 + along^2 gap |gap|, gap = hi_a - lo_b,
-    is the answer (gap is -inf, so the term never wins, when either line is empty).
+    ``lo``, ``hi``: (B, P, L) extents along the lines (doubled coordinates, sentinels for empty lines) of the L
+    lines in each of P planes, ``step`` the distance (mm) between neighbouring lines and ``along`` half the spacing
+    along them. Between lines a and b the farthest vertices are max(hi_a - lo_b, hi_b - lo_a) apart along the
+    lines, so the answer is the maximum over line offsets k of (k step)^2 + along^2 g_k |g_k|, g_k the largest
+    hi_a - lo_b over line pairs b = a - k or a + k (g_k is hugely negative, so the term never wins, when every such
+    pair holds an empty line).
     """
-    gap = hi[:, :, :, None] - lo[:, :, None, :]
-    d2 = torch.addcmul(step_sq, gap, gap.abs(), value=along * along)
-    return d2.amax((1, 2, 3)).clamp(min=0.0)
+    nb, n = lo.shape[0], lo.shape[2]
+    best = np.full(nb, -np.inf)
+    # offsets from the largest down; once no item can beat its best at offset k (gap <= the item's largest
+    # hi - lo over all its lines, and no pair at all beyond the spread of its nonempty lines), no smaller offset can
+    span = np.maximum(hi.reshape(nb, -1).max(1) - lo.reshape(nb, -1).min(1), 0).astype(np.float64)
+    nonempty = (hi != -_EMPTY).any(1)  # (B, L)
+    spread = np.where(nonempty.any(1), n - 1 - nonempty[:, ::-1].argmax(1) - nonempty.argmax(1), -1)
+    for k in range(int(spread.max(initial=-1)), -1, -1):
+        reach = np.minimum(spread, k)  # the largest offset still to come with a pair of nonempty lines
+        bound = np.where(reach >= 0, (reach * step) ** 2 + along * along * span * span, -np.inf)
+        if (bound <= best).all():
+            break
+        forward = (hi[:, :, k:] - lo[:, :, : n - k]).reshape(nb, -1).max(1)
+        backward = (hi[:, :, : n - k] - lo[:, :, k:]).reshape(nb, -1).max(1)
+        gap = np.maximum(forward, backward).astype(np.float64)
+        best = np.maximum(best, (k * step) ** 2 + along * along * gap * np.abs(gap))
+    return np.maximum(best, 0.0)
 
 
-def _max_3d(ext: dict[str, tuple[torch.Tensor, torch.Tensor]], half: np.ndarray) -> np.ndarray:
-    """Largest vertex-to-vertex distance (mm) per item, over the vertices that are extreme on their x-, y- and
-    z-lines alike (a superset of the convex hull's vertices, so the maximum is unchanged)."""
-    (xlo, xhi), (ylo, yhi), (zlo, zhi) = (tuple(t.cpu().numpy() for t in ext[k]) for k in "xyz")
-    nb, z2, y2 = xlo.shape
-    bb, zz, yy = np.meshgrid(np.arange(nb), np.arange(z2), np.arange(y2), indexing="ij")
-    pts = []
-    for xs in (xlo, xhi):
-        ok = np.isfinite(xs) & ((xs is xlo) | (xhi != xlo))  # a line with one vertex contributes it once
-        b, z, y, x = bb[ok], zz[ok], yy[ok], xs[ok].astype(np.int64)
-        keep = ((ylo[b, z, x] == y) | (yhi[b, z, x] == y)) & ((zlo[b, y, x] == z) | (zhi[b, y, x] == z))
-        pts.append(np.stack([b[keep], z[keep], y[keep], x[keep]], axis=1))
-    allp = np.concatenate(pts)
-    allp = allp[np.argsort(allp[:, 0], kind="stable")]  # grouped by item
-    phys = allp[:, 1:] * half
-    bounds = np.searchsorted(allp[:, 0], np.arange(nb + 1))
+def _max_3d(vertices: tuple[np.ndarray, ...], keep: np.ndarray, half: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Largest vertex-to-vertex distance (mm) per item, over the vertices ``keep`` that are extreme on their x-, y-
+    and z-lines alike (a superset of the convex hull's vertices, so the maximum is unchanged).
+
+    ``lower`` (B,) is a distance between two vertices of each item (a lower bound of the answer): a vertex p with
+    |p - c| + R < lower, c the centre of the item's candidates' bounding box and R their largest distance from it,
+    is farther than ``lower`` from no vertex and is dropped before the pairwise search.
+    """
+    nb = len(lower)
+    b, z, y, x = (np.compress(keep, v) for v in vertices)
+    order = np.argsort(b, kind="stable")  # grouped by item
+    b = b[order]
+    phys = np.stack([z[order], y[order], x[order]], axis=1) * half
+    bounds = np.searchsorted(b, np.arange(nb + 1))
+    centre = (np.maximum.reduceat(phys, bounds[:-1]) + np.minimum.reduceat(phys, bounds[:-1])) / 2
+    radius = np.sqrt(((phys - centre[b]) ** 2).sum(1))
+    reach = np.maximum.reduceat(radius, bounds[:-1])  # R per item
+    near = radius + reach[b] >= lower[b] * (1 - 1e-12)
+    b, phys = np.compress(near, b), np.compress(near, phys, axis=0)
+    bounds = np.searchsorted(b, np.arange(nb + 1))
     counts = np.diff(bounds)
     out = np.zeros(nb)
-    # items in groups of similar vertex counts, each group padded to its largest count by repeating the
+    # items grouped by candidate count (ratio 0.8), each group padded to its largest count by repeating the
     # item's first vertex (which changes no maximum); the farthest pair per item is found from the Gram
     # matrix (|a|^2 + |b|^2 - 2 a.b, rounding ~1e-13 relative) and its distance recomputed exactly
-    order = np.argsort(counts, kind="stable")
-    order = order[counts[order] >= 2]
-    for group in np.array_split(order, max(1, -(-len(order) // 16))):
-        if len(group) == 0:
-            continue
-        size = int(counts[group].max())
-        slot = np.minimum(np.arange(size)[None, :], counts[group][:, None] - 1)  # (G, size)
-        q = phys[bounds[group][:, None] + slot]  # (G, size, 3)
+    size = group_sizes(counts)
+    for n in np.unique(size[counts >= 2]).tolist():
+        group = np.flatnonzero((size == n) & (counts >= 2))
+        slot = np.minimum(np.arange(n)[None, :], counts[group][:, None] - 1)  # (G, n)
+        q = phys[bounds[group][:, None] + slot]  # (G, n, 3)
         norm = (q * q).sum(-1)
         d2 = norm[:, :, None] + norm[:, None, :] - 2.0 * np.matmul(q, q.transpose(0, 2, 1))
         best = d2.reshape(len(group), -1).argmax(1)
         rows = np.arange(len(group))
-        diff = q[rows, best // size] - q[rows, best % size]
+        diff = q[rows, best // n] - q[rows, best % n]
         out[group] = np.sqrt((diff * diff).sum(-1))
     return out
 
 
-def mesh_diameters_batch(padded: torch.Tensor, spacing: tuple[float, float, float]) -> torch.Tensor:
-    """(B, 4) (slice, column, row, 3-D) maximum diameters (mm) of the mesh vertices of padded masks.
+def mesh_diameters(padded: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """(B, 4) (slice, column, row, 3-D) maximum diameters (mm) of the mesh vertices of padded boolean masks.
 
-    2-D diameters are exact maxima over pairs of grid lines within each plane (:func:`_plane_max`);
-    the 3-D diameter uses :func:`_max_3d`.
+    2-D diameters are exact maxima over pairs of grid lines within each plane (:func:`_plane_max`); the 3-D
+    diameter uses :func:`_max_3d`, with the largest 2-D diameter as its lower bound. Planes at odd doubled
+    coordinates only hold vertices on lines at even ones (a vertex has at most one odd doubled coordinate), so
+    their odd lines are skipped.
     """
-    ext = _line_extents(padded)
-    dtype = torch.float64
+    nb, zp, yp, xp = padded.shape
+    vertices = mesh_vertices(padded)
+    ext, extreme = line_extents(vertices, (nb, 2 * zp - 1, 2 * yp - 1, 2 * xp - 1))
     half = np.asarray(spacing, dtype=np.float64) / 2.0
-    dev = padded.device
 
-    def step_sq(n: int, h: float) -> torch.Tensor:
-        c = torch.arange(n, dtype=dtype, device=dev) * h
-        return (c[:, None] - c[None, :]) ** 2
-
-    def plane_max(lo: torch.Tensor, hi: torch.Tensor, h: float, along: float) -> torch.Tensor:
-        # planes at odd doubled coordinates only hold vertices on lines at even ones (a vertex has at most
-        # one odd doubled coordinate), so their odd lines are skipped
-        n = lo.shape[2]
-        even = _plane_max(lo[:, 0::2], hi[:, 0::2], step_sq(n, h), along)
+    def plane_max(lo: np.ndarray, hi: np.ndarray, h: float, along: float) -> np.ndarray:
+        even = _plane_max(lo[:, 0::2], hi[:, 0::2], h, along)
         if lo.shape[1] < 2:
             return even
-        odd = _plane_max(lo[:, 1::2, 0::2], hi[:, 1::2, 0::2], step_sq(n, h)[0::2, 0::2], along)
-        return torch.maximum(even, odd)
+        return np.maximum(even, _plane_max(lo[:, 1::2, 0::2], hi[:, 1::2, 0::2], 2 * h, along))
 
     xlo, xhi = ext["x"]  # (B, z2, y2)
     ylo, yhi = ext["y"]  # (B, z2, x2)
     d_slice = plane_max(xlo, xhi, half[1], half[2])  # same z: lines along x at rows y
-    d_col = plane_max(xlo.transpose(1, 2), xhi.transpose(1, 2), half[0], half[2])  # same y
-    d_row = plane_max(ylo.transpose(1, 2), yhi.transpose(1, 2), half[0], half[1])  # same x
-    d3 = torch.as_tensor(_max_3d(ext, half), dtype=dtype, device=dev)
-    return torch.stack([d_slice.sqrt(), d_col.sqrt(), d_row.sqrt(), d3], dim=1)
+    d_col = plane_max(xlo.transpose(0, 2, 1), xhi.transpose(0, 2, 1), half[0], half[2])  # same y
+    d_row = plane_max(ylo.transpose(0, 2, 1), yhi.transpose(0, 2, 1), half[0], half[1])  # same x
+    d2 = np.sqrt(np.stack([d_slice, d_col, d_row], axis=1))
+    return np.concatenate([d2, _max_3d(vertices, extreme, half, d2.max(1))[:, None]], axis=1)
 
 
-def axis_eigenvalues_batch(padded: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+def axis_eigenvalues(batch: RoiBatch) -> np.ndarray:
     """(B, 3) ascending eigenvalues of the covariance of each item's physical ROI voxel coordinates.
 
-    Same arithmetic per item as PyRadiomics (coordinates * spacing, minus their mean, divided by sqrt(N),
-    X^T X, numpy.linalg.eigvals), with one batched eigenvalue call.
+    cov = X^T X / N, X the coordinates (mm) minus their mean, numpy.linalg.eigvals (one batched call), tiny negative
+    eigenvalues > -1e-10 set to 0, as PyRadiomics. The moments come exactly, in integers, from the padded masks'
+    sums over one axis (N cov_ab = (N S_ab - S_a S_b) / N, S the sums of the voxel indices and of their products);
+    items with an eigenvalue below 1e-9 of the largest (flat or collinear ROIs, whose zero eigenvalues come out as
+    +-rounding noise in PyRadiomics) are recomputed with PyRadiomics' own operations and operand layouts
+    (coordinates in the bounding box padded by one voxel, mean, division by sqrt(N), numpy.dot), so that the
+    noise, and its sign, is the same.
     """
-    nb = padded.shape[0]
-    coords = np.nonzero(padded)
-    bounds = np.searchsorted(coords[0], np.arange(nb + 1))
-    phys_all = np.stack(coords[1:], axis=1) * np.asarray(spacing, dtype=np.float64)[None, :]
-    cov = np.zeros((nb, 3, 3))
-    for k in range(nb):
-        phys = phys_all[bounds[k] : bounds[k + 1]].copy()
-        n = len(phys)
-        phys -= np.mean(phys, axis=0)
-        phys /= np.sqrt(n)
+    mask = batch.box_masks[:-1]  # coordinates of the bounding box padded by one voxel, as PyRadiomics'
+    nb, zp, yp, xp = mask.shape
+    n = batch.counts.astype(np.int64)
+    if int(n.max()) ** 2 * max(zp, yp, xp) ** 2 < 2**62:  # exact int64 moments
+        zy, zx, yx = mask.sum(3, dtype=np.int64), mask.sum(2, dtype=np.int64), mask.sum(1, dtype=np.int64)
+        z, y, x = (np.arange(k, dtype=np.int64) for k in (zp, yp, xp))
+        first = [zy.sum(2) @ z, zy.sum(1) @ y, zx.sum(1) @ x]
+        second = {
+            (0, 0): zy.sum(2) @ (z * z),
+            (1, 1): zy.sum(1) @ (y * y),
+            (2, 2): zx.sum(1) @ (x * x),
+            (0, 1): np.einsum("bzy,z,y->b", zy, z, y),
+            (0, 2): np.einsum("bzx,z,x->b", zx, z, x),
+            (1, 2): np.einsum("byx,y,x->b", yx, y, x),
+        }
+        cov = np.empty((nb, 3, 3))
+        for (a, b), s_ab in second.items():
+            value = (n * s_ab - first[a] * first[b]).astype(np.float64) / (n * n).astype(np.float64)
+            cov[:, a, b] = cov[:, b, a] = value * (batch.spacing[a] * batch.spacing[b])
+        redo = None
+    else:
+        cov = np.empty((nb, 3, 3))
+        redo = np.arange(nb)
+    eig = np.real(np.linalg.eigvals(cov)) if redo is None else np.zeros((nb, 3))
+    if redo is None:
+        redo = np.flatnonzero(np.abs(eig).min(1) <= 1e-9 * np.abs(eig).max(1))
+    for k in redo.tolist():
+        start, count = int(batch.starts[k]), int(batch.counts[k])
+        rest, xk = np.divmod(batch.roi_index[start : start + count].cpu().numpy(), xp)
+        rest, yk = np.divmod(rest, yp)
+        # (N, 3) in Fortran order, like PyRadiomics' transposed numpy.where output
+        phys = (np.stack([rest % zp, yk, xk]) * np.asarray(batch.spacing, dtype=np.float64)[:, None]).T
+        phys = phys - np.add.reduce(phys, axis=0) / count  # numpy.mean's arithmetic
+        phys /= np.sqrt(count)
         cov[k] = np.dot(phys.T.copy(), phys)
-    eig = np.real_if_close(np.linalg.eigvals(cov))
-    eig = np.real(eig)
+    if len(redo):
+        eig[redo] = np.real(np.linalg.eigvals(cov[redo]))
     eig[(eig < 0) & (eig > -1e-10)] = 0
     return np.sort(eig, axis=1)
 
 
 def coefficients(batch: RoiBatch) -> ShapeCoefficients:
-    """Mesh, diameters and eigenvalues of every ROI in the batch."""
-    padded = F.pad(batch.mask, (1, 1, 1, 1, 1, 1))
-    volume, surface = mesh_volume_and_surface(padded, batch.spacing, batch.dtype)
-    diam = mesh_diameters_batch(padded, batch.spacing)
-    eig = axis_eigenvalues_batch(padded.cpu().numpy(), batch.spacing)
+    """Mesh, diameters and eigenvalues of every ROI in the batch (mesh sums on the batch's device, diameters and
+    eigenvalues on the host)."""
+    padded_np = batch.padded_mask  # the padded layout is the padded mask
+    to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
+    if batch.on_cpu:
+        volume, surface = (torch.as_tensor(v, **to) for v in mesh_volume_and_surface_numpy(padded_np, batch.spacing))
+    else:
+        padded = torch.as_tensor(padded_np, device=batch.device)
+        volume, surface = mesh_volume_and_surface(padded, batch.spacing, batch.dtype)
     z, y, x = batch.spacing
-    to = dict(dtype=batch.dtype, device=batch.device)
     return ShapeCoefficients(
         volume=volume,
         surface=surface,
         n_voxels=batch.n_voxels.to(batch.dtype),
         voxel_volume=z * x * y,
-        diameters=diam.to(**to),
-        eigenvalues=torch.as_tensor(eig, **to),
+        diameters=torch.as_tensor(mesh_diameters(padded_np, batch.spacing), **to),
+        eigenvalues=torch.as_tensor(axis_eigenvalues(batch), **to),
     )
 
 

@@ -25,14 +25,15 @@ from __future__ import annotations
 import io
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputDataError
+from ..errors import InputDataError
+from ..settings import KneeMRISettings
 from ..volume import check_source_array
 from . import read_source_csv
 
@@ -125,16 +126,16 @@ def _case_id(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", stem)
 
 
-def read_metadata(root: str | Path, settings: Mapping[str, Any]) -> pd.DataFrame:
+def read_metadata(root: str | Path, settings: KneeMRISettings, cases: Collection[str] | None = None) -> pd.DataFrame:
     """Read and check ``metadata.csv``; return one row per case with labels and the patient split.
 
     Columns: case, split, abn (null), acl, men (null), patient, volume (path), knee, acl_diagnosis,
-    roi_x .. roi_depth.
+    roi_x .. roi_depth. With ``cases``, only those cases' volume files must exist (one ingest job per
+    case); every row is still checked, and the split still drawn over every patient.
 
     Raises:
         InputDataError: missing or malformed file, missing columns, duplicate volumes, a diagnosis
             not in {0, 1, 2}, a volume file that is missing or that has no metadata row.
-        ConfigError: an unknown ``source.kneemri.acl_positive``.
     """
     root = Path(root)
     path = root / "metadata.csv"
@@ -162,23 +163,21 @@ def read_metadata(root: str | Path, settings: Mapping[str, Any]) -> pd.DataFrame
                 f"{col} must be an integer", case=bad["case"].iloc[0], path=path, value=bad[col].iloc[0]
             )
     diagnosis = meta["aclDiagnosis"].astype(int)
-    rule = settings["acl_positive"]
-    if rule == "any_tear":
-        acl = (diagnosis > 0).astype(int)
-    elif rule == "complete_tear":
-        acl = (diagnosis == 2).astype(int)
-    else:
-        raise ConfigError(f"config key 'source.kneemri.acl_positive': {rule!r} is not any_tear or complete_tear")
+    # any_tear: partial or complete rupture; complete_tear: complete rupture only
+    acl = ((diagnosis == 2) if settings.acl_positive == "complete_tear" else (diagnosis > 0)).astype(int)
     files = index_volumes(root)
     known = set(meta["volumeFilename"].map(lambda f: Path(f).name))
-    for name, found in sorted(files.items()):
+    for name, stray in sorted(files.items()):
         if name not in known:
             raise InputDataError(
-                "volume has no row in metadata.csv", case=_case_id(name), view="sagittal", path=found, value=name
+                "volume has no row in metadata.csv", case=_case_id(name), view="sagittal", path=stray, value=name
             )
     volumes = []
     for case, name in zip(meta["case"], meta["volumeFilename"]):
         found = files.get(Path(name).name)
+        if found is None and cases is not None and case not in cases:
+            volumes.append(str(root / name))  # another job's case: its own job checks it
+            continue
         if found is None:
             raise InputDataError(
                 "volume file is missing for a case in metadata.csv",
@@ -202,7 +201,7 @@ def read_metadata(root: str | Path, settings: Mapping[str, Any]) -> pd.DataFrame
     )
     for col, name in zip(ROI_COLUMNS, ["roi_x", "roi_y", "roi_z", "roi_width", "roi_height", "roi_depth"]):
         table[name] = meta[col].astype(int)
-    table.insert(1, "split", patient_split(table["patient"], settings["valid_fraction"], settings["seed"]))
+    table.insert(1, "split", patient_split(table["patient"], settings.valid_fraction, settings.seed))
     return table.sort_values("case", kind="stable").reset_index(drop=True)
 
 

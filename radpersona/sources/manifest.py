@@ -19,25 +19,27 @@ from __future__ import annotations
 
 import gzip
 import struct
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from .. import TASKS, VIEWS
 from ..errors import InputDataError
+from ..vocabulary import TASKS, VIEWS
 from ..volume import Spacing, check_finite
 from . import read_source_csv
 
 REQUIRED_COLUMNS = ["case", "split"]
 
 
-def read_manifest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+def read_manifest(path: str | Path, cases: Collection[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Read and check a manifest; return (table, views present in canonical order).
 
     Table columns: case, split, abn, acl, men (Int64, null when empty), patient, and one column per
-    present view holding the resolved path.
+    present view holding the resolved path. With ``cases``, only those cases' paths must exist (one
+    ingest job per case).
 
     Raises:
         InputDataError: missing file or columns, an empty case id, duplicate ids, a split other than
@@ -94,7 +96,7 @@ def read_manifest(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         resolved = []
         for case, entry in zip(frame["case"], frame[view]):
             target = Path(entry) if Path(entry).is_absolute() else path.parent / entry
-            if not target.exists():
+            if (cases is None or case in cases) and not target.exists():
                 raise InputDataError("manifest path does not exist", case=case, view=view, path=target, value=entry)
             resolved.append(str(target))
         table[view] = resolved

@@ -6,17 +6,22 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from radpersona.baselines.classical import CLASSICAL_KINDS, build_search, fit_classical
+from radpersona.baselines.classical import build_search, fit_classical
 from radpersona.errors import ConfigError, InputDataError
+from radpersona.settings import ClassicalSettings
+from radpersona.vocabulary import CLASSICAL_BASELINES
 
-SETTINGS = {
-    "variance_threshold": 0.0,
-    "inner_folds": 3,
-    "C": [0.1, 1.0],
-    "rf_trees": 20,
-    "rf_max_depth": [3, None],
-    "rf_min_samples_leaf": [1],
-}
+SETTINGS = ClassicalSettings.from_config(
+    {
+        "features_from": "proposed",
+        "variance_threshold": 0.0,
+        "inner_folds": 3,
+        "C": [0.1, 1.0],
+        "rf_trees": 20,
+        "rf_max_depth": [3, None],
+        "rf_min_samples_leaf": [1],
+    }
+)
 
 
 def _problem(n: int = 80, p: int = 12, seed: int = 0):
@@ -30,7 +35,7 @@ def _problem(n: int = 80, p: int = 12, seed: int = 0):
     return X, y
 
 
-@pytest.mark.parametrize("kind", CLASSICAL_KINDS)
+@pytest.mark.parametrize("kind", CLASSICAL_BASELINES)
 def test_every_classical_baseline_learns_and_thresholds_on_inner_validation(kind):
     X, y = _problem()
     Xt, yt = _problem(seed=1)
@@ -54,7 +59,7 @@ def test_grid_search_is_seeded_stratified_and_rejects_bad_input():
         build_search("lr_l2", SETTINGS, np.r_[np.zeros(10), 1].astype(int), seed=0, what="lr_l2 acl fold 0")
 
 
-@pytest.mark.parametrize("kind", CLASSICAL_KINDS)
+@pytest.mark.parametrize("kind", CLASSICAL_BASELINES)
 def test_baselines_fit_a_fold_with_few_positives(kind):
     """A fold as small as the demo's ACL folds (3-4 tears among ~30 cases): the grid search's inner-training
     splits then hold two tears, where a fixed 3-fold SVM calibration used to fail."""

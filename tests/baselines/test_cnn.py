@@ -10,9 +10,14 @@ from radpersona.baselines.elnet import BlurPool, ELNet, binomial_filter, fit_eln
 from radpersona.baselines.mrnet import MRNetView, fit_mrnet, load_backbone
 from radpersona.baselines.slices import standardise_volume
 from radpersona.errors import ConfigError, InputDataError
+from radpersona.settings import CNNSettings, ELNetSettings, MRNetSettings
+from radpersona.vocabulary import VIEWS
 
 torch.set_num_threads(1)
-CNN = {"epochs": 3, "learning_rate": 3e-3, "weight_decay": 0.0, "device": "cpu"}
+CNN = CNNSettings.from_config(
+    {"volumes": "pre", "epochs": 3, "learning_rate": 3e-3, "weight_decay": 0.0, "device": "cpu"}
+)
+VIEW = {"abn": "sagittal", "acl": "sagittal", "men": "coronal"}
 
 
 @pytest.mark.parametrize("net", [MRNetView(width=4), ELNet(K=1)])
@@ -69,8 +74,8 @@ def _volumes(n: int, seed: int):
 def test_fit_elnet_learns_a_blob_and_is_seeded():
     vols, y = _volumes(24, 0)
     test, yt = _volumes(12, 1)
-    settings = {"K": 1, "norm": "instance", "blur_filter": 3, "dropout": 0.0}
-    cnn = {**CNN, "epochs": 6, "learning_rate": 1e-3}
+    settings = ELNetSettings.from_config({"K": 1, "norm": "instance", "blur_filter": 3, "dropout": 0.0, "view": VIEW})
+    cnn = CNN.replace(epochs=6, learning_rate=1e-3)
     out = fit_elnet(vols, y, test, settings=settings, cnn=cnn, inner_validation=0.25, seed=2, label="t")
     again = fit_elnet(vols, y, test, settings=settings, cnn=cnn, inner_validation=0.25, seed=2, label="t")
     assert np.allclose(out["prob"], again["prob"]) and out["threshold"] == again["threshold"]
@@ -81,14 +86,13 @@ def test_fit_elnet_learns_a_blob_and_is_seeded():
 
 
 def test_fit_mrnet_fuses_three_views_and_loads_local_weights(tmp_path):
-    views = ("sagittal", "coronal", "axial")
     vols, y = _volumes(16, 3)
     test, _ = _volumes(6, 4)
-    train = {v: vols for v in views}
-    rep = {v: test for v in views}
-    settings = {"width": 2, "init_weights": None, "fusion_folds": 2}
+    train = {v: vols for v in VIEWS}
+    rep = {v: test for v in VIEWS}
+    settings = MRNetSettings.from_config({"width": 2, "init_weights": None, "fusion_folds": 2})
     out = fit_mrnet(
-        train, y, rep, settings=settings, cnn={**CNN, "epochs": 1}, inner_validation=0.25, seed=1, label="t"
+        train, y, rep, settings=settings, cnn=CNN.replace(epochs=1), inner_validation=0.25, seed=1, label="t"
     )
     assert out["prob"].shape == (6,) and len(out["fusion_coef"]) == 4 and out["init"] == "scratch"
     weights = tmp_path / "backbone.pt"
@@ -97,8 +101,8 @@ def test_fit_mrnet_fuses_three_views_and_loads_local_weights(tmp_path):
         train,
         y,
         rep,
-        settings={**settings, "init_weights": str(weights)},
-        cnn={**CNN, "epochs": 1},
+        settings=settings.replace(init_weights=str(weights)),
+        cnn=CNN.replace(epochs=1),
         inner_validation=0.25,
         seed=1,
         label="t",

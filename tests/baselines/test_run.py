@@ -10,12 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from radpersona.baselines import fold_cases, stage_train_baseline
+from radpersona.errors import ConfigError
 from radpersona.evaluation import metrics_table
+from radpersona.folds import fold_cases
+from radpersona.layout import Layout
+from radpersona.stages.baselines import train_baseline
+from radpersona.vocabulary import IMAGE_KINDS, VIEWS
 from radpersona.volume import write_volume
 
 torch.set_num_threads(1)
-VIEWS = ("sagittal", "coronal", "axial")
 SETTINGS = {
     "run": ["lr_l2", "elnet"],
     "seed": 5,
@@ -56,18 +59,13 @@ def tiny(tmp_path):
     )
     cohort.loc[3, "acl"] = np.nan  # an unlabelled case is left out
     cohort.to_parquet(tmp_path / "cohort.parquet")
-    names = [
-        f"{v}.{img}.p000.firstorder.{f}"
-        for v in VIEWS
-        for img in ("original", "persona", "residual")
-        for f in ("Mean", "Energy")
-    ]
+    names = [f"{v}.{img}.p000.firstorder.{f}" for v in VIEWS for img in IMAGE_KINDS for f in ("Mean", "Energy")]
     X = rng.normal(0, 1, (len(cases), len(names)))
     X[:, 0] += 2 * np.nan_to_num(acl.astype(float))
     wide = pd.DataFrame(X, columns=names)
     wide.insert(0, "case", cases)
     wide.to_parquet(tmp_path / "table.parquet")
-    vol_dir = tmp_path / "pre"
+    vol_dir = tmp_path / "volumes" / "pre"
     for case in cases:
         for view in VIEWS:
             arr = rng.normal(0, 1, (int(rng.integers(4, 7)), 24, 24)).astype(np.float32)
@@ -103,17 +101,16 @@ def _check_schema(path, cohort):
 
 def test_classical_baseline_stage(tiny):
     root, cohort = tiny
-    out = root / "lr_l2_acl.parquet"
-    stage_train_baseline(
-        root / "cohort.parquet",
-        "lr_l2",
-        "acl",
-        out,
-        SETTINGS,
+    out = Layout(str(root)).predictions("lr_l2", "acl")
+    train_baseline(
+        results=root,
+        baseline="lr_l2",
+        task="acl",
+        baselines=SETTINGS,
         inner_validation=0.25,
         threads=1,
-        table_path=root / "table.parquet",
-        feature_settings={"representation": "original", "families": None},
+        table=root / "table.parquet",
+        columns={"representation": "original", "families": None},
     )
     pred = _check_schema(out, cohort)
     meta = json.loads(pq.read_schema(out).metadata[b"radpersona"])
@@ -125,20 +122,34 @@ def test_classical_baseline_stage(tiny):
 
 def test_cnn_baseline_stage_records_scratch_training(tiny):
     root, cohort = tiny
-    out = root / "elnet_acl.parquet"
-    stage_train_baseline(
-        root / "cohort.parquet",
-        "elnet",
-        "acl",
-        out,
-        SETTINGS,
+    out = Layout(str(root)).predictions("elnet", "acl")
+    train_baseline(
+        results=root,
+        baseline="elnet",
+        task="acl",
+        baselines=SETTINGS,
         inner_validation=0.25,
         threads=1,
-        volumes_dir=root / "pre",
     )
     _check_schema(out, cohort)
     meta = json.loads(pq.read_schema(out).metadata[b"radpersona"])
     assert meta["init"] == ["scratch"]
+    assert meta["volumes"] == str(root / "volumes" / "pre") and meta["settings"] == SETTINGS
+
+
+def test_classical_baseline_reads_only_the_column_selection_of_the_fingerprint(tiny):
+    root, _ = tiny
+    with pytest.raises(ConfigError, match="'fingerprint.representation'"):
+        train_baseline(
+            results=root,
+            baseline="lr_l2",
+            task="acl",
+            baselines=SETTINGS,
+            inner_validation=0.25,
+            threads=1,
+            table=root / "table.parquet",
+            columns={"representation": "persona_only", "families": None},
+        )
 
 
 def test_fold_cases_all_is_train_against_valid(tiny):

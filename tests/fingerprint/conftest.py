@@ -7,11 +7,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from radpersona.settings import FingerprintSettings
+
 VIEWS = ("sagittal", "coronal", "axial")
 
 
 def tiny_settings(**overrides: Any) -> dict[str, Any]:
-    """A complete ``fingerprint`` settings section sized for CPU tests."""
+    """A complete, plain ``fingerprint`` settings section sized for CPU tests."""
     settings: dict[str, Any] = {
         "representation": "path_persona",
         "usage_predictor": True,
@@ -31,6 +33,7 @@ def tiny_settings(**overrides: Any) -> dict[str, Any]:
         "threshold_protocol": "inner",
         "seed": 3,
         "device": "cpu",
+        "families": None,
     }
     settings.update(overrides)
     return settings
@@ -66,10 +69,15 @@ def problem() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     return synthetic_problem(48, 12)
 
 
+def tiny_fingerprint_settings(**overrides: Any) -> FingerprintSettings:
+    """:func:`tiny_settings` validated into :class:`FingerprintSettings` (raises ConfigError naming a bad key)."""
+    return FingerprintSettings.from_config(tiny_settings(**overrides))
+
+
 @pytest.fixture
 def make_settings():
-    """Factory fixture: ``make_settings(**overrides)`` -> a complete settings section."""
-    return tiny_settings
+    """Factory fixture: ``make_settings(**overrides)`` -> validated :class:`FingerprintSettings`."""
+    return tiny_fingerprint_settings
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from radpersona.device import CudaUnavailableError
 from radpersona.errors import ConfigError, InputDataError
-from radpersona.fingerprint import TrainedFingerprint, cross_validate, fit_fingerprint
-from radpersona.fingerprint.train import FingerprintSettings, _penalties, inner_validation_split
+from radpersona.fingerprint import TrainedFingerprint, cross_validate, fit_fingerprint, inner_validation_split
+from radpersona.fingerprint.train import _penalties
 
 
 def test_classical_model_matches_sklearn_logistic_regression(make_settings, make_problem) -> None:
@@ -63,7 +64,7 @@ def test_gradients_reach_usage_predictor_and_beta(make_settings, problem) -> Non
     net.zero_grad()
     r = torch.from_numpy(model.standardise(X[:8]).astype(np.float32))
     logit, u = net(torch.from_numpy(images[:8]), r)
-    cfg = FingerprintSettings.from_mapping(make_settings())
+    cfg = make_settings()
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.from_numpy(y[:8]).float())
     penalty_u, penalty_beta = _penalties(net, u, cfg)
     (loss + penalty_u + penalty_beta).backward()
@@ -152,6 +153,9 @@ def test_save_load_round_trip(make_settings, problem, tmp_path: Path, monkeypatc
     assert loaded.threshold == model.threshold and loaded.seed == model.seed
     assert loaded.history == model.history
     np.testing.assert_array_equal(loaded.train_index, model.train_index)
+    # the file keeps the settings as the plain ``fingerprint`` section; loading rebuilds the same object
+    assert real_load(path, map_location="cpu", weights_only=True)["settings"] == model.settings.to_config()
+    assert loaded.settings == model.settings
 
 
 def test_same_seed_same_predictions_different_seed_differs(make_settings, problem) -> None:
@@ -198,12 +202,12 @@ def test_invalid_inputs_are_named(make_settings, problem) -> None:
         fit_fingerprint(images, X_nan, y, feature_names=names, settings=make_settings())
     with pytest.raises(ConfigError, match="beta_penalty"):
         fit_fingerprint(images, X, y, feature_names=names, settings=make_settings(beta_penalty="l1"))
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"fingerprint\.extra': unknown key"):
         fit_fingerprint(images, X, y, feature_names=names, settings=make_settings(extra=1))
     with pytest.raises(InputDataError, match="images"):
         fit_fingerprint(None, X, y, feature_names=names, settings=make_settings())
     if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="CUDA"):
+        with pytest.raises(CudaUnavailableError, match=r"fingerprint\.device is 'cuda'.*CUDA"):
             fit_fingerprint(images, X, y, feature_names=names, settings=make_settings(device="cuda"))
 
 
@@ -238,6 +242,6 @@ def test_beta_penalties_follow_eq8(make_settings) -> None:
     with torch.no_grad():
         net.beta.copy_(torch.tensor([3.0, 0.0, 4.0]))
     u = torch.ones(2, 3)
-    _, l2 = _penalties(net, u, FingerprintSettings.from_mapping(make_settings(lambda_beta=0.5)))
-    _, sq = _penalties(net, u, FingerprintSettings.from_mapping(make_settings(lambda_beta=0.5, beta_penalty="squared")))
+    _, l2 = _penalties(net, u, make_settings(lambda_beta=0.5))
+    _, sq = _penalties(net, u, make_settings(lambda_beta=0.5, beta_penalty="squared"))
     assert float(l2.detach()) == pytest.approx(2.5) and float(sq.detach()) == pytest.approx(12.5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,16 +16,18 @@ from radpersona.persona.baselines import (
     inpaint_baseline,
     load_baseline,
     train_baseline,
-    validate_baseline_settings,
 )
 from radpersona.persona.masks import box_mask
+from radpersona.settings import BaselinePersonaSettings, GANSettings, Settings, ViTAESettings, deep_merge, read_config
 
+REPO = Path(__file__).resolve().parents[2]
 SHAPE = (8, 16, 16)
 BOX = [0.5, 0.3, 0.5]
-PERSONA = {"box": BOX, "train_masks": "mixed", "intensity_range": [0.0, 1.0]}
+PERSONA_CONFIG = {"box": BOX, "train_masks": "mixed", "intensity_range": [0.0, 1.0], "device": "cpu"}
+PERSONA = BaselinePersonaSettings.from_config(PERSONA_CONFIG)
 
 
-def gan_section(**over: object) -> dict:
+def gan_config(**over: object) -> dict:
     section = {
         "generator_channels": [8, 16],
         "discriminator_channels": 8,
@@ -39,7 +43,7 @@ def gan_section(**over: object) -> dict:
     return section
 
 
-def vit_section(**over: object) -> dict:
+def vit_config(**over: object) -> dict:
     section = {
         "patch": [2, 4, 4],
         "hidden_size": 16,
@@ -56,7 +60,16 @@ def vit_section(**over: object) -> dict:
     return section
 
 
+def gan_section(**over: object) -> GANSettings:
+    return GANSettings.from_config(gan_config(**over))
+
+
+def vit_section(**over: object) -> ViTAESettings:
+    return ViTAESettings.from_config(vit_config(**over))
+
+
 SECTIONS = {"gan": gan_section, "vit_ae": vit_section}
+CONFIGS = {"gan": gan_config, "vit_ae": vit_config}
 
 
 def volumes(n: int = 4, views: int = 3, seed: int = 0) -> np.ndarray:
@@ -80,7 +93,7 @@ def volumes(n: int = 4, views: int = 3, seed: int = 0) -> np.ndarray:
 def test_checkpoint_is_weights_only_and_pastes_back_exactly(kind, tmp_path):
     data = volumes()
     ckpt = tmp_path / f"{kind}.pt"
-    summary = train_baseline(kind, data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=ckpt)
+    summary = train_baseline(data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=ckpt)
     assert summary["steps"] == 3 and summary["in_views"] == 3 and summary["seed"] == 1
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert state["kind"] == kind and state["shape"] == list(SHAPE)
@@ -97,9 +110,9 @@ def test_checkpoint_is_weights_only_and_pastes_back_exactly(kind, tmp_path):
 def test_training_is_seeded_and_inference_deterministic(kind, tmp_path):
     data = volumes()
     a, b, c = (tmp_path / f"{n}.pt" for n in "abc")
-    train_baseline(kind, data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=a)
-    train_baseline(kind, data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=b)
-    train_baseline(kind, data, persona=PERSONA, section=SECTIONS[kind](seed=2), checkpoint=c)
+    train_baseline(data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=a)
+    train_baseline(data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=b)
+    train_baseline(data, persona=PERSONA, section=SECTIONS[kind](seed=2), checkpoint=c)
     sa, sb, sc = (torch.load(p, weights_only=True)["state_dict"] for p in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
@@ -114,7 +127,7 @@ def test_reconstruction_ignores_the_hidden_box_content(kind, tmp_path):
     """The model sees only the context: changing voxels inside the box must not change its output there."""
     data = volumes()
     ckpt = tmp_path / "m.pt"
-    train_baseline(kind, data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=ckpt)
+    train_baseline(data, persona=PERSONA, section=SECTIONS[kind](), checkpoint=ckpt)
     inside = box_mask(SHAPE, BOX)
     altered = data.copy()
     altered[:, :, inside] = np.random.default_rng(5).random((4, 3, int(inside.sum())), dtype=np.float32)
@@ -143,7 +156,7 @@ def test_vit_masks_every_patch_touching_the_box():
 
 def test_vit_learns_on_smooth_volumes(tmp_path):
     summary = train_baseline(
-        "vit_ae", volumes(8), persona=PERSONA, section=vit_section(steps=60, batch_size=4), checkpoint=tmp_path / "v.pt"
+        volumes(8), persona=PERSONA, section=vit_section(steps=60, batch_size=4), checkpoint=tmp_path / "v.pt"
     )
     losses = torch.load(tmp_path / "v.pt", weights_only=True)["losses"]
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5]), summary
@@ -169,8 +182,23 @@ def test_networks_shapes():
     ],
 )
 def test_invalid_settings_name_the_key(kind, over, key):
+    """The settings refuse a baseline section that is bad in itself or does not fit preprocess.shape."""
+
+    def config(section: dict) -> dict:
+        return deep_merge(
+            read_config(REPO / "config.yaml"),
+            {
+                "preprocess": {"shape": list(SHAPE)},
+                "persona": {
+                    "unet": {"channels": [8, 16], "attention_levels": [False, False]},
+                    "reconstruction": {"gan": gan_config(), "vit_ae": vit_config(), kind: section},
+                },
+            },
+        )
+
+    Settings.parse(config(CONFIGS[kind]()))  # the tiny sections fit
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        validate_baseline_settings(kind, SECTIONS[kind](**over), SHAPE)
+        Settings.parse(config(CONFIGS[kind](**over)))
 
 
 def test_refuses_foreign_checkpoints_and_mismatched_volumes(tmp_path):
@@ -181,17 +209,20 @@ def test_refuses_foreign_checkpoints_and_mismatched_volumes(tmp_path):
     with pytest.raises(InputDataError, match="not found"):
         load_baseline(tmp_path / "missing.pt")
     ckpt = tmp_path / "g.pt"
-    train_baseline("gan", volumes(), persona=PERSONA, section=gan_section(steps=1), checkpoint=ckpt)
+    train_baseline(volumes(), persona=PERSONA, section=gan_section(steps=1), checkpoint=ckpt)
     with pytest.raises(InputDataError, match="trained on 3 view"):
         inpaint_baseline(volumes(views=1), checkpoint=ckpt, box=BOX)
     bad = volumes()
     bad[1, 0, 0, 0, 0] = np.nan
     with pytest.raises(InputDataError, match="volume index 1"):
-        train_baseline("gan", bad, persona=PERSONA, section=gan_section(), checkpoint=ckpt)
+        train_baseline(bad, persona=PERSONA, section=gan_section(), checkpoint=ckpt)
 
 
 def test_baselines_train_on_the_persona_keys_the_workflow_passes_them():
-    """rules/common.smk gives a GAN/ViT-AE job only BASELINE_PERSONA_KEYS of `persona`; the tests here train with no more."""
+    """rules/persona.smk gives a GAN/ViT-AE job only BASELINE_PERSONA_KEYS of `persona`; tests train with no more."""
     from radpersona.persona import BASELINE_PERSONA_KEYS
 
-    assert set(PERSONA) <= set(BASELINE_PERSONA_KEYS)
+    assert set(PERSONA_CONFIG) <= set(BASELINE_PERSONA_KEYS)
+    assert BaselinePersonaSettings.from_config(PERSONA_CONFIG).to_config() == PERSONA_CONFIG
+    with pytest.raises(ConfigError, match=r"persona\.intensity_range"):
+        BaselinePersonaSettings.from_config({**PERSONA_CONFIG, "intensity_range": [1.0, 0.0]})

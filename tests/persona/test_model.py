@@ -6,20 +6,19 @@ import numpy as np
 import pytest
 import torch
 
+from radpersona.device import CudaUnavailableError, resolve_device
 from radpersona.errors import ConfigError
 from radpersona.persona.model import (
-    CudaUnavailableError,
     build_scheduler,
     build_unet,
     from_model_scale,
     model_input,
-    resolve_device,
     to_model_scale,
-    validate_settings,
 )
+from radpersona.settings import PersonaSettings
 
 
-def tiny_settings(**overrides: object) -> dict:
+def tiny_config(**overrides: object) -> dict:
     settings = {
         "box": [0.5, 0.3, 0.5],
         "train_masks": "mixed",
@@ -46,17 +45,21 @@ def tiny_settings(**overrides: object) -> dict:
     return settings
 
 
+def tiny_settings(**overrides: object) -> PersonaSettings:
+    return PersonaSettings.from_config(tiny_config(**overrides))
+
+
 @pytest.mark.parametrize("views", [1, 3])
 def test_unet_channels_follow_the_views(views: int) -> None:
     torch.manual_seed(0)
-    net = build_unet(views, tiny_settings())
+    net = build_unet(views, tiny_settings().unet)
     x = torch.randn(2, 2 * views + 1, 8, 16, 16)
     assert net(x, torch.tensor([3, 700])).shape == (2, views, 8, 16, 16)
 
 
 def test_unet_output_depends_on_the_timestep() -> None:
     torch.manual_seed(0)
-    net = build_unet(3, tiny_settings()).eval()
+    net = build_unet(3, tiny_settings().unet).eval()
     # MONAI zero-initialises the output convolution and the second convolution of every residual block
     # (where the timestep embedding enters), so an untrained net ignores t; give those layers weights
     zeroed = [p for p in net.parameters() if p.dim() > 1 and not p.any()]
@@ -89,7 +92,7 @@ def test_scheduler_is_the_papers_linear_schedule() -> None:
     assert type(ddim).__name__ == "DDIMScheduler" and ddim.prediction_type == "v_prediction"
     assert build_scheduler(tiny_settings(prediction_type="sample"), "ddim").prediction_type == "sample"
     with pytest.raises(ConfigError, match="prediction_type"):
-        build_scheduler(tiny_settings(prediction_type="x0"))
+        tiny_settings(prediction_type="x0")  # refused by the settings, before any scheduler is built
     with pytest.raises(ConfigError, match="kind"):
         build_scheduler(tiny_settings(), "euler")
 
@@ -97,12 +100,12 @@ def test_scheduler_is_the_papers_linear_schedule() -> None:
 def test_cuda_requested_without_cuda_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(RuntimeError, match="CUDA"):
-        resolve_device("cuda")
+        resolve_device("cuda", "persona.device")
     with pytest.raises(CudaUnavailableError, match="cuda:1"):
-        resolve_device("cuda:1")
-    assert resolve_device("auto") == torch.device("cpu")
+        resolve_device("cuda:1", "persona.device")
+    assert resolve_device("auto", "persona.device") == torch.device("cpu")
     with pytest.raises(ConfigError, match="persona.device"):
-        resolve_device("tpu")
+        resolve_device("tpu", "persona.device")
 
 
 def test_intensity_scale_round_trip_and_clipping() -> None:
@@ -124,7 +127,7 @@ def test_intensity_scale_round_trip_and_clipping() -> None:
                     "norm_num_groups": 4,
                 }
             },
-            "multiples of norm_num_groups",
+            "not divisible by persona.unet.norm_num_groups",
         ),
         ({"train_masks": "corner"}, "train_masks"),
         ({"beta_start": 0.1}, "beta_start"),
@@ -133,4 +136,4 @@ def test_intensity_scale_round_trip_and_clipping() -> None:
 )
 def test_invalid_settings_name_the_key(change: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
-        validate_settings(tiny_settings(**change))
+        tiny_settings(**change)

@@ -2,38 +2,56 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
-from test_baselines import gan_section, vit_section
+from test_baselines import REPO, gan_config, gan_section, vit_config, vit_section
 
 from radpersona.errors import ConfigError, InputDataError
+from radpersona.layout import Layout
+from radpersona.persona import BASELINE_PERSONA_KEYS
 from radpersona.persona.baselines import inpaint_baseline, train_baseline
 from radpersona.persona.masks import box_mask, box_slices
-from radpersona.persona.reconstruction import (
+from radpersona.persona.reconstruction.configs import box_origins, resolve_configs, reuses_pipeline_ddpm
+from radpersona.persona.reconstruction.metrics import counterfactual_metrics, region_metrics, ssim_3d
+from radpersona.persona.reconstruction.report import plot_config, summarise, summary_markdown
+from radpersona.persona.reconstruction.study import (
     RESULT_COLUMNS,
     STUDY_COUNTERFACTUAL,
     STUDY_COUNTERPART,
     STUDY_HEALTHY,
-    box_origins,
-    counterfactual_metrics,
     evaluate_config,
-    plot_config,
-    region_metrics,
-    resolve_configs,
-    reuses_pipeline_ddpm,
-    ssim_3d,
-    summarise,
-    summary_markdown,
-    truth_on_grid,
 )
+from radpersona.persona.reconstruction.truth_grid import truth_on_grid
 from radpersona.persona.train import train_ddpm
+from radpersona.settings import (
+    BaselinePersonaSettings,
+    PersonaModelSettings,
+    PersonaSampleSettings,
+    PreprocessSettings,
+    ReconstructionSettings,
+    RegistrationSettings,
+    Settings,
+    deep_merge,
+    read_config,
+)
+from radpersona.vocabulary import VIEWS
 
 SHAPE = (8, 16, 16)
 BOX = [0.5, 0.3, 0.5]
 GAN = gan_section(steps=2)
 VIT = vit_section(steps=2)
+
+
+def recon(persona: dict) -> ReconstructionSettings:
+    return ReconstructionSettings.from_config(persona["reconstruction"])
+
+
+def baseline_persona(persona: dict) -> BaselinePersonaSettings:
+    return BaselinePersonaSettings.from_config({k: persona[k] for k in BASELINE_PERSONA_KEYS})
 
 
 def persona_settings(**configs: dict) -> dict:
@@ -59,11 +77,12 @@ def persona_settings(**configs: dict) -> dict:
         "sample": {"sampler": "ddim", "steps": 4, "batch_size": 4, "seed": 2},
         "device": "cpu",
         "reconstruction": {
+            "in_rule_all": False,
             "models": ["ddpm", "gan", "vit_ae"],
             "configs": configs or {"main": {}},
             "location_seed": 5,
-            "gan": GAN,
-            "vit_ae": VIT,
+            "gan": gan_config(steps=2),
+            "vit_ae": vit_config(steps=2),
         },
     }
 
@@ -90,34 +109,38 @@ def test_configs_take_defaults_and_reject_bad_overrides():
     persona = persona_settings(
         main={}, small={"box": [0.3, 0.3, 0.3], "views": "coronal", "location": "random", "reg": "noreg"}
     )
-    cfgs = resolve_configs(persona, "reg")
+    cfgs = resolve_configs(recon(persona), BOX, "reg", VIEWS)
     assert cfgs["main"].box == tuple(BOX) and cfgs["main"].views == ("sagittal", "coronal", "axial")
     assert cfgs["main"].reg == "reg" and cfgs["main"].location == "central"
     assert (
         cfgs["small"].views == ("coronal",) and cfgs["small"].reg == "noreg" and cfgs["small"].view_label == "coronal"
     )
-    assert reuses_pipeline_ddpm(cfgs["main"], persona) and not reuses_pipeline_ddpm(cfgs["small"], persona)
-    sagittal_only = resolve_configs(persona_settings(main={}), "reg", ["sagittal"])["main"]  # e.g. KneeMRI
+    assert reuses_pipeline_ddpm(cfgs["main"], BOX) and not reuses_pipeline_ddpm(cfgs["small"], BOX)
+    sagittal_only = resolve_configs(recon(persona_settings(main={})), BOX, "reg", ["sagittal"])["main"]  # KneeMRI
     assert sagittal_only.views == ("sagittal",) and sagittal_only.view_label == "all"
+    # the settings refuse bad overrides: a view the source lacks (when the cohort's views are known) ...
+    settings = Settings.parse(
+        deep_merge(
+            read_config(REPO / "config.yaml"), {"persona": {"reconstruction": {"configs": {"x": {"views": "coronal"}}}}}
+        )
+    )
     with pytest.raises(ConfigError, match="source's views"):
-        resolve_configs(persona_settings(x={"views": "coronal"}), "reg", ["sagittal"])
+        settings.check_views(["sagittal"])
+    # ... and bad keys or values at once
     for bad, key in [
         ({"views": "oblique"}, "views"),
         ({"box": [0.5, 1.5, 0.5]}, "box"),
-        ({"size": 3}, "unknown keys"),
+        ({"size": 3}, "unknown key"),
         ({"location": "edge"}, "location"),
     ]:
         with pytest.raises(ConfigError, match=f"persona.reconstruction.configs.x.*{key}|{key}"):
-            resolve_configs(persona_settings(x=bad), "reg")
+            recon(persona_settings(x=bad))
     with pytest.raises(ConfigError, match="models"):
-        resolve_configs(
-            {**persona_settings(), "reconstruction": {**persona_settings()["reconstruction"], "models": ["unet"]}},
-            "reg",
-        )
+        recon({"reconstruction": {**persona_settings()["reconstruction"], "models": ["unet"]}})
 
 
 def test_random_origins_are_seeded_per_case():
-    cfg = resolve_configs(persona_settings(r={"location": "random"}, c={}), "reg")
+    cfg = resolve_configs(recon(persona_settings(r={"location": "random"}, c={})), BOX, "reg", VIEWS)
     a = box_origins(cfg["r"], SHAPE, ["0001", "0002", "0003"], 5)
     assert a == box_origins(cfg["r"], SHAPE, ["0001", "0002", "0003"], 5)
     assert a[1] == box_origins(cfg["r"], SHAPE, ["0002"], 5)[0]  # independent of the other cases
@@ -192,21 +215,31 @@ def test_summary_pairs_cases_and_matches_scipy():
 
 
 # ---------------------------------------------------------------------------- truth on the grid
-def _write_case(tmp_path, case, view, raw, healthy, lesion, preprocess):
+def _write_case(layout, case, view, raw, healthy, lesion, preprocess):
     from radpersona.preprocess import preprocess_volume
     from radpersona.volume import write_volume
 
-    (tmp_path / "raw").mkdir(exist_ok=True)
-    (tmp_path / "truth").mkdir(exist_ok=True)
-    write_volume(tmp_path / "raw" / f"{case}_{view}.nii.gz", raw, (1.0, 1.0, 1.0))
-    np.save(tmp_path / "truth" / f"{case}_{view}_healthy.npy", healthy)
-    np.save(tmp_path / "truth" / f"{case}_{view}_lesion.npy", lesion)
+    Path(layout.synthetic_truth_dir()).mkdir(parents=True, exist_ok=True)
+    write_volume(layout.raw(case, view), raw, (1.0, 1.0, 1.0))
+    np.save(layout.truth(case, view, "healthy"), healthy)
+    np.save(layout.truth(case, view, "lesion"), lesion)
     preprocess_volume(
-        tmp_path / "raw" / f"{case}_{view}.nii.gz",
-        tmp_path / "pre" / f"{case}_{view}.nii.gz",
-        case=case,
-        view=view,
-        **preprocess,
+        layout.raw(case, view), layout.pre(case, view), PreprocessSettings.from_config(preprocess), case=case, view=view
+    )
+
+
+def _on_grid(layout, case, view, preprocess, registered=False):
+    """``truth_on_grid`` on the files the layout names (registered: through the case's affine)."""
+    return truth_on_grid(
+        case,
+        view,
+        healthy=layout.truth(case, view, "healthy"),
+        lesion=layout.truth(case, view, "lesion"),
+        raw=layout.raw(case, view),
+        pre=layout.pre(case, view),
+        preprocess=PreprocessSettings.from_config(preprocess),
+        affine=layout.affine(case, view) if registered else None,
+        reference=layout.reference(view) if registered else None,
     )
 
 
@@ -226,94 +259,51 @@ PRE = {"shape": [8, 16, 16], "interpolation": "linear", "normalisation": "percen
 
 def test_truth_on_grid_reproduces_preprocess_and_registration(tmp_path):
     from radpersona.registration import register_volume
+    from radpersona.volume import read_volume, write_volume
 
+    layout = Layout(str(tmp_path))
     healthy = _knee(0)
     lesion = np.zeros_like(healthy)
     lesion[4:8, 16:24, 16:24] = 2
     raw = healthy.copy()
     raw[lesion > 0] = 250
-    _write_case(tmp_path, "0001", "sagittal", raw.astype(np.float32), healthy, lesion, PRE)
+    _write_case(layout, "0001", "sagittal", raw.astype(np.float32), healthy, lesion, PRE)
     # a healthy case: the truth is the image itself, so it must map onto the preprocessed file
-    _write_case(tmp_path, "0002", "sagittal", _knee(1).astype(np.float32), _knee(1), np.zeros_like(lesion), PRE)
-    from radpersona.volume import read_volume
+    _write_case(layout, "0002", "sagittal", _knee(1).astype(np.float32), _knee(1), np.zeros_like(lesion), PRE)
 
-    pre2, _ = read_volume(tmp_path / "pre" / "0002_sagittal.nii.gz")
-    h2, les2 = truth_on_grid(
-        "0002",
-        "sagittal",
-        truth_dir=tmp_path / "truth",
-        raw_dir=tmp_path / "raw",
-        pre_dir=tmp_path / "pre",
-        preprocess=PRE,
-    )
+    pre2, _ = read_volume(layout.pre("0002", "sagittal"))
+    h2, les2 = _on_grid(layout, "0002", "sagittal", PRE)
     np.testing.assert_allclose(h2, pre2, atol=1e-6)
     assert les2.max() == 0
-    h1, les1 = truth_on_grid(
-        "0001",
-        "sagittal",
-        truth_dir=tmp_path / "truth",
-        raw_dir=tmp_path / "raw",
-        pre_dir=tmp_path / "pre",
-        preprocess=PRE,
-    )
-    pre1, _ = read_volume(tmp_path / "pre" / "0001_sagittal.nii.gz")
+    h1, les1 = _on_grid(layout, "0001", "sagittal", PRE)
+    pre1, _ = read_volume(layout.pre("0001", "sagittal"))
     inside = les1 >= 0.5
     assert inside.sum() > 0 and (pre1[inside] - h1[inside]).mean() > 0.1  # the lesion is brighter than its truth
     np.testing.assert_allclose(h1[les1 == 0], pre1[les1 == 0], atol=1e-6)  # identical away from the lesion
 
     # registration: the healthy case mapped through its reg_aladin affine equals the registered volume
-    from radpersona.volume import write_volume
-
-    ref_dir, reg_dir = tmp_path / "registration", tmp_path / "reg"
-    ref_arr, ref_sp = read_volume(tmp_path / "pre" / "0001_sagittal.nii.gz")
-    write_volume(ref_dir / "reference_sagittal.nii.gz", ref_arr, ref_sp)
-    settings = {
-        "rigid_only": False,
-        "levels": 2,
-        "levels_to_perform": 2,
-        "max_iterations": 5,
-        "ncc_margin": 1.0,
-        "on_failure": "error",
-    }
+    ref_arr, ref_sp = read_volume(layout.pre("0001", "sagittal"))
+    write_volume(layout.reference("sagittal"), ref_arr, ref_sp)
+    settings = RegistrationSettings.from_config(
+        read_config(REPO / "config.yaml")["registration"]
+        | {"levels": 2, "levels_to_perform": 2, "max_iterations": 5, "ncc_margin": 1.0, "on_failure": "error"}
+    )
     register_volume(
-        ref_dir / "reference_sagittal.nii.gz",
-        tmp_path / "pre" / "0002_sagittal.nii.gz",
-        reg_dir / "0002_sagittal.nii.gz",
-        reg_dir / "0002_sagittal.aff.txt",
+        Path(layout.reference("sagittal")),
+        Path(layout.pre("0002", "sagittal")),
+        Path(layout.registered("0002", "sagittal")),
+        Path(layout.affine("0002", "sagittal")),
         settings=settings,
         case="0002",
         view="sagittal",
     )
-    registered, _ = read_volume(reg_dir / "0002_sagittal.nii.gz")
-    h2r, _ = truth_on_grid(
-        "0002",
-        "sagittal",
-        truth_dir=tmp_path / "truth",
-        raw_dir=tmp_path / "raw",
-        pre_dir=tmp_path / "pre",
-        preprocess=PRE,
-        reg_dir=reg_dir,
-        reference_dir=ref_dir,
-    )
+    registered, _ = read_volume(layout.registered("0002", "sagittal"))
+    h2r, _ = _on_grid(layout, "0002", "sagittal", PRE, registered=True)
     np.testing.assert_allclose(h2r, registered, atol=1e-4)
     with pytest.raises(InputDataError, match="does not reproduce the preprocessed file"):
-        truth_on_grid(
-            "0002",
-            "sagittal",
-            truth_dir=tmp_path / "truth",
-            raw_dir=tmp_path / "raw",
-            pre_dir=tmp_path / "pre",
-            preprocess={**PRE, "percentiles": [5.0, 95.0]},
-        )
+        _on_grid(layout, "0002", "sagittal", {**PRE, "percentiles": [5.0, 95.0]})
     with pytest.raises(InputDataError, match="0003"):
-        truth_on_grid(
-            "0003",
-            "sagittal",
-            truth_dir=tmp_path / "truth",
-            raw_dir=tmp_path / "raw",
-            pre_dir=tmp_path / "pre",
-            preprocess=PRE,
-        )
+        _on_grid(layout, "0003", "sagittal", PRE)
 
 
 # ---------------------------------------------------------------------------------- evaluation
@@ -321,23 +311,28 @@ def test_evaluate_config_rows_and_figure(tmp_path):
     persona = persona_settings(main={}, rnd={"location": "random"})
     train = smooth(4, seed=1)
     ddpm_ckpt, gan_ckpt, vit_ckpt = tmp_path / "ddpm.pt", tmp_path / "gan.pt", tmp_path / "vit.pt"
-    train_ddpm(train, settings={k: v for k, v in persona.items() if k != "reconstruction"}, checkpoint=ddpm_ckpt)
-    train_baseline("gan", train, persona=persona, section=GAN, checkpoint=gan_ckpt)
-    train_baseline("vit_ae", train, persona=persona, section=VIT, checkpoint=vit_ckpt)
+    train_ddpm(train, settings=PersonaModelSettings.from_config(persona), checkpoint=ddpm_ckpt)
+    train_baseline(train, persona=baseline_persona(persona), section=GAN, checkpoint=gan_ckpt)
+    train_baseline(train, persona=baseline_persona(persona), section=VIT, checkpoint=vit_ckpt)
     models = {"ddpm": ddpm_ckpt, "gan": gan_ckpt, "vit_ae": vit_ckpt}
     healthy = smooth(2, seed=2)
     truth = smooth(1, seed=3)[0]
     occupancy = np.zeros_like(truth)
     occupancy[:, 4, 7:9, 7:10] = 1.0
     original = truth + 0.3 * occupancy
-    cfgs = resolve_configs(persona, "reg")
+    cfgs = resolve_configs(recon(persona), BOX, "reg", VIEWS)
+    study = dict(
+        persona=baseline_persona(persona),
+        sample=PersonaSampleSettings.from_config(persona["sample"]),
+        location_seed=persona["reconstruction"]["location_seed"],
+    )
     table, recons = evaluate_config(
         cfgs["rnd"],
         models=models,
         healthy=healthy,
         healthy_cases=["0010", "0011"],
         lesion_data={"0020": (original, truth, occupancy)},
-        persona=persona,
+        **study,
     )
     assert list(table.columns) == RESULT_COLUMNS
     hl = table[table["study"] == STUDY_HEALTHY]
@@ -355,7 +350,7 @@ def test_evaluate_config_rows_and_figure(tmp_path):
         healthy=healthy,
         healthy_cases=["0010", "0011"],
         lesion_data={"0020": (original, truth, occupancy)},
-        persona=persona,
+        **study,
     )
     cf = table[table["study"] == STUDY_COUNTERFACTUAL]
     assert len(cf) == 3 * 2 and set(cf["region"]) == {"lesion", "box"}

@@ -13,12 +13,13 @@ from radpersona.errors import ConfigError, InputDataError
 from radpersona.persona.masks import box_mask
 from radpersona.persona.sample import derive_case_seed, load_model, sample_personas
 from radpersona.persona.train import TrainingStopped, resume_path, train_ddpm
+from radpersona.settings import PersonaModelSettings, PersonaSampleSettings, PersonaSettings
 
 SHAPE = (8, 16, 16)
 BOX = (0.5, 0.3, 0.5)
 
 
-def tiny_settings(**overrides: object) -> dict:
+def tiny_config(**overrides: object) -> dict:
     settings = {
         "box": list(BOX),
         "train_masks": "mixed",
@@ -42,6 +43,22 @@ def tiny_settings(**overrides: object) -> dict:
     }
     settings.update(overrides)
     return settings
+
+
+def tiny_settings(**overrides: object) -> PersonaModelSettings:
+    return PersonaModelSettings.from_config(tiny_config(**overrides))
+
+
+def with_train(**train: object) -> PersonaModelSettings:
+    """The tiny settings with ``persona.train`` keys changed."""
+    config = tiny_config()
+    config["train"] = {**config["train"], **train}
+    return PersonaModelSettings.from_config(config)
+
+
+def sampling(sampler: str = "ddim", steps: int = 50, batch_size: int = 8) -> PersonaSampleSettings:
+    """``persona.sample`` (its seed is not read by sample_personas: the per-case seeds are)."""
+    return PersonaSampleSettings.from_config({"sampler": sampler, "steps": steps, "batch_size": batch_size, "seed": 0})
 
 
 def knee_like(n: int, views: int = 3, seed: int = 0) -> np.ndarray:
@@ -91,15 +108,16 @@ def test_a_resume_file_of_other_settings_is_not_used(tmp_path: Path) -> None:
     volumes, checkpoint = knee_like(3), tmp_path / "ddpm.pt"
     with pytest.raises(TrainingStopped):
         train_ddpm(volumes, settings=tiny_settings(), checkpoint=checkpoint, stop_after=2)
-    other = tiny_settings()
-    other["train"] = {**other["train"], "learning_rate": 5.0e-4}
+    other = with_train(learning_rate=5.0e-4)
     assert train_ddpm(volumes, settings=other, checkpoint=checkpoint)["resumed_from"] == 0
     with pytest.raises(TrainingStopped):
         train_ddpm(volumes, settings=tiny_settings(), checkpoint=checkpoint, stop_after=2)
     assert train_ddpm(volumes[:2], settings=tiny_settings(), checkpoint=checkpoint)["resumed_from"] == 0  # other data
     with pytest.raises(TrainingStopped):
         train_ddpm(volumes, settings=tiny_settings(), checkpoint=checkpoint, stop_after=2)
-    sampling_changed = tiny_settings(sample={"sampler": "ddpm", "steps": 20, "batch_size": 1, "seed": 9})
+    sampling_changed = PersonaSettings.from_config(
+        tiny_config(sample={"sampler": "ddpm", "steps": 20, "batch_size": 1, "seed": 9})
+    )
     assert train_ddpm(volumes, settings=sampling_changed, checkpoint=checkpoint)["resumed_from"] == 2
 
 
@@ -142,7 +160,7 @@ def test_trained_unet_depends_on_the_timestep(trained: Path) -> None:
 def test_persona_equals_input_outside_the_box(trained: Path, sampler: str, steps: int, origin: tuple | None) -> None:
     volumes = knee_like(3, seed=5)
     personas = sample_personas(
-        volumes, checkpoint=trained, box=BOX, sampler=sampler, steps=steps, seeds=[1, 2, 3], origin=origin
+        volumes, checkpoint=trained, sample=sampling(sampler, steps), box=BOX, seeds=[1, 2, 3], origin=origin
     )
     inside = box_mask(SHAPE, BOX, origin=origin)
     assert personas.dtype == np.float32 and personas.shape == volumes.shape
@@ -154,51 +172,54 @@ def test_persona_equals_input_outside_the_box(trained: Path, sampler: str, steps
 @pytest.mark.parametrize(("sampler", "steps"), [("ddim", 5), ("ddpm", 20)])
 def test_sampling_is_seeded_and_independent_of_the_batch(trained: Path, sampler: str, steps: int) -> None:
     volumes, seeds = knee_like(3, seed=6), [11, 22, 33]
-    kw = dict(checkpoint=trained, box=BOX, sampler=sampler, steps=steps)
-    together = sample_personas(volumes, seeds=seeds, batch_size=3, **kw)
-    assert np.array_equal(together, sample_personas(volumes, seeds=seeds, batch_size=3, **kw))
-    alone = sample_personas(volumes, seeds=seeds, batch_size=1, **kw)
+    kw = dict(checkpoint=trained, box=BOX)
+    together = sample_personas(volumes, seeds=seeds, sample=sampling(sampler, steps, 3), **kw)
+    assert np.array_equal(together, sample_personas(volumes, seeds=seeds, sample=sampling(sampler, steps, 3), **kw))
+    alone = sample_personas(volumes, seeds=seeds, sample=sampling(sampler, steps, 1), **kw)
     assert np.array_equal(together, alone)
     order = [2, 0, 1]
-    shuffled = sample_personas(volumes[order], seeds=[seeds[i] for i in order], batch_size=2, **kw)
+    shuffled = sample_personas(
+        volumes[order], seeds=[seeds[i] for i in order], sample=sampling(sampler, steps, 2), **kw
+    )
     assert np.array_equal(together[order], shuffled)
-    other_seed = sample_personas(volumes[:1], seeds=[12], batch_size=1, **kw)
+    other_seed = sample_personas(volumes[:1], seeds=[12], sample=sampling(sampler, steps, 1), **kw)
     assert not np.array_equal(together[:1], other_seed)
 
 
 def test_single_view_training_and_v_prediction(tmp_path: Path) -> None:
-    settings = tiny_settings(prediction_type="v_prediction", train_masks="central")
-    settings["train"] = {**settings["train"], "steps": 3, "checkpoint_every": 10}
+    config = tiny_config(prediction_type="v_prediction", train_masks="central")
+    config["train"] = {**config["train"], "steps": 3, "checkpoint_every": 10}
+    settings = PersonaModelSettings.from_config(config)
     volumes = knee_like(2, views=1)
     summary = train_ddpm(volumes, settings=settings, checkpoint=tmp_path / "one.pt")
     assert summary["in_views"] == 1 and summary["steps"] == 3
-    personas = sample_personas(volumes, checkpoint=tmp_path / "one.pt", box=BOX, steps=4, seeds=[0, 1])
+    personas = sample_personas(volumes, checkpoint=tmp_path / "one.pt", sample=sampling(steps=4), box=BOX, seeds=[0, 1])
     assert np.array_equal(personas[..., ~box_mask(SHAPE, BOX)], volumes[..., ~box_mask(SHAPE, BOX)])
     with pytest.raises(InputDataError, match="1 view"):
-        sample_personas(knee_like(1), checkpoint=tmp_path / "one.pt", box=BOX, steps=4, seeds=[0])
+        sample_personas(knee_like(1), checkpoint=tmp_path / "one.pt", sample=sampling(steps=4), box=BOX, seeds=[0])
 
 
 def test_bad_sampling_requests_are_refused(trained: Path) -> None:
     volumes = knee_like(2)
+    # sampler and steps against the model's num_train_timesteps (20): refused by the settings
     with pytest.raises(ConfigError, match="ddpm ancestral"):
-        sample_personas(volumes, checkpoint=trained, box=BOX, sampler="ddpm", steps=5, seeds=[0, 1])
+        PersonaSettings.from_config(tiny_config(sample={"sampler": "ddpm", "steps": 5, "batch_size": 8, "seed": 0}))
     with pytest.raises(ConfigError, match="steps"):
-        sample_personas(volumes, checkpoint=trained, box=BOX, steps=21, seeds=[0, 1])
+        PersonaSettings.from_config(tiny_config(sample={"sampler": "ddim", "steps": 21, "batch_size": 8, "seed": 0}))
     with pytest.raises(InputDataError, match="one seed per case"):
-        sample_personas(volumes, checkpoint=trained, box=BOX, steps=5, seeds=[0])
+        sample_personas(volumes, checkpoint=trained, sample=sampling(steps=5), box=BOX, seeds=[0])
     nan = volumes.copy()
     nan[1, 0, 0, 0, 0] = np.nan
     with pytest.raises(InputDataError, match="index 1"):
-        sample_personas(nan, checkpoint=trained, box=BOX, steps=5, seeds=[0, 1])
+        sample_personas(nan, checkpoint=trained, sample=sampling(steps=5), box=BOX, seeds=[0, 1])
 
 
 def test_training_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="N, C, D, H, W"):
         train_ddpm(knee_like(2)[0], settings=tiny_settings(), checkpoint=tmp_path / "x.pt")
     with pytest.raises(ConfigError, match="persona.train.steps"):
-        bad = tiny_settings()
-        bad["train"] = {**bad["train"], "steps": 0}
-        train_ddpm(knee_like(2), settings=bad, checkpoint=tmp_path / "x.pt")
+        train_ddpm(knee_like(2), settings=with_train(steps=0), checkpoint=tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_cuda_training_without_cuda_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,29 +248,34 @@ def test_cuda_training_and_sampling(tmp_path: Path) -> None:
     summary = train_ddpm(volumes, settings=tiny_settings(device="cuda"), checkpoint=tmp_path / "gpu.pt")
     assert summary["device"].startswith("cuda") and summary["steps"] == 6
     personas = sample_personas(
-        volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda"
+        volumes, checkpoint=tmp_path / "gpu.pt", sample=sampling(steps=5), box=BOX, seeds=[1, 2, 3], device="cuda"
     )
     inside = box_mask(SHAPE, BOX)
     assert np.array_equal(personas[..., ~inside], volumes[..., ~inside])
-    again = sample_personas(volumes, checkpoint=tmp_path / "gpu.pt", box=BOX, steps=5, seeds=[1, 2, 3], device="cuda")
+    again = sample_personas(
+        volumes, checkpoint=tmp_path / "gpu.pt", sample=sampling(steps=5), box=BOX, seeds=[1, 2, 3], device="cuda"
+    )
     np.testing.assert_allclose(again, personas, atol=1e-2)
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "sample"])
 def test_training_learns_to_inpaint_the_box(tmp_path: Path, prediction: str) -> None:
     """80 steps on 16 smooth volumes: the persona beats filling the box with the context's mean intensity."""
-    settings = tiny_settings(train_masks="central", prediction_type=prediction)
-    settings["train"] = {
-        **settings["train"],
+    config = tiny_config(train_masks="central", prediction_type=prediction)
+    config["train"] = {
+        **config["train"],
         "steps": 80,
         "batch_size": 4,
         "learning_rate": 3.0e-3,
         "ema_decay": 0.95,
         "checkpoint_every": 1000,
     }
+    settings = PersonaModelSettings.from_config(config)
     summary = train_ddpm(knee_like(16, seed=0), settings=settings, checkpoint=tmp_path / "learn.pt")
     held_out = knee_like(4, seed=99)
-    personas = sample_personas(held_out, checkpoint=tmp_path / "learn.pt", box=BOX, steps=10, seeds=[1, 2, 3, 4])
+    personas = sample_personas(
+        held_out, checkpoint=tmp_path / "learn.pt", sample=sampling(steps=10), box=BOX, seeds=[1, 2, 3, 4]
+    )
     inside = box_mask(SHAPE, BOX)
     persona_mse = float(((personas - held_out)[..., inside] ** 2).mean())
     context_mean = held_out[..., ~inside].mean(axis=-1, keepdims=True)
@@ -288,8 +314,7 @@ def test_min_snr_weight_matches_hang_et_al() -> None:
 
 def test_min_snr_training_runs_and_is_part_of_the_resume_key(tmp_path: Path) -> None:
     volumes = knee_like(4)
-    settings = tiny_settings()
-    settings["train"] = {**settings["train"], "min_snr_gamma": 5.0}
+    settings = with_train(min_snr_gamma=5.0)
     summary = train_ddpm(volumes, settings=settings, checkpoint=tmp_path / "snr.pt")
     assert np.isfinite(summary["final_loss"])
     plain = train_ddpm(volumes, settings=tiny_settings(), checkpoint=tmp_path / "plain.pt")

@@ -1,0 +1,213 @@
+"""Stages of rules/fingerprint.smk: train the fingerprint per task and fold, predict, localise."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radpersona.atomic import write_csv_atomic
+from radpersona.folds import ALL_FOLD, fold_cases
+from radpersona.layout import Layout
+from radpersona.parquet import write_parquet
+from radpersona.settings import FingerprintSettings, PreprocessSettings
+from radpersona.stages import torch_threads
+from radpersona.vocabulary import TASKS, VIEWS, ThresholdProtocol
+from radpersona.volume import load_stack
+
+logger = logging.getLogger("radpersona")
+
+
+def _images(layout: Layout, reg: str, cases: Sequence[str], views: Sequence[str]) -> np.ndarray:
+    """The ``{reg}`` branch's volumes of ``cases`` as one ``(n, V, D, H, W)`` stack."""
+    files = [[layout.working(reg, case, view) for view in views] for case in cases]
+    images, _ = load_stack(files, list(cases), views)
+    return images
+
+
+def train_fingerprint(
+    *,
+    results: str | Path,
+    reg: str,
+    grid: int,
+    task: str,
+    fold: str,
+    out: str | Path,
+    settings: Mapping[str, Any] | FingerprintSettings,
+    threads: int,
+    views: Sequence[str] = VIEWS,
+) -> None:
+    """Train the usage predictor and logistic regression of one task and fold.
+
+    Reads the cohort, the wide table of the ``{reg}`` branch and ``grid``, and the volumes of the fold's
+    training cases (:func:`radpersona.folds.fold_cases`); writes the model to ``out``.
+    """
+    from radpersona.features import read_wide
+    from radpersona.fingerprint import fit_fingerprint, impute_training_means, select_columns
+
+    cfg = FingerprintSettings.from_config(settings)
+    layout = Layout(str(results))
+    torch_threads(threads)
+    cohort = pd.read_parquet(layout.cohort())
+    wide, _ = read_wide(layout.wide(reg, grid))
+    columns = select_columns(list(wide.columns), cfg.representation, cfg.families)
+    train, _ = fold_cases(cohort, task, fold)
+    X_train = wide.loc[train["case"], columns].to_numpy(np.float64)
+    (X_train,) = impute_training_means(X_train)
+    images = _images(layout, reg, train["case"].tolist(), views)
+    y = train[task].to_numpy().astype(int)
+    logger.info(
+        "train_fingerprint %s fold %s: %d cases (%d positive), %d features",
+        task,
+        fold,
+        len(y),
+        int(y.sum()),
+        len(columns),
+    )
+    model = fit_fingerprint(images, X_train, y, feature_names=columns, settings=cfg, log_label=f"{task} fold {fold}")
+    model.save(Path(out))
+
+
+def predict(
+    *,
+    results: str | Path,
+    experiment: str,
+    reg: str,
+    grid: int,
+    task: str,
+    folds: Sequence[str],
+    predictions_out: str | Path,
+    fingerprints_out: str | Path,
+    population_out: str | Path,
+    settings: Mapping[str, Any] | FingerprintSettings,
+    threads: int,
+    views: Sequence[str] = VIEWS,
+) -> None:
+    """Predict every reported case (held-out CV folds and valid) with the models of ``folds``; write
+    predictions, fingerprints and the population table (beta of the model trained on all of train, with
+    each feature's identity). The Parquet metadata records the experiment, task and ``settings``."""
+    from radpersona.features import read_wide
+    from radpersona.fingerprint import (
+        TrainedFingerprint,
+        fingerprint_table,
+        impute_training_means,
+        population_table,
+        youden_threshold,
+    )
+
+    cfg = FingerprintSettings.from_config(settings)
+    layout = Layout(str(results))
+    torch_threads(threads)
+    cohort = pd.read_parquet(layout.cohort())
+    wide, _ = read_wide(layout.wide(reg, grid))
+    pred_frames, fp_frames = [], []
+    for fold in folds:
+        model = TrainedFingerprint.load(Path(layout.fingerprint_model(experiment, task, fold)))
+        columns = list(model.feature_names)
+        train, reported = fold_cases(cohort, task, fold)
+        if not len(reported):
+            continue
+        X_train = wide.loc[train["case"], columns].to_numpy(np.float64)
+        X_rep = wide.loc[reported["case"], columns].to_numpy(np.float64)
+        _, X_rep = impute_training_means(X_train, X_rep)
+        images = _images(layout, reg, reported["case"].tolist(), views)
+        pred = model.predict(images, X_rep)
+        labels = reported[task].to_numpy().astype(int)
+        threshold, source = float(model.threshold), "inner"
+        if cfg.threshold_protocol == ThresholdProtocol.OPTIMISTIC:
+            threshold, source = youden_threshold(labels, pred["prob"]), "reported (optimistic)"
+        fold_number = -1 if fold == ALL_FOLD else int(fold)
+        pred_frames.append(
+            pd.DataFrame(
+                {
+                    "case": reported["case"].to_numpy(),
+                    "task": task,
+                    "fold": fold_number,
+                    "split": reported["split"].to_numpy(),
+                    "label": labels,
+                    "prob": pred["prob"],
+                    "threshold": threshold,
+                    "pred": (pred["prob"] >= threshold).astype(int),
+                    "model": "fingerprint",
+                    "experiment": experiment,
+                    "threshold_from": source,
+                    "prob_soft": pred["prob_soft"],
+                    "n_used": pred["n_used"],
+                }
+            )
+        )
+        fp = fingerprint_table(reported["case"].tolist(), task, pred, model)
+        fp.insert(2, "fold", fold_number)
+        fp.insert(3, "split", "valid" if fold == ALL_FOLD else "train")
+        fp_frames.append(fp)
+        logger.info(
+            "predict %s fold %s: %d cases, mean %.1f features used",
+            task,
+            fold,
+            len(reported),
+            float(np.mean(pred["n_used"])),
+        )
+    meta = {"experiment": experiment, "task": task, "settings": cfg.to_config()}
+    write_parquet(pd.concat(pred_frames, ignore_index=True), predictions_out, metadata=meta)
+    write_parquet(pd.concat(fp_frames, ignore_index=True), fingerprints_out, metadata=meta)
+    final = TrainedFingerprint.load(Path(layout.fingerprint_model(experiment, task, ALL_FOLD)))
+    population = population_table(final)
+    population.insert(0, "task", task)
+    write_parquet(
+        population, population_out, metadata={**meta, "intercept": final.intercept, "threshold": final.threshold}
+    )
+
+
+def localisation(
+    *,
+    results: str | Path,
+    experiment: str,
+    out: str | Path,
+    preprocess: Mapping[str, Any] | PreprocessSettings,
+    reg: str,
+    box: Sequence[float],
+    grid: int,
+    tasks: Sequence[str] = TASKS,
+    top_k: int = 10,
+) -> None:
+    """Share of each lesion case's top-k fingerprint features in patches that overlap its true lesion.
+
+    Reads the cohort, the fingerprints and population table of ``experiment`` per task, and per lesion
+    case and view the true lesion mask and raw volume (plus the registered volume and affine for
+    ``reg == "reg"``), all through ``Layout(results)``.
+    """
+    from radpersona.localisation import localisation_table
+
+    layout = Layout(str(results))
+    preprocess_settings = PreprocessSettings.from_config(preprocess)
+    cohort = pd.read_parquet(layout.cohort())
+    frames = []
+    for task in tasks:
+        table = localisation_table(
+            pd.read_parquet(layout.fingerprints(experiment, task)),
+            pd.read_parquet(layout.population(experiment, task)),
+            cohort,
+            task=task,
+            layout=layout,
+            preprocess=preprocess_settings,
+            reg=reg,
+            box=box,
+            grid=grid,
+            top_k=top_k,
+        )
+        frames.append(table)
+        if len(table):
+            logger.info(
+                "localisation %s: %d lesion cases, top-%d share in lesion patches %.3f vs chance %.3f",
+                task,
+                len(table),
+                top_k,
+                table["top_share"].mean(),
+                table["chance_share"].mean(),
+            )
+    table = pd.concat(frames, ignore_index=True)
+    write_csv_atomic(table, out)

@@ -1,0 +1,306 @@
+"""Stages of rules/persona.smk: train the persona DDPM, inpaint personas; the reconstruction study."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radpersona.atomic import write_csv_atomic, write_text_atomic
+from radpersona.errors import RadpersonaError
+from radpersona.layout import Layout
+from radpersona.persona.reconstruction.configs import ReconConfig, box_origins, model_checkpoint, resolve_config
+from radpersona.settings import (
+    BaselinePersonaSettings,
+    PersonaModelSettings,
+    PersonaSampleSettings,
+    PreprocessSettings,
+    ReconConfigOverrides,
+)
+from radpersona.stages import torch_threads
+from radpersona.volume import load_stack, write_volume
+
+logger = logging.getLogger("radpersona")
+
+
+def _healthy_training_cases(layout: Layout) -> list[str]:
+    """The healthy training cases (abn = 0, split = train) of the cohort table."""
+    cohort = pd.read_parquet(layout.cohort())
+    return cohort[(cohort["split"] == "train") & (cohort["abn"] == 0)]["case"].tolist()
+
+
+def _working_stack(layout: Layout, reg: str, cases: Sequence[str], views: Sequence[str]) -> tuple[np.ndarray, list]:
+    """The volumes a ``{reg}`` branch works on, ``(n, V, D, H, W)``, and their spacings."""
+    return load_stack([[layout.working(reg, c, v) for v in views] for c in cases], cases, views)
+
+
+def train_ddpm(
+    *,
+    results: str | Path,
+    reg: str,
+    checkpoint: str | Path,
+    settings: Mapping[str, Any] | PersonaModelSettings,
+    views: Sequence[str],
+    threads: int,
+) -> None:
+    """Train the persona DDPM of the ``reg`` branch on the healthy training cases (abn = 0, split = train).
+
+    Args:
+        results: the results folder (cohort table and volumes are read from it).
+        reg: the branch (``reg``: registered volumes, ``noreg``: preprocessed ones).
+        checkpoint: output file.
+        settings: ``persona`` without ``sample`` and ``reconstruction`` (``PersonaModelSettings``).
+        views: the source's views (channels of the model).
+        threads: torch CPU threads.
+    """
+    from radpersona.persona.train import train_ddpm as train
+
+    torch_threads(threads)
+    model_settings = PersonaModelSettings.from_config(settings)
+    layout = Layout(str(results))
+    healthy = _healthy_training_cases(layout)
+    if len(healthy) < 2:
+        raise RadpersonaError(
+            f"the persona DDPM needs at least 2 healthy training cases (abn = 0), found {len(healthy)}"
+        )
+    stack, _ = _working_stack(layout, reg, healthy, views)
+    logger.info("train_ddpm: %d healthy training cases, volumes %s", len(healthy), stack.shape)
+    summary = train(stack, settings=model_settings, checkpoint=Path(checkpoint))
+    logger.info("train_ddpm: %s", summary)
+
+
+def persona(
+    *,
+    results: str | Path,
+    reg: str,
+    box: Sequence[float],
+    sample: Mapping[str, Any] | PersonaSampleSettings,
+    device: str,
+    views: Sequence[str],
+    threads: int,
+) -> None:
+    """Inpaint a healthy persona for every case of the ``reg`` branch; write persona and residual volumes per view.
+
+    Args:
+        results: the results folder (cohort, volumes and the branch's DDPM are read from it; personas and
+            residuals are written to it).
+        reg: the branch.
+        box: ``persona.box``.
+        sample: ``persona.sample`` (sampler, steps, batch size, seed).
+        device: ``persona.device``.
+        views: the source's views.
+        threads: torch CPU threads.
+    """
+    from radpersona.persona.sample import derive_case_seed, sample_personas
+
+    torch_threads(threads)
+    sample_settings = PersonaSampleSettings.from_config(sample)
+    layout = Layout(str(results))
+    cases = pd.read_parquet(layout.cohort())["case"].tolist()
+    stack, spacings = _working_stack(layout, reg, cases, views)
+    seeds = [derive_case_seed(sample_settings.seed, c) for c in cases]
+    personas = sample_personas(
+        stack,
+        checkpoint=Path(layout.ddpm(reg)),
+        sample=sample_settings,
+        box=[float(b) for b in box],
+        seeds=seeds,
+        device=device,
+    )
+    tag_base = {"sampler": sample_settings.sampler.value, "steps": sample_settings.steps}
+    for n, case in enumerate(cases):
+        for v, view in enumerate(views):
+            tag = {**tag_base, "seed": seeds[n]}
+            # every view is written with the last view's spacing (as before; fixed after the refactor)
+            write_volume(layout.persona(reg, case, view), personas[n, v], spacings[n][-1], description=tag)
+            write_volume(
+                layout.residual(reg, case, view), stack[n, v] - personas[n, v], spacings[n][-1], description=tag
+            )
+
+
+# ---------------------------------------------------------------------------------- reconstruction study
+def _recon_config(
+    name: str, overrides: Mapping[str, Any], box: Sequence[float], default_reg: str, source_views: Sequence[str]
+) -> ReconConfig:
+    over = ReconConfigOverrides.from_config(overrides, f"persona.reconstruction.configs.{name}")
+    return resolve_config(name, over, box, default_reg, source_views)
+
+
+def train_reconstruction_model(
+    *,
+    results: str | Path,
+    checkpoint: str | Path,
+    config_name: str,
+    model: str,
+    overrides: Mapping[str, Any],
+    persona: Mapping[str, Any],
+    section: Mapping[str, Any] | None,
+    default_reg: str,
+    source_views: Sequence[str],
+    threads: int,
+) -> None:
+    """Train one model of one configuration on the healthy training cases (abn = 0, split train).
+
+    Args:
+        results: the results folder (cohort table and the configuration's volumes are read from it).
+        checkpoint: output file.
+        config_name, overrides: the configuration (``persona.reconstruction.configs.{config_name}``).
+        model: ``ddpm``, ``gan`` or ``vit_ae``.
+        persona: for the DDPM its model settings (``persona`` without ``sample`` and ``reconstruction``);
+            for a baseline the persona keys it reads (``BASELINE_PERSONA_KEYS``).
+        section: the baseline's section (``persona.reconstruction.{model}``); None for the DDPM.
+        default_reg: the first of ``registration.variants``.
+        source_views: the source's views.
+        threads: torch CPU threads.
+    """
+    from radpersona.persona.baselines import BASELINE_SETTINGS
+    from radpersona.persona.reconstruction.study import train_config_model
+
+    torch_threads(threads)
+    settings: PersonaModelSettings | BaselinePersonaSettings
+    if section is None:
+        settings, baseline = PersonaModelSettings.from_config(persona), None
+    else:
+        settings = BaselinePersonaSettings.from_config(persona)
+        baseline = BASELINE_SETTINGS[model].from_config(section)
+    cfg = _recon_config(config_name, overrides, settings.box, default_reg, source_views)
+    layout = Layout(str(results))
+    healthy = _healthy_training_cases(layout)
+    if len(healthy) < 2:
+        raise RadpersonaError(
+            f"reconstruction config {config_name}: needs at least 2 healthy training cases, found {len(healthy)}"
+        )
+    stack, _ = _working_stack(layout, cfg.reg, healthy, cfg.views)
+    logger.info(
+        "train %s for reconstruction config %s: %d healthy training cases, volumes %s",
+        model,
+        config_name,
+        len(healthy),
+        stack.shape,
+    )
+    summary = train_config_model(cfg, stack, persona=settings, section=baseline, checkpoint=Path(checkpoint))
+    logger.info("train %s (%s): %s", model, config_name, summary)
+
+
+def evaluate_reconstruction_config(
+    *,
+    results: str | Path,
+    config_name: str,
+    models: Sequence[str],
+    table: str | Path,
+    figure: str | Path,
+    overrides: Mapping[str, Any],
+    persona: Mapping[str, Any],
+    sample: Mapping[str, Any],
+    location_seed: int,
+    preprocess: Mapping[str, Any],
+    synthetic: bool,
+    default_reg: str,
+    source_views: Sequence[str],
+    threads: int,
+) -> None:
+    """Evaluate one configuration: held-out healthy reconstruction and counterfactual fidelity; figure.
+
+    Args:
+        results: the results folder: the cohort, the models' checkpoints, the configuration's volumes of
+            the valid cases and, for a synthetic source, the lesion cases' truth, raw and preprocessed
+            volumes (and for the reg branch their registration QC, affines and the references).
+        config_name, overrides: the configuration (``persona.reconstruction.configs.{config_name}``).
+        models: ``persona.reconstruction.models``.
+        table, figure: outputs (the configuration's CSV and PNG).
+        persona: the persona keys read here (``BASELINE_PERSONA_KEYS``: box, intensity range, device).
+        sample: ``persona.sample``.
+        location_seed: ``persona.reconstruction.location_seed``.
+        preprocess: the ``preprocess`` section (the truth is brought onto the grid with it).
+        synthetic: the source is synthetic (it has the truth: counterfactual fidelity is scored).
+        default_reg: the first of ``registration.variants``.
+        source_views: the source's views.
+        threads: torch CPU threads.
+    """
+    from radpersona.persona.reconstruction.report import plot_config
+    from radpersona.persona.reconstruction.study import STUDY_COUNTERFACTUAL, evaluate_config
+    from radpersona.persona.reconstruction.truth_grid import lesion_truth
+
+    torch_threads(threads)
+    persona_settings = BaselinePersonaSettings.from_config(persona)
+    sample_settings = PersonaSampleSettings.from_config(sample)
+    preprocess_settings = PreprocessSettings.from_config(preprocess)
+    cfg = _recon_config(config_name, overrides, persona_settings.box, default_reg, source_views)
+    layout = Layout(str(results))
+    cohort = pd.read_parquet(layout.cohort())
+    valid = cohort[cohort["split"] == "valid"]
+    healthy_cases = valid[valid["abn"] == 0]["case"].tolist()
+    if not healthy_cases:
+        raise RadpersonaError(
+            f"reconstruction config {config_name}: the valid split has no healthy case (abn = 0) to evaluate on"
+        )
+    healthy, _ = _working_stack(layout, cfg.reg, healthy_cases, cfg.views)
+    lesion_data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    lesion_cases = valid[valid["abn"] == 1]["case"].tolist() if synthetic else []
+    if lesion_cases:
+        originals, _ = _working_stack(layout, cfg.reg, lesion_cases, cfg.views)
+        for n, case in enumerate(lesion_cases):
+            truth, occupancy = lesion_truth(layout, cfg, case, preprocess_settings)
+            lesion_data[case] = (originals[n], truth, occupancy)
+    checkpoints = {m: Path(model_checkpoint(layout, cfg, m, persona_settings.box)) for m in models}
+    scores, recons = evaluate_config(
+        cfg,
+        models=checkpoints,
+        healthy=healthy,
+        healthy_cases=healthy_cases,
+        lesion_data=lesion_data,
+        persona=persona_settings,
+        sample=sample_settings,
+        location_seed=location_seed,
+    )
+    write_csv_atomic(scores, Path(table))
+    for (study, region, model), grp in scores.groupby(["study", "region", "model"], sort=False):
+        logger.info(
+            "reconstruction %s %s %s %s: n %d, MSE %.5f, SSIM %.3f%s",
+            config_name,
+            study,
+            region,
+            model,
+            len(grp),
+            grp["mse"].mean(),
+            grp["ssim"].mean(),
+            f", contrast removed {grp['contrast_removed'].mean():.3f}"
+            if study == STUDY_COUNTERFACTUAL and region == "lesion"
+            else "",
+        )
+    # figure: the first counterfactual case (it has a truth), else the first held-out healthy case
+    cf = scores[scores["study"] == STUDY_COUNTERFACTUAL]["case"]
+    case = str(cf.iloc[0]) if len(cf) else healthy_cases[0]
+    if case in lesion_data:
+        original, truth_volume = lesion_data[case][0], lesion_data[case][1]
+    else:
+        original, truth_volume = healthy[healthy_cases.index(case)], None
+    origin = box_origins(cfg, original.shape[1:], [case], int(location_seed))[0]
+    plot_config(
+        cfg,
+        case,
+        original,
+        {m: r[case] for m, r in recons.items()},
+        truth_volume,
+        origin,
+        Path(figure),
+        persona_settings.intensity_range,
+    )
+
+
+def evaluate_reconstruction(
+    *, parts: Sequence[str | Path], table: str | Path, summary: str | Path, markdown: str | Path
+) -> None:
+    """Concatenate the configurations' tables; write the summary with the paired Wilcoxon tests (CSV, Markdown)."""
+    from radpersona.persona.reconstruction.report import summarise, summary_markdown
+
+    scores = pd.concat([pd.read_csv(p, dtype={"case": str}) for p in parts], ignore_index=True)
+    write_csv_atomic(scores, Path(table))
+    stats = summarise(scores)
+    write_csv_atomic(stats, Path(summary))
+    write_text_atomic(Path(markdown), summary_markdown(stats))
+    logger.info("reconstruction summary:\n%s", stats.to_string(index=False))
