@@ -68,6 +68,7 @@ from radpersona.audit import (
 from radpersona.features import patch_grid, resolve_bin_width, tissue_threshold
 from radpersona.persona.masks import box_slices
 from radpersona.preprocess import resize
+from radpersona.settings import PreprocessSettings
 from radpersona.synthetic import LESION_CODES, QUANT_SCALE, render_view, simulate_case
 
 SHAPES = ("16x48x48", "24x64x64", "32x64x64", "24x80x80", "32x96x96", "32x128x128")
@@ -94,16 +95,16 @@ def stated_size_mm(lesion: dict[str, Any], scale: float) -> dict[str, float]:
     """The generator's own size parameters of a lesion, in world mm (times the pose's scale)."""
     kind = lesion["type"]
     if kind == "acl_tear":
-        return {"gap_mm": scale * lesion["gap_mm"], "diameter_mm": scale * 2 * lesion["radius"]}
+        return {"gap_mm": scale * lesion["gap_mm"], "diameter_mm": scale * 2 * lesion["radius_mm"]}
     if kind == "meniscal_tear":
-        arc = math.radians(2 * lesion["half_arc_deg"]) * 0.5 * (lesion["r_in"] + lesion["r_out"])
+        arc = math.radians(2 * lesion["half_arc_deg"]) * 0.5 * (lesion["r_in_mm"] + lesion["r_out_mm"])
         return {"band_width_mm": scale * lesion["width_mm"], "arc_length_mm": scale * arc}
     if kind == "bone_bruise":
-        return {"diameter_mm": scale * 2 * float(np.mean(lesion["radii"])), "edge_mm": scale * lesion["edge_mm"]}
+        return {"diameter_mm": scale * 2 * float(np.mean(lesion["radii_mm"])), "edge_mm": scale * lesion["edge_mm"]}
     if kind == "cartilage_defect":
-        return {"diameter_mm": scale * 2 * lesion["radius"]}
+        return {"diameter_mm": scale * 2 * lesion["radius_mm"]}
     if kind == "effusion":
-        return {"distension_mm": scale * 3 * lesion["extent"]}  # the capsule grows by 2.5-9 x extent mm
+        return {"distension_mm": scale * 3 * lesion["extent_mm"]}  # the capsule grows by 2.5-9 x extent mm
     return {}
 
 
@@ -178,6 +179,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     prevalence = dict(zip(("abn", "acl", "men"), args.prevalence))
     box = tuple(args.box)
     shapes = [tuple(s) for s in args.shapes]
+    # the pipeline's preprocess settings at each candidate shape (linear, percentile as in config.yaml)
+    settings = {
+        shape: PreprocessSettings.from_config(
+            {"shape": list(shape), "interpolation": "linear", "normalisation": "percentile", "percentiles": [0.5, 99.5]}
+        )
+        for shape in shapes
+    }
     oracle_shapes = {tuple(s) for s in args.oracle_shapes}
     bin_width = resolve_bin_width("auto", "percentile")
     rows: list[dict[str, Any]] = []
@@ -237,12 +245,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     pre = preprocess_with_counterparts(
                         img_c,
                         [hea_c, clean_c] if crop == 1.0 else [hea_c],
-                        {
-                            "shape": shape,
-                            "interpolation": "linear",
-                            "normalisation": "percentile",
-                            "percentiles": [0.5, 99.5],
-                        },
+                        settings[shape],
                         spacing=spacing,
                         case=case,
                         view=view,

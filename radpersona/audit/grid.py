@@ -17,6 +17,7 @@ from scipy.ndimage import uniform_filter
 
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.preprocess import normalise, resize
+from radpersona.settings import PreprocessSettings
 from radpersona.truth import _normalise_like
 
 Spacing3 = tuple[float, float, float]
@@ -94,20 +95,30 @@ def lesion_fraction_array(
     return np.clip(fraction, 0.0, 1.0).astype(np.float32)
 
 
-def intensity_scale(resized: np.ndarray, preprocess: Mapping[str, Any]) -> float:
+def _settings(preprocess: Mapping[str, Any] | PreprocessSettings) -> PreprocessSettings:
+    """Typed ``preprocess`` settings; a mapping is validated (schema and cross-field rules) first."""
+    return PreprocessSettings.from_config(preprocess)
+
+
+def intensity_scale(resized: np.ndarray, preprocess: Mapping[str, Any] | PreprocessSettings) -> float:
     """The factor by which the pipeline's normalisation multiplies intensity *differences*.
 
     Every normalisation of :func:`radpersona.preprocess.normalise` is ``x -> (x - a) * k`` (then, for
     minmax and percentile, clipped to [0, 1]); this returns ``k``, from the resized image's own
     statistics: 1 (none), ``1 / sd`` (zscore), ``1 / (max - min)`` (minmax), ``1 / (p_hi - p_lo)``
-    (percentile, numpy's linear percentiles ``preprocess["percentiles"]``). Noise carried to the
+    (percentile, numpy's linear percentiles ``preprocess.percentiles``). Noise carried to the
     preprocessed grid is scaled by ``k`` (see :func:`radpersona.audit.contrast.propagated_noise_sd`).
 
+    Args:
+        resized: the resized image (before normalisation).
+        preprocess: the ``preprocess`` settings (or their config mapping, validated here).
+
     Raises:
-        ConfigError: an unknown normalisation.
+        ConfigError: an invalid ``preprocess`` section (e.g. an unknown normalisation; names the key).
         InputDataError: a constant volume (no scale exists).
     """
-    method = preprocess["normalisation"]
+    settings = _settings(preprocess)
+    method, percentiles = settings.normalisation, settings.percentiles
     x = np.asarray(resized, dtype=np.float64)
     if method == "none":
         return 1.0
@@ -116,7 +127,7 @@ def intensity_scale(resized: np.ndarray, preprocess: Mapping[str, Any]) -> float
     elif method == "minmax":
         spread = float(x.max() - x.min())
     elif method == "percentile":
-        lo, hi = (float(v) for v in np.percentile(x, list(preprocess["percentiles"])))
+        lo, hi = (float(v) for v in np.percentile(x, list(percentiles)))
         spread = hi - lo
     else:
         raise ConfigError(f"preprocess.normalisation must be none, minmax, zscore or percentile, not {method!r}")
@@ -144,7 +155,7 @@ class Preprocessed(NamedTuple):
 def preprocess_with_counterparts(
     image: np.ndarray,
     counterparts: Sequence[np.ndarray],
-    preprocess: Mapping[str, Any],
+    preprocess: Mapping[str, Any] | PreprocessSettings,
     *,
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     case: str | None = None,
@@ -152,7 +163,7 @@ def preprocess_with_counterparts(
 ) -> Preprocessed:
     """Preprocess ``image`` as the pipeline does and its counterparts on the same intensity scale.
 
-    ``image`` is resized to ``preprocess["shape"]`` with ``preprocess["interpolation"]`` and normalised
+    ``image`` is resized to ``preprocess.shape`` with ``preprocess.interpolation`` and normalised
     with its own statistics (:func:`radpersona.preprocess.normalise`); each counterpart (e.g. the true
     healthy counterpart, a noise-free rendering) is resized the same way and normalised with the
     statistics of the resized *image* — as :func:`radpersona.truth.healthy_on_grid` does — so that
@@ -161,7 +172,8 @@ def preprocess_with_counterparts(
     Args:
         image: the case's raw volume (slices, rows, cols).
         counterparts: arrays of the image's shape.
-        preprocess: the ``preprocess`` config section (shape, interpolation, normalisation, percentiles).
+        preprocess: the ``preprocess`` settings (shape, interpolation, normalisation, percentiles), or
+            their config mapping (validated: :class:`radpersona.settings.PreprocessSettings`).
         spacing: raw spacing (mm); only the returned spacing depends on it.
         case, view: named in errors.
 
@@ -175,17 +187,15 @@ def preprocess_with_counterparts(
             raise InputDataError(
                 f"counterpart {k} has shape {other.shape}, the image {image.shape}", case=case, view=view
             )
-    shape = _check_shape(preprocess["shape"])
-    interpolation = preprocess["interpolation"]
-    resized, new_spacing = resize(np.asarray(image, np.float32), tuple(spacing), shape, interpolation)
-    out = normalise(
-        resized, preprocess["normalisation"], preprocess.get("percentiles", (0.5, 99.5)), case=case, view=view
-    )
+    settings = _settings(preprocess)
+    shape = _check_shape(settings.shape)
+    resized, new_spacing = resize(np.asarray(image, np.float32), tuple(spacing), shape, settings.interpolation)
+    out = normalise(resized, settings.normalisation, settings.percentiles, case=case, view=view)
     others = []
     for other in counterparts:
-        other_resized, _ = resize(np.asarray(other, np.float32), tuple(spacing), shape, interpolation)
-        others.append(_normalise_like(other_resized, resized, preprocess))
-    return Preprocessed(out, others, new_spacing, intensity_scale(resized, preprocess))
+        other_resized, _ = resize(np.asarray(other, np.float32), tuple(spacing), shape, settings.interpolation)
+        others.append(_normalise_like(other_resized, resized, settings))
+    return Preprocessed(out, others, new_spacing, intensity_scale(resized, settings))
 
 
 def centre_crop(array: np.ndarray, fraction: float, *, axes: Sequence[int] = (1, 2)) -> np.ndarray:

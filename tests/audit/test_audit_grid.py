@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from radpersona.audit import centre_crop, intensity_scale, lesion_fraction_array, preprocess_with_counterparts
 from radpersona.errors import ConfigError, InputDataError
+from radpersona.layout import Layout
 from radpersona.preprocess import normalise, resize
+from radpersona.settings import PreprocessSettings
 from radpersona.truth import healthy_on_grid, lesion_fraction
 from radpersona.volume import write_volume
 
@@ -61,11 +65,17 @@ def test_counterparts_are_normalised_like_healthy_on_grid(tmp_path):
     healthy = rng.uniform(0, 200, (11, 40, 36)).astype(np.float32)
     image = healthy.copy()
     image[3:6, 10:17, 8:20] += 50.0
-    np.save(tmp_path / "0003_coronal_healthy.npy", healthy)
-    expected = healthy_on_grid(tmp_path, image, "0003", "coronal", results=tmp_path, preprocess=PRE, reg="noreg")
+    layout = Layout(str(tmp_path))
+    Path(layout.synthetic_truth_dir()).mkdir(parents=True)
+    np.save(layout.truth("0003", "coronal", "healthy"), healthy)
+    settings = PreprocessSettings.from_config(PRE)
+    expected = healthy_on_grid(layout, image, "0003", "coronal", preprocess=settings, reg="noreg")
     pre, (counterpart, same), spacing, scale = preprocess_with_counterparts(
         image, [healthy, image], PRE, spacing=(4.0, 0.625, 0.625)
     )
+    # typed settings and their mapping give the same arrays
+    typed = preprocess_with_counterparts(image, [healthy], settings, spacing=(4.0, 0.625, 0.625))
+    np.testing.assert_array_equal(typed.counterparts[0], counterpart)
     np.testing.assert_allclose(counterpart, expected, atol=1e-6)
     resized, _ = resize(image, (1.0, 1.0, 1.0), PRE["shape"], "linear")
     np.testing.assert_allclose(pre, normalise(resized, "percentile", (0.5, 99.5)), atol=1e-6)
