@@ -189,11 +189,12 @@ def preprocess_with_counterparts(
             )
     settings = _settings(preprocess)
     shape = _check_shape(settings.shape)
-    resized, new_spacing = resize(np.asarray(image, np.float32), tuple(spacing), shape, settings.interpolation)
+    raw_spacing = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
+    resized, new_spacing = resize(np.asarray(image, np.float32), raw_spacing, shape, settings.interpolation)
     out = normalise(resized, settings.normalisation, settings.percentiles, case=case, view=view)
     others = []
     for other in counterparts:
-        other_resized, _ = resize(np.asarray(other, np.float32), tuple(spacing), shape, settings.interpolation)
+        other_resized, _ = resize(np.asarray(other, np.float32), raw_spacing, shape, settings.interpolation)
         others.append(_normalise_like(other_resized, resized, settings))
     return Preprocessed(out, others, new_spacing, intensity_scale(resized, settings))
 

@@ -41,7 +41,7 @@ def _check_spacing(spacing: Sequence[float], case: str | None, view: str | None)
     values = tuple(float(s) for s in spacing)
     if len(values) != 3 or not all(math.isfinite(s) and s > 0 for s in values):
         raise InputDataError("spacing must be three positive numbers (mm)", case=case, view=view, value=tuple(spacing))
-    return values  # type: ignore[return-value]
+    return (values[0], values[1], values[2])
 
 
 @dataclass(frozen=True)

@@ -132,13 +132,13 @@ def lesion_patch_sets(
     cases = [c for c in cases if c in main_patches]
     views = sorted({v for c in cases for v in main_patches[c]})
     for view in views:
-        counts = Counter(
-            tuple(int(i) for i in main_patches[c][view]) for c in cases if main_patches[c].get(view) is not None
+        counts: Counter[Patch] = Counter(
+            (int(p[0]), int(p[1]), int(p[2])) for c in cases if (p := main_patches[c].get(view)) is not None
         )
         total = sum(counts.values())
         chosen = sorted(p for p, n in counts.items() if total and n / total >= min_share)
         if chosen:
-            out[view] = tuple(chosen)  # type: ignore[assignment]
+            out[view] = tuple(chosen)
     return out
 
 
