@@ -266,7 +266,7 @@ def reg_resample_stack(
         image.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))
         images.append(image)
     with tempfile.TemporaryDirectory(prefix="truth_") as tmp:
-        flo, res = Path(tmp) / "stack_pre.nii.gz", Path(tmp) / "stack_reg.nii.gz"
+        flo, res = Path(tmp) / "stack_pre.nii", Path(tmp) / "stack_reg.nii"  # uncompressed: temporary files
         sitk.WriteImage(sitk.JoinSeries(images) if len(images) > 1 else images[0], str(flo))
         cmd = [
             str(find_niftyreg_tool("reg_resample")),

@@ -117,7 +117,6 @@ def measure_case_view(
     """
     from radpersona.audit import (
         box_share,
-        intensity_scale,
         lesion_cnr,
         lesion_fraction_array,
         noise_sd,
@@ -131,9 +130,7 @@ def measure_case_view(
     sigma_raw = noise_sd(healthy_raw, case=case, view=view)
     shape = preprocess.shape
     counterparts = preprocess_with_counterparts(raw, [healthy_raw], preprocess, case=case, view=view)
-    healthy_pre = counterparts.counterparts[0]
-    resized, _ = resize(np.asarray(raw, np.float32), (1.0, 1.0, 1.0), shape, preprocess.interpolation)
-    scale = intensity_scale(resized, preprocess)
+    healthy_pre, scale = counterparts.counterparts[0], counterparts.scale
     # unit raw noise carried to the preprocessed grid (resampling x normalisation scale), then onward
     z = np.random.default_rng(0).standard_normal(raw.shape).astype(np.float32)
     noise_pre = resize(z, (1.0, 1.0, 1.0), shape, preprocess.interpolation)[0] * np.float32(scale)
