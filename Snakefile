@@ -21,6 +21,7 @@ include: "rules/features.smk"
 include: "rules/fingerprint.smk"
 include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
+include: "rules/audit.smk"
 include: "rules/report.smk"
 
 

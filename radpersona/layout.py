@@ -161,6 +161,10 @@ class Layout:
         """Top fingerprint features in lesion patches (synthetic cohorts)."""
         return self.table(f"localisation_{experiment}")
 
+    def signal_audit(self, ext: str = "csv") -> str:
+        """How much lesion signal survives each stage (synthetic cohorts; ``ext``: csv or md)."""
+        return self.table("signal_audit", ext)
+
     def plot(self, name: str) -> str:
         """A figure (``plots/{name}.png``)."""
         return self._p("plots", f"{name}.png")

@@ -127,6 +127,8 @@ def final_outputs():
         outputs += [L.fingerprints(name, task) for task in TASKS]
         if SYNTHETIC_TRUTH:
             outputs.append(L.localisation(name))
+    if SYNTHETIC_TRUTH:
+        outputs += [L.signal_audit(), L.signal_audit("md")]
     outputs += [L.table(name) for name in TABLES]
     outputs += [L.table("comparisons"), L.plot("calibration")]
     outputs += [L.plot(f"roc_{task}") for task in TASKS]
@@ -140,6 +142,7 @@ onsuccess:
         f"\nradpersona: done. Results in {S.results}/:\n"
         f"  tables/metrics.csv and metrics.md  Acc, Sen, Spe, AUC per experiment, task, fold and split\n"
         f"  tables/*.md, comparisons.md       the paper's tables; DeLong and McNemar against each baseline\n"
+        f"  tables/signal_audit.md            (synthetic) lesion signal per stage, oracle and floor AUCs\n"
         f"  plots/                            ROC curves per task, calibration\n"
         f"  explain/, report/                 per-patient explanation pages, population fingerprint figures\n"
         f"  predictions/, fingerprints/       per-case predictions and radiomic fingerprints (Parquet)\n"

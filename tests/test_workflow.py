@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from radpersona import TASKS
+from radpersona.stages.audit import AUDIT_COLUMNS
 from radpersona.stages.snakemake import RECORD_ENV
 
 pytestmark = pytest.mark.slow
@@ -91,6 +92,10 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
         assert {"case", "task", "fold", "split", "label", "prob", "threshold", "pred", "model"} <= set(pred.columns)
         fp = pd.read_parquet(results / "fingerprints" / f"proposed_{task}.parquet")
         assert {"case", "feature", "view", "image", "u", "z", "beta", "r", "contribution", "rank"} <= set(fp.columns)
+    audit = pd.read_csv(results / "tables" / "signal_audit.csv")
+    assert list(audit.columns) == list(AUDIT_COLUMNS)
+    assert set(audit["task"]) == set(TASKS) and (audit["n_cases"] >= 0).all()
+    assert (results / "tables" / "signal_audit.md").read_text(encoding="utf-8").startswith("# Signal audit")
     assert "radpersona: done" in proc.stdout + proc.stderr
     # cross-fitted personas (the default): none made by a DDPM that trained on its case, and the tables say so
     membership = pd.read_parquet(results / "persona" / "membership_reg.parquet")
@@ -136,6 +141,7 @@ def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, re
         "tables",
         "plots",
         "localisation",
+        "signal_audit",
         "explain",
         "summarise_fingerprints",
         "all",
@@ -279,6 +285,7 @@ def test_every_rule_declares_every_file_its_stage_reads(smoke_run, tmp_path):
         "persona",
         "extract_features",
         "localisation",
+        "signal_audit",
         "train_fingerprint",
         "predict",
         "metrics",
