@@ -302,6 +302,9 @@ def test_summary_figures_and_lesion_overlap(results, tmp_path) -> None:
     assert get[("positive", "usage_rate_patch", "coronal.p011")] == 1.0
     assert get[("positive", "usage_rate_patch", "coronal.p111")] == 0.0
     assert get[("positive", "mean_features_used", "")] == 32.0
+    assert get[("positive", "median_features_used", "")] == 32.0
+    assert 0 < get[("positive", "median_top10_logit_share", "")] <= 1
+
     # lesion (grid voxels [0, 4) x [4, 8) x [4, 8)) meets only patch p000 of each view's grid;
     # each positive case highlights 4 patches per view in sagittal and coronal, one of them p000
     overlap = pd.read_csv(tmp_path / "lesion_overlap.csv")
@@ -343,3 +346,17 @@ def test_patch_position_words() -> None:
     assert patch_position("sagittal", 0, 0, 0, 1) == "sagittal, whole box"
     with pytest.raises(ValueError, match="outside a grid of 2"):
         patch_position("sagittal", 2, 0, 0, 2)
+
+
+def test_top_logit_share_is_the_share_of_the_ten_largest_terms() -> None:
+    from radpersona.explain.population import top_logit_share
+
+    rows = [("a", c) for c in (5.0, -3.0, 2.0)]  # three terms: the top 10 carry everything
+    rows += [("b", 1.0 if n % 2 else -1.0) for n in range(20)]  # twenty equal terms: half
+    rows += [("c", 0.0)] * 4  # nothing used
+    rows += [("d", 10.0)] + [("d", 0.5)] * 18  # one dominant term
+    share = top_logit_share(pd.DataFrame(rows, columns=["case", "contribution"]), 10)
+    assert share["a"] == pytest.approx(1.0)
+    assert share["b"] == pytest.approx(0.5)
+    assert np.isnan(share["c"])
+    assert share["d"] == pytest.approx((10.0 + 9 * 0.5) / (10.0 + 18 * 0.5))

@@ -238,6 +238,16 @@ def lesion_overlap(
     )
 
 
+def top_logit_share(fps: pd.DataFrame, k: int = 10) -> pd.Series:
+    """Per case, the share of the fingerprint's ``sum_n |beta_n z_n r_n|`` that its ``k`` largest terms carry
+    (1 when the case uses at most ``k`` features; NaN when it uses none)."""
+    magnitude = fps.assign(abs_contribution=fps["contribution"].abs(), case=fps["case"].astype(str))
+    grouped = magnitude.groupby("case")["abs_contribution"]
+    total = grouped.sum()
+    top = grouped.apply(lambda values: values.nlargest(k).sum())
+    return (top / total.where(total > 0)).rename("top_share")
+
+
 def summarise_fingerprints(
     results: str | Path | Layout, experiment: str, task: str, settings: SummarySettings, out_dir: str | Path
 ) -> pd.DataFrame:
@@ -281,6 +291,7 @@ def summarise_fingerprints(
     rates: dict[str, dict[str, pd.DataFrame]] = {}
     patch_rates: dict[str, pd.DataFrame] = {}
     n_used = fps[fps["z"].astype(int) == 1].groupby(fps["case"].astype(str)).size()
+    share = top_logit_share(fps, 10)
     for group, label in GROUPS:
         cases = preds.loc[preds["label"] == label, "case"].astype(str).tolist()
         rates[group] = {key: usage_rates(fps, cases, candidates, [key]) for key in ("family", "view", "image")}
@@ -294,6 +305,8 @@ def summarise_fingerprints(
         add(group, "n_cases", "", len(cases))
         add(group, "mean_features_used", "", float(counts.mean()) if len(cases) else np.nan)
         add(group, "sd_features_used", "", float(counts.std(ddof=0)) if len(cases) else np.nan)
+        add(group, "median_features_used", "", float(counts.median()) if len(cases) else np.nan)
+        add(group, "median_top10_logit_share", "", float(share.reindex(cases).median()) if len(cases) else np.nan)
     (out_dir / "usage.png").write_bytes(_usage_figure(rates, f"Feature usage: {name}", settings.dpi))
     (out_dir / "patches.png").write_bytes(
         _patch_figure(patch_rates, settings.grid, f"Patch usage: {name}", settings.dpi)
