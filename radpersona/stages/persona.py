@@ -140,10 +140,9 @@ def persona(
     for n, case in enumerate(cases):
         for v, view in enumerate(views):
             tag = {**tag_base, "seed": seeds[n]}
-            # every view is written with the last view's spacing (as before; fixed after the refactor)
-            write_volume(layout.persona(reg, case, view), personas[n, v], spacings[n][-1], description=tag)
+            write_volume(layout.persona(reg, case, view), personas[n, v], spacings[n][v], description=tag)
             write_volume(
-                layout.residual(reg, case, view), stack[n, v] - personas[n, v], spacings[n][-1], description=tag
+                layout.residual(reg, case, view), stack[n, v] - personas[n, v], spacings[n][v], description=tag
             )
 
 

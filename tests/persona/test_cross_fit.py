@@ -1,4 +1,4 @@
-"""Cross-fitted personas: no persona comes from a DDPM that trained on its case."""
+"""Cross-fitted personas: no persona comes from a DDPM that trained on its case; each view keeps its spacing."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from radpersona.stages import persona as persona_stages
 from radpersona.volume import read_volume, write_volume
 
 VIEWS = ["sagittal", "coronal", "axial"]
+SPACINGS = {"sagittal": (3.0, 0.5, 0.5), "coronal": (2.5, 0.6, 0.6), "axial": (2.0, 0.7, 0.7)}
 
 
 def cohort_table() -> pd.DataFrame:
@@ -66,7 +67,7 @@ def test_the_persona_stage_uses_each_case_s_fold_model(tmp_path: Path) -> None:
     volumes = knee_like(len(cohort))
     for n, case in enumerate(cohort["case"]):
         for v, view in enumerate(VIEWS):
-            write_volume(layout.working("reg", case, view), volumes[n, v], (1.0, 1.0, 1.0))
+            write_volume(layout.working("reg", case, view), volumes[n, v], SPACINGS[view])
     settings = tiny_config(train={**tiny_config()["train"], "steps": 2})
     for fold in ["all", "0", "1", "2"]:
         persona_stages.train_ddpm(
@@ -106,6 +107,9 @@ def test_the_persona_stage_uses_each_case_s_fold_model(tmp_path: Path) -> None:
         )[0, 0]
         for fold in ("2", "all")
     }
+    for view in VIEWS:  # each view keeps its own voxel spacing
+        for path in (layout.persona("reg", "0005", view), layout.residual("reg", "0005", view)):
+            assert read_volume(path)[1] == pytest.approx(SPACINGS[view])
     written, _ = read_volume(layout.persona("reg", "0005", "sagittal"), case="0005", view="sagittal")
     assert np.allclose(written, expected["2"], atol=1e-5)
     assert not np.allclose(written, expected["all"], atol=1e-5)
