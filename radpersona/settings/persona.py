@@ -185,6 +185,7 @@ class BaselinePersonaSettings(Section):
         "unet",
         "train",
         "sample",
+        "cross_fit",
     )
     box: tuple[float, float, float]
     train_masks: MaskMode

@@ -382,4 +382,8 @@ def test_evaluate_config_rows_and_figure(tmp_path):
     )
     out = tmp_path / "plots" / "reconstruction_main.png"
     plot_config(cfgs["main"], "0020", original, {m: r["0020"] for m, r in recons.items()}, truth, None, out)
-    assert out.stat().st_size > 1000
+    import matplotlib.image
+
+    image = matplotlib.image.imread(out)  # a decodable PNG whose panels show images, not a blank canvas
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert image[..., :3].std() > 0.05
