@@ -31,7 +31,7 @@ from .preprocess import resize
 from .registration import find_niftyreg_tool
 from .settings import PreprocessSettings
 from .vocabulary import LESION_CODES
-from .volume import read_volume, write_volume
+from .volume import read_volume
 
 #: A voxel of the working grid is lesion when at least this fraction of it is covered.
 LESION_FRACTION = 0.5
@@ -200,38 +200,7 @@ def reg_resample(
 ) -> np.ndarray:
     """Resample ``array`` (preprocessed grid) onto ``reference`` through ``affine`` with NiftyReg's
     ``reg_resample`` (``interpolation``: 0 nearest, 1 linear, 3 cubic; padding 0)."""
-    for path in (reference, affine):
-        if not path.exists():
-            raise InputDataError("registration output not found", case=case, view=view, path=path)
-    with tempfile.TemporaryDirectory(prefix="lesion_") as tmp:
-        flo, res = Path(tmp) / "lesion_pre.nii.gz", Path(tmp) / "lesion_reg.nii.gz"
-        sz, sy, sx = spacing
-        write_volume(flo, array, (sz, sy, sx))
-        cmd = [
-            str(find_niftyreg_tool("reg_resample")),
-            "-ref",
-            str(reference),
-            "-flo",
-            str(flo),
-            "-trans",
-            str(affine),
-            "-res",
-            str(res),
-            "-inter",
-            str(interpolation),
-            "-pad",
-            "0",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=False)
-        if proc.returncode != 0 or not res.exists():
-            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-            raise InputDataError(
-                f"reg_resample of the lesion mask failed (exit {proc.returncode}): {tail}",
-                case=case,
-                view=view,
-                path=affine,
-            )
-        out, _ = read_volume(res, case=case, view=view)
+    (out,) = reg_resample_stack([array], spacing, reference, affine, case=case, view=view, interpolation=interpolation)
     return out
 
 
