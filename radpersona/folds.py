@@ -34,10 +34,10 @@ def fold_cases(cohort: pd.DataFrame, task: str, fold: str) -> tuple[pd.DataFrame
     return train[train["fold"] != k], train[train["fold"] == k]
 
 
-def healthy_training_cases(cohort: pd.DataFrame) -> list[str]:
-    """Healthy training cases in case order: ``abn == 0``, or, for a source without ``abn`` (KneeMRI), every
+def healthy_training_cases(cohort: pd.DataFrame, split: str = "train") -> list[str]:
+    """Healthy cases of ``split`` in case order: ``abn == 0``, or, for a source without ``abn`` (KneeMRI), every
     known label 0. The one definition of "healthy" for the registration template and the persona DDPMs."""
-    train = cohort[cohort["split"] == "train"]
+    train = cohort[cohort["split"] == split]
     if train["abn"].notna().any():
         healthy = train[train["abn"] == 0]
     else:

@@ -87,9 +87,12 @@ rule persona:
         persona=[L.persona("{reg}", c, v) for c in CASES for v in SOURCE_VIEWS],
         residual=[L.residual("{reg}", c, v) for c in CASES for v in SOURCE_VIEWS],
         membership=L.persona_membership("{reg}"),
+        membership_table=L.table("persona_membership_{reg}"),
+        membership_md=L.table("persona_membership_{reg}", "md"),
     params:
         results=results_folder,
         cross_fit=S.persona.cross_fit,
+        data_range=S.persona.intensity_range[1] - S.persona.intensity_range[0],
         box=list(S.persona.box),
         sample=S.persona.sample.to_config(),
         device=S.persona.device,

@@ -106,6 +106,9 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
     assert len(membership) == len(cohort) and not membership["trained_on_case"].any()
     assert set(membership["model_fold"]) == {"0", "1", "all"}
     assert "Personas: cross-fitted" in (results / "tables" / "metrics.md").read_text(encoding="utf-8")
+    gaps = pd.read_csv(results / "tables" / "persona_membership_reg.csv").set_index(["protocol", "cases"])
+    assert {"cross_fit", "paper"} == set(gaps.index.get_level_values(0))
+    assert gaps.loc[("paper", "healthy train"), "trained_on_case"] and gaps["box_ssim"].notna().all()
     # long steps log progress with an ETA
     assert "ETA" in (results / "logs" / "train_ddpm" / "reg.log").read_text(encoding="utf-8")
 

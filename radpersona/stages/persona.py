@@ -12,7 +12,7 @@ import pandas as pd
 
 from radpersona.atomic import write_csv_atomic, write_text_atomic
 from radpersona.errors import RadpersonaError
-from radpersona.folds import ALL_FOLD, persona_model_fold, persona_training_cases
+from radpersona.folds import ALL_FOLD, healthy_training_cases, persona_model_fold, persona_training_cases
 from radpersona.layout import Layout
 from radpersona.parquet import write_parquet
 from radpersona.persona.reconstruction.configs import ReconConfig, box_origins, model_checkpoint, resolve_config
@@ -83,6 +83,7 @@ def persona(
     views: Sequence[str],
     threads: int,
     cross_fit: bool = True,
+    data_range: float = 1.0,
 ) -> None:
     """Inpaint a healthy persona for every case of the ``reg`` branch; write persona and residual volumes per
     view, and the membership table (which DDPM made each persona, and whether that DDPM trained on the case).
@@ -99,6 +100,7 @@ def persona(
         cross_fit: ``persona.cross_fit``: a training case's persona comes from the DDPM of its own CV fold
             (trained without it), a reported case's from the DDPM of all healthy training cases; ``False``:
             every persona from the latter (the paper's protocol).
+        data_range: the intensity range of the volumes (``persona.intensity_range``), for SSIM.
     """
     from radpersona.persona.sample import derive_case_seed, sample_personas
 
@@ -136,6 +138,7 @@ def persona(
         }
     )
     write_parquet(membership, layout.persona_membership(reg), metadata=protocol)
+    _membership_table(layout, reg, cohort, stack, personas, model_fold, box, sample_settings, seeds, device, data_range)
     tag_base = {"sampler": sample_settings.sampler.value, "steps": sample_settings.steps}
     for n, case in enumerate(cases):
         for v, view in enumerate(views):
@@ -144,6 +147,70 @@ def persona(
             write_volume(
                 layout.residual(reg, case, view), stack[n, v] - personas[n, v], spacings[n][v], description=tag
             )
+
+
+def _membership_table(
+    layout: Layout,
+    reg: str,
+    cohort: pd.DataFrame,
+    stack: np.ndarray,
+    personas: np.ndarray,
+    model_fold: Mapping[str, str],
+    box: Sequence[float],
+    sample: PersonaSampleSettings,
+    seeds: Sequence[int],
+    device: str,
+    data_range: float,
+) -> None:
+    """``tables/persona_membership_{reg}.csv`` and ``.md``: box SSIM and MSE of healthy training versus healthy
+    valid cases' personas, for this run's protocol and, when cross-fitted, for the paper's protocol too (the
+    healthy training cases inpainted once more by the DDPM of all healthy training cases, which saw them)."""
+    from radpersona.persona.masks import box_slices
+    from radpersona.persona.membership import case_scores, membership_markdown, membership_table
+    from radpersona.persona.sample import sample_personas
+
+    cases = cohort["case"].astype(str).tolist()
+    split_of = dict(zip(cases, cohort["split"]))
+    healthy = set(healthy_training_cases(cohort, "train")) | set(healthy_training_cases(cohort, "valid"))
+    index = [n for n, case in enumerate(cases) if case in healthy]
+    crop = box_slices(stack.shape[2:], [float(b) for b in box])
+    cross_fit = any(fold != ALL_FOLD for fold in model_fold.values())
+
+    def scored(protocol: str, idx: list[int], made: np.ndarray, trained_on: list[bool]) -> pd.DataFrame:
+        frame = case_scores(stack[idx], made, crop, data_range)
+        frame.insert(0, "case", [cases[n] for n in idx])
+        frame.insert(1, "split", [split_of[cases[n]] for n in idx])
+        frame.insert(2, "protocol", protocol)
+        frame.insert(3, "trained_on_case", trained_on)
+        return frame
+
+    all_trained = set(persona_training_cases(cohort, ALL_FOLD))
+    frames = [
+        scored(
+            "cross_fit" if cross_fit else "paper",
+            index,
+            personas[index],
+            [cases[n] in persona_training_cases(cohort, model_fold[cases[n]]) for n in index],
+        )
+    ]
+    if cross_fit:  # the paper's protocol for comparison: the all-cases DDPM on the cases it trained on
+        train_idx = [n for n in index if split_of[cases[n]] == "train"]
+        valid_idx = [n for n in index if split_of[cases[n]] != "train"]
+        seen = sample_personas(
+            stack[train_idx],
+            checkpoint=Path(layout.ddpm(reg)),
+            sample=sample,
+            box=[float(b) for b in box],
+            seeds=[seeds[n] for n in train_idx],
+            device=device,
+        )
+        frames.append(scored("paper", train_idx, seen, [cases[n] in all_trained for n in train_idx]))
+        frames.append(scored("paper", valid_idx, personas[valid_idx], [False] * len(valid_idx)))
+    scores = pd.concat(frames, ignore_index=True)
+    table = membership_table(scores)
+    write_csv_atomic(table, layout.table(f"persona_membership_{reg}"))
+    write_text_atomic(layout.table(f"persona_membership_{reg}", "md"), membership_markdown(table, reg))
+    logger.info("persona membership:\n%s", table.to_string(index=False))
 
 
 # ---------------------------------------------------------------------------------- reconstruction study

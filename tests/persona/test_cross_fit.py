@@ -107,6 +107,22 @@ def test_the_persona_stage_uses_each_case_s_fold_model(tmp_path: Path) -> None:
         )[0, 0]
         for fold in ("2", "all")
     }
+    # the membership table: this run's protocol and the paper's, healthy train (9) versus healthy valid (2)
+    table = pd.read_csv(layout.table("persona_membership_reg"))
+    rows = table.set_index(["protocol", "cases"])
+    assert (
+        rows.loc[("cross_fit", "healthy train"), "n"] == 9
+        and not rows.loc[("cross_fit", "healthy train"), "trained_on_case"]
+    )
+    assert rows.loc[("paper", "healthy train"), "n"] == 9 and rows.loc[("paper", "healthy train"), "trained_on_case"]
+    assert rows.loc[("paper", "healthy valid"), "n"] == 2
+    for protocol in ("cross_fit", "paper"):
+        gap = rows.loc[(protocol, "gap (train - valid)"), "box_ssim"]
+        difference = (
+            rows.loc[(protocol, "healthy train"), "box_ssim"] - rows.loc[(protocol, "healthy valid"), "box_ssim"]
+        )
+        assert gap == pytest.approx(difference, abs=1e-6)  # the CSV keeps 6 significant digits
+    assert "Persona membership" in Path(layout.table("persona_membership_reg", "md")).read_text(encoding="utf-8")
     for view in VIEWS:  # each view keeps its own voxel spacing
         for path in (layout.persona("reg", "0005", view), layout.residual("reg", "0005", view)):
             assert read_volume(path)[1] == pytest.approx(SPACINGS[view])
