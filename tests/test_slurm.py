@@ -225,7 +225,9 @@ def slurm_runs(tmp_path_factory, snakemake_exe, request):
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
             try:
-                cancelled = wait_for_running_job("rule_train_ddpm", proc, timeout=RUN_TIMEOUT)
+                # the DDPM of all healthy training cases (its SLURM comment; the cross-fitted fold DDPMs are
+                # rule_train_ddpm_fold_wildcards_...)
+                cancelled = wait_for_running_job("rule_train_ddpm_wildcards", proc, timeout=RUN_TIMEOUT)
                 model_existed = (slurm_results / "models" / "ddpm_reg.pt").exists()
                 subprocess.run(["scancel", cancelled], check=True, timeout=30)
                 first_rc = proc.wait(timeout=RUN_TIMEOUT)
