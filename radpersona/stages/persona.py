@@ -184,13 +184,14 @@ def _membership_table(
         frame.insert(3, "trained_on_case", trained_on)
         return frame
 
-    all_trained = set(persona_training_cases(cohort, ALL_FOLD))
+    trained = {fold: set(persona_training_cases(cohort, fold)) for fold in set(model_fold.values()) | {ALL_FOLD}}
+    all_trained = trained[ALL_FOLD]
     frames = [
         scored(
             "cross_fit" if cross_fit else "paper",
             index,
             personas[index],
-            [cases[n] in persona_training_cases(cohort, model_fold[cases[n]]) for n in index],
+            [cases[n] in trained[model_fold[cases[n]]] for n in index],
         )
     ]
     if cross_fit:  # the paper's protocol for comparison: the all-cases DDPM on the cases it trained on
