@@ -11,11 +11,14 @@ known region (outside the box) of x_t is replaced by the original forward-noised
 on the preprocess scale, so the persona equals the input outside the box bit for bit.
 
 Seeding: case i draws its initial noise, its known-region noise and (DDPM) its per-step noise, in that
-order, from its own ``torch.Generator`` seeded with ``seeds[i]``; the scheduler arithmetic runs on the CPU
-in float32 and only the U-Net runs on ``device``. A case's persona therefore does not depend on the
-batch it is in. On the CPU this holds bit for bit (a batch of one is run as two identical rows, because
-oneDNN's single-row convolution and GEMV paths round differently from the batched ones); on CUDA it
-holds up to floating-point reassociation (cuDNN picks kernels by batch size).
+order, from its own ``torch.Generator`` seeded with ``seeds[i]``, on the device that samples: the whole
+reverse process (noise, RePaint replacement, scheduler step in float32) stays on ``device``, so on CUDA no
+volume crosses to the host between steps. A case's persona therefore does not depend on the batch it is
+in. On the CPU this holds bit for bit (a batch of one is run as two identical rows, because oneDNN's
+single-row convolution and GEMV paths round differently from the batched ones); on CUDA it holds up to
+floating-point reassociation (cuDNN picks kernels by batch size). CUDA generators draw other numbers
+than CPU ones from the same seed, so a persona sampled on CUDA is a different (equally seeded) draw
+from the one sampled on the CPU, not the same draw rounded differently.
 """
 
 from __future__ import annotations
@@ -145,8 +148,9 @@ def sample_personas(
     intensity = settings.intensity_range
     shape = tuple(int(s) for s in volumes.shape[2:])
     inside = box_mask(shape, box, origin=origin)
-    mask = torch.from_numpy(inside)[None, None].float()
-    alphas = scheduler.alphas_cumprod.float()
+    mask = torch.from_numpy(inside)[None, None].float().to(dev)
+    known_region = ~mask.bool()
+    alphas = scheduler.alphas_cumprod.float().to(dev)
     n = int(volumes.shape[0])
     use_cuda = dev.type == "cuda"
     bar = Progress(
@@ -159,23 +163,20 @@ def sample_personas(
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             rows = stop - start
-            x0 = to_model_scale(volumes[start:stop], intensity)
+            x0 = to_model_scale(volumes[start:stop], intensity).to(dev)
             context = x0 * (1.0 - mask)
-            gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds[start:stop]]
-            x = torch.stack([torch.randn((views, *shape), generator=g) for g in gens])
+            gens = [torch.Generator(device=dev).manual_seed(int(s)) for s in seeds[start:stop]]
+            x = torch.stack([torch.randn((views, *shape), generator=g, device=dev) for g in gens])
             for t in timesteps:
-                eps = torch.stack([torch.randn((views, *shape), generator=g) for g in gens])
+                eps = torch.stack([torch.randn((views, *shape), generator=g, device=dev) for g in gens])
                 known = alphas[t].sqrt() * x0 + (1.0 - alphas[t]).sqrt() * eps
-                x = torch.where(mask.bool(), x, known)
+                x = torch.where(known_region, known, x)
                 inputs = model_input(x, context, mask)
                 if rows == 1:  # see module docstring: keep the CPU result batch-independent
                     inputs = torch.cat([inputs, inputs])
-                inputs = inputs.to(dev)
-                if use_cuda:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last_3d)
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
                     out = model(inputs, torch.full((inputs.shape[0],), t, device=dev, dtype=torch.long))
-                out = out[:rows].float().cpu()
+                out = out[:rows].float()
                 if sampler == SamplerKind.DDIM:
                     x, _ = scheduler.step(out, t, x)  # eta = 0: deterministic given x_t
                 else:

@@ -256,6 +256,16 @@ def test_cuda_training_and_sampling(tmp_path: Path) -> None:
         volumes, checkpoint=tmp_path / "gpu.pt", sample=sampling(steps=5), box=BOX, seeds=[1, 2, 3], device="cuda"
     )
     np.testing.assert_allclose(again, personas, atol=1e-2)
+    # each case's noise comes from its own CUDA generator: alone, a case gets the persona it got in the batch
+    # (up to bf16 rounding: cuDNN picks kernels by batch size)
+    alone = sample_personas(
+        volumes[1:2], checkpoint=tmp_path / "gpu.pt", sample=sampling(steps=5), box=BOX, seeds=[2], device="cuda"
+    )
+    np.testing.assert_allclose(alone[0], personas[1], atol=5e-2)
+    other_seed = sample_personas(
+        volumes[1:2], checkpoint=tmp_path / "gpu.pt", sample=sampling(steps=5), box=BOX, seeds=[7], device="cuda"
+    )
+    assert np.abs(other_seed[0] - personas[1])[..., inside].max() > 0.1  # the seed matters
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "sample"])
