@@ -179,25 +179,19 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
     # groups one after another, largest first; in a group, items of one number of grey levels together
     order = np.lexsort((np.arange(batch.size), -batch.n_present, -size))
     counts = cooccurrence(batch, size, order)
-    nb, na, gc, g = batch.size, len(DIRECTIONS), batch.n_compact, batch.max_level
+    gc, g = batch.n_compact, batch.max_level
     to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
-    out = dict(
-        used=torch.zeros(nb, na, dtype=torch.bool, device=batch.device),
-        px=torch.zeros(nb, na, gc, **to),
-        p_sum=torch.zeros(nb, na, 2 * g + 1, **to),
-        p_diff=torch.zeros(nb, na, g + 1, **to),
-        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hx", "sum_p2", "max_p", "eig2")},
-    )
+    parts: dict[str, list[torch.Tensor]] = {}  # per key, the groups' results (items in ``order``)
     start = 0
     for n in np.unique(size)[::-1].tolist():
         items = order[size[order] == n]
-        idx = torch.as_tensor(items, device=batch.device)
         for key, value in matrix_sums(batch, counts, items, start, n).items():
-            if key == "px":
-                out[key][idx, :, :n] = value
-            else:
-                out[key][idx] = value
+            if key == "px" and n < gc:
+                value = torch.nn.functional.pad(value, (0, gc - n))
+            parts.setdefault(key, []).append(value)
         start += len(items) * n * n
+    inverse = torch.as_tensor(np.argsort(order), device=batch.device)
+    out = {key: torch.cat(values)[inverse] for key, values in parts.items()}
     return GlcmCoefficients(
         **out,
         i=batch.level_values.to(batch.dtype)[:, None, :],
