@@ -7,7 +7,7 @@ shape family over the patch's Otsu tissue mask. Every engine gets the same 162 p
 thread each, and is timed per patient (wall and process CPU time, minimum over repeats; the engines take
 turns round by round, so that changes in the machine's load reach them alike); its features are compared
 with PyRadiomics' feature by feature (the deviation measure is stated in the output). Prints one JSON
-object.
+object. It measures the ``radpersona`` of the checkout that holds it (a worktree's own, not the installed one).
 
     python benchmarks/radiomics.py [--engines ours,pyradiomics,fastrad,flash_radiomics] [--repeats 7]
         [--reference-repeats 5] [--peer-repeats 1] [--threads 1] [--per-family] [--device cuda --patients 64]
@@ -40,8 +40,11 @@ THREADS = _early_threads(sys.argv[1:])
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
-# This file is named like PyRadiomics' package; keep its folder off the import path.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# This file is named like PyRadiomics' package; keep its folder off the import path. The checkout that holds this
+# file comes first, so that a worktree measures its own radpersona, not the one the environment was installed from.
+sys.path = [str(Path(__file__).resolve().parent.parent)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import importlib.metadata  # noqa: E402
 import json  # noqa: E402

@@ -17,7 +17,7 @@ exactly (p_x = p_y, and each sums to 1), which spares the matrix of p_x(i) p_y(j
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,7 @@ class GlcmCoefficients:
     eig2: torch.Tensor  # (B, A) second largest |eigenvalue| of D^-1/2 P D^-1/2 (see :func:`mcc`), NaN if n < 2
     n_levels: torch.Tensor  # (B,) Ng
     n_present: np.ndarray  # (B,) number of distinct grey levels in the ROI
+    _cache: dict = field(default_factory=dict, init=False, repr=False)  # sums shared by several features
 
 
 def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.Tensor:
@@ -178,25 +179,19 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
     # groups one after another, largest first; in a group, items of one number of grey levels together
     order = np.lexsort((np.arange(batch.size), -batch.n_present, -size))
     counts = cooccurrence(batch, size, order)
-    nb, na, gc, g = batch.size, len(DIRECTIONS), batch.n_compact, batch.max_level
+    gc, g = batch.n_compact, batch.max_level
     to: dict[str, Any] = {"dtype": batch.dtype, "device": batch.device}
-    out = dict(
-        used=torch.zeros(nb, na, dtype=torch.bool, device=batch.device),
-        px=torch.zeros(nb, na, gc, **to),
-        p_sum=torch.zeros(nb, na, 2 * g + 1, **to),
-        p_diff=torch.zeros(nb, na, g + 1, **to),
-        **{k: torch.zeros(nb, na, **to) for k in ("ux", "hxy", "hx", "sum_p2", "max_p", "eig2")},
-    )
+    parts: dict[str, list[torch.Tensor]] = {}  # per key, the groups' results (items in ``order``)
     start = 0
     for n in np.unique(size)[::-1].tolist():
         items = order[size[order] == n]
-        idx = torch.as_tensor(items, device=batch.device)
         for key, value in matrix_sums(batch, counts, items, start, n).items():
-            if key == "px":
-                out[key][idx, :, :n] = value
-            else:
-                out[key][idx] = value
+            if key == "px" and n < gc:
+                value = torch.nn.functional.pad(value, (0, gc - n))
+            parts.setdefault(key, []).append(value)
         start += len(items) * n * n
+    inverse = torch.as_tensor(np.argsort(order), device=batch.device)
+    out = {key: torch.cat(values)[inverse] for key, values in parts.items()}
     return GlcmCoefficients(
         **out,
         i=batch.level_values.to(batch.dtype)[:, None, :],
@@ -208,13 +203,26 @@ def coefficients(batch: RoiBatch) -> GlcmCoefficients:
 
 
 def _sum_moment(c: GlcmCoefficients, order: int) -> torch.Tensor:
-    """sum_{i,j} (i + j - mu_x - mu_y)^order p(i, j), grouped by k = i + j: sum_k (k - mu_x - mu_y)^order p_{x+y}(k)."""
-    centre = c.k_sum - 2 * c.ux[:, :, None]
-    square = centre * centre
-    power = centre if order % 2 else square
-    for _ in range((order - 1) // 2 if order % 2 else order // 2 - 1):
-        power = power * square
-    return (c.p_sum * power).sum(2)
+    """sum_{i,j} (i + j - mu_x - mu_y)^order p(i, j), grouped by k = i + j: sum_k (k - mu_x - mu_y)^order p_{x+y}(k)
+    (orders 2, 3 and 4; the centred k and its square are shared, each moment is computed once)."""
+    key = f"moment{order}"
+    if key not in c._cache:
+        if "centre" not in c._cache:
+            centre = c.k_sum - 2 * c.ux[:, :, None]
+            c._cache["centre"] = (centre, centre * centre)
+        centre, square = c._cache["centre"]
+        power = centre if order % 2 else square
+        for _ in range((order - 1) // 2 if order % 2 else order // 2 - 1):
+            power = power * square
+        c._cache[key] = (c.p_sum * power).sum(2)
+    return c._cache[key]
+
+
+def _sum_squares(c: GlcmCoefficients) -> torch.Tensor:
+    """sum_i p_x(i) (i - mu_x)^2 (= sigma_x^2 = sigma_y^2), computed once."""
+    if "sum_squares" not in c._cache:
+        c._cache["sum_squares"] = (c.px * (c.i - c.ux[:, :, None]) ** 2).sum(2)
+    return c._cache["sum_squares"]
 
 
 def autocorrelation(c: GlcmCoefficients) -> torch.Tensor:
@@ -253,7 +261,7 @@ def correlation(c: GlcmCoefficients) -> torch.Tensor:
     sum p (i - mu_x)(j - mu_y) / (sigma_x sigma_y + eps); 1 where sigma_x sigma_y = 0.
     sigma_x^2 = sum_i p_x(i) (i - mu_x)^2, and sum p (i - mu_x)(j - mu_y) =
     (sum_k p_{x+y}(k) (k - mu_x - mu_y)^2 - sigma_x^2 - sigma_y^2) / 2."""
-    vx = (c.px * (c.i - c.ux[:, :, None]) ** 2).sum(2)  # = sigma_y^2 (symmetrical GLCM)
+    vx = _sum_squares(c)  # = sigma_y^2 (symmetrical GLCM)
     sxy = vx  # sigma_x sigma_y
     corm = (_sum_moment(c, 2) - vx - vx) / 2
     corr = corm / (sxy + EPS)
@@ -357,7 +365,7 @@ def sum_entropy(c: GlcmCoefficients) -> torch.Tensor:
 
 def sum_squares(c: GlcmCoefficients) -> torch.Tensor:
     """SumSquares = sum_{i,j} (i - mu_x)^2 p(i, j)."""
-    return (c.px * (c.i - c.ux[:, :, None]) ** 2).sum(2)
+    return _sum_squares(c)
 
 
 #: PyRadiomics feature name -> function.

@@ -172,12 +172,57 @@ def line_extents(
     return out, extreme
 
 
+#: Upper bound on the elements of one (items, L, L) array of line-pair gaps in :func:`_plane_max`.
+_GAP_BUDGET = 4_000_000
+#: Most lines per plane for which :func:`_plane_max` takes all line offsets at once.
+_ALL_OFFSETS_MAX = 40
+#: Per number of lines L: the L x L line pairs (a, c) ordered by offset |a - c|, and where each offset begins.
+_OFFSET_ORDER: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _offset_order(n: int) -> tuple[np.ndarray, np.ndarray]:
+    if n not in _OFFSET_ORDER:
+        line = np.arange(n)
+        offset = np.abs(line[:, None] - line[None, :]).reshape(-1)
+        order = np.argsort(offset, kind="stable")
+        _OFFSET_ORDER[n] = (order, np.searchsorted(offset[order], np.arange(n)))
+    return _OFFSET_ORDER[n]
+
+
 def _plane_max(lo: np.ndarray, hi: np.ndarray, step: float, along: float) -> np.ndarray:
     """Largest squared distance (mm^2) between vertices of lines lying in one plane, per item.
 
     ``lo``, ``hi``: (B, P, L) extents along the lines (doubled coordinates, sentinels for empty lines) of the L
     lines in each of P planes, ``step`` the distance (mm) between neighbouring lines and ``along`` half the spacing
-    along them. Between lines a and b the farthest vertices are max(hi_a - lo_b, hi_b - lo_a) apart along the
+    along them. Between lines a and c the farthest vertices are max(hi_a - lo_c, hi_c - lo_a) apart along the
+    lines (>= 0 for two nonempty lines), so the answer is the maximum over line offsets k of
+    (k step)^2 + along^2 g_k |g_k|, g_k the largest hi_a - lo_c over the line pairs |a - c| = k of one plane
+    (hugely negative, so that the term never wins, when every such pair holds an empty line). The gaps of all
+    line pairs are reduced over the planes into one (B, L, L) array (items in chunks of bounded size), then to g_k
+    per offset in one ``maximum.reduceat``; with more than _ALL_OFFSETS_MAX lines (large ROIs, where a few offsets
+    usually settle the maximum) :func:`_plane_max_pruned` goes offset by offset instead.
+    """
+    nb, n_planes, n = lo.shape
+    if n > _ALL_OFFSETS_MAX:
+        return _plane_max_pruned(lo, hi, step, along)
+    order, bounds = _offset_order(n)
+    square = (np.arange(n, dtype=np.float64) * step) ** 2
+    best = np.zeros(nb)
+    chunk = max(1, _GAP_BUDGET // (n * n))
+    for b0 in range(0, nb, chunk):
+        b1 = min(nb, b0 + chunk)
+        gaps = hi[b0:b1, 0, :, None] - lo[b0:b1, 0, None, :]  # (items, a, c)
+        for q in range(1, n_planes):
+            np.maximum(gaps, hi[b0:b1, q, :, None] - lo[b0:b1, q, None, :], out=gaps)
+        gap = np.maximum.reduceat(gaps.reshape(b1 - b0, n * n)[:, order], bounds, axis=1).astype(np.float64)
+        best[b0:b1] = np.maximum((square + along * along * gap * np.abs(gap)).max(1), 0.0)
+    return best
+
+
+def _plane_max_pruned(lo: np.ndarray, hi: np.ndarray, step: float, along: float) -> np.ndarray:
+    """:func:`_plane_max` offset by offset, from the largest, stopping once no item can improve (for many lines).
+
+    Between lines a and b the farthest vertices are max(hi_a - lo_b, hi_b - lo_a) apart along the
     lines, so the answer is the maximum over line offsets k of (k step)^2 + along^2 g_k |g_k|, g_k the largest
     hi_a - lo_b over line pairs b = a - k or a + k (g_k is hugely negative, so the term never wins, when every such
     pair holds an empty line).

@@ -87,7 +87,10 @@ def _vertices(padded: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def test_mesh_diameters_equal_brute_force():
+@pytest.mark.parametrize("all_offsets_max", [0, 40])  # offset by offset (pruned) / all line offsets at once
+def test_mesh_diameters_equal_brute_force(monkeypatch, all_offsets_max):
+    monkeypatch.setattr(shape, "_ALL_OFFSETS_MAX", all_offsets_max)
+    monkeypatch.setattr(shape, "_GAP_BUDGET", 2000)  # several chunks of items
     rng = np.random.default_rng(2)
     padded = np.zeros((12, 9, 10, 12), bool)
     for k in range(len(padded)):
