@@ -32,7 +32,7 @@ def main() -> None:
     """Parse arguments, diagnose one synthetic exam ``--repeat`` times and print the timings as JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, required=True, help="a bundle folder (results/bundle/...)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and reg_aladin threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of persona and fingerprint")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--slices", type=int, nargs=2, default=[20, 32], help="slice range of the synthetic exam")
     parser.add_argument("--matrix", type=int, default=256, help="in-plane matrix of the synthetic exam")

@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         diag.add_argument(f"--{view}", type=Path, default=None, help=f"{view} view: NIfTI file or DICOM series folder")
     diag.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     diag.add_argument("--case", default="exam", help="the exam's id: names its files and seeds its persona")
-    diag.add_argument("--threads", type=int, default=1, help="CPU threads (torch, reg_aladin)")
+    diag.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: the bundle's resources.torch_threads)"
+    )
     diag.set_defaults(func=_diagnose)
     return parser
 

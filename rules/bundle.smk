@@ -15,6 +15,7 @@ bundle_settings = lambda wc: {
     "radiomics": S.radiomics.to_config(),
     "fingerprint": S.experiments[wc.experiment].fingerprint.to_config(),
     "report": S.report.to_config(),
+    "torch_threads": THREADS,  # diagnose's default: the persona and fingerprint rules' threads
 }
 # the references (reg experiments) and the first one's sidecar (the reg_aladin version that made them)
 bundle_references = lambda wc: (

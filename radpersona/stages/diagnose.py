@@ -103,7 +103,12 @@ def check_exam(bundle: VerifiedBundle, exam: Mapping[str, str | Path], case: str
 
 
 def diagnose(
-    *, bundle: str | Path, exam: Mapping[str, str | Path], out: str | Path, case: str = "exam", threads: int = 1
+    *,
+    bundle: str | Path,
+    exam: Mapping[str, str | Path],
+    out: str | Path,
+    case: str = "exam",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Explain one exam with a bundle; write ``ExamLayout(out)`` (prediction, fingerprint, registration QC,
     explanation page) atomically.
@@ -113,7 +118,9 @@ def diagnose(
         exam: view -> NIfTI file or DICOM series folder.
         out: the output folder (must not exist).
         case: the exam's id (names its files and seeds its persona, as a cohort case id does).
-        threads: torch CPU threads and reg_aladin threads.
+        threads: torch CPU threads of persona sampling and the fingerprint (default: the bundle's
+            ``torch_threads``, ``resources.torch_threads`` of the run; registration and radiomics run
+            on one thread, as their rules do, so that an exam of the cohort gets the workflow's numbers).
 
     Returns:
         A record: ``case, experiment, task, prob, threshold, pred, logit, n_used, seconds``.
@@ -132,7 +139,7 @@ def diagnose(
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        record = _run(verified, files, case, work, threads)
+        record = _run(verified, files, case, work, int(threads or verified.config.get("torch_threads", 1)))
         os.replace(work / "out", out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -185,7 +192,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
             Path(layout.reference(view)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(bundle.files.reference(view), layout.reference(view))
         strict = RegistrationSettings.from_config(cfg["registration"]).replace(on_failure="error")
-        register(case=case, views=views, settings=strict, results=layout.root, threads=threads)
+        register(case=case, views=views, settings=strict, results=layout.root, threads=1)  # as the rule runs it
         shutil.copyfile(layout.qc_case(case), result.qc())
 
     # persona: the bundle's DDPM (all healthy training cases), the seed the workflow derives for this case id
@@ -212,7 +219,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
         radiomics=cfg["radiomics"],
         box=box,
         normalisation=cfg["preprocess"]["normalisation"],
-        threads=threads,
+        threads=1,  # as the rule runs it
         views=views,
     )
     assemble_features(
@@ -225,6 +232,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
     )
 
     # fingerprint: the model trained on all of train, its training means for missing values, the run's threshold
+    torch_threads(threads)  # extract_features set one
     model = TrainedFingerprint.load(Path(bundle.files.fingerprint_model()))
     wide, _ = read_wide(layout.wide(reg, grid))
     absent = [f for f in model.feature_names if f not in wide.columns]
