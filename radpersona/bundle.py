@@ -44,6 +44,9 @@ VERSIONED_PACKAGES: tuple[str, ...] = (
 )
 """Distributions whose version a bundle records and requires (those that compute the stages' numbers)."""
 
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
+"""The file Snakemake adds to a ``directory()`` output: not part of the bundle, not checked."""
+
 REG_ALADIN = "reg_aladin"
 """The key of NiftyReg's version in ``versions.json``."""
 
@@ -88,7 +91,7 @@ def write_manifest(bundle: BundleLayout) -> dict[str, str]:
 
     root = Path(bundle.root)
     manifest = Path(bundle.manifest())
-    files = sorted(p for p in root.iterdir() if p.is_file() and p != manifest)
+    files = sorted(p for p in root.iterdir() if p.is_file() and p != manifest and p.name != SNAKEMAKE_MARKER)
     checksums = {p.name: sha256(p) for p in files}
     write_text_atomic(manifest, json.dumps({"format": FORMAT, "sha256": checksums}, indent=2, sort_keys=True))
     return checksums
@@ -135,7 +138,7 @@ def verify_bundle(
     ):
         raise InputDataError(f"not a bundle manifest (format {FORMAT!r} expected)", path=manifest_path)
     listed: dict[str, str] = manifest["sha256"]
-    present = {p.name for p in folder.iterdir() if p.is_file() and p != manifest_path}
+    present = {p.name for p in folder.iterdir() if p.is_file() and p != manifest_path and p.name != SNAKEMAKE_MARKER}
     extra = sorted(present - set(listed))
     if extra:
         raise InputDataError("file is not in the bundle's manifest", path=folder / extra[0])
