@@ -23,6 +23,7 @@ include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
 include: "rules/audit.smk"
 include: "rules/report.smk"
+include: "rules/bundle.smk"
 
 
 rule all:

@@ -8,6 +8,9 @@ Subcommands:
 - ``radpersona version``: versions of radpersona and its main dependencies, and the reg_aladin in use.
 - ``radpersona explain --case ID --task acl [--experiment proposed] [--results DIR] [--out FILE]
   [--config FILES...]``: write the case's explanation page (HTML) from an existing results folder.
+- ``radpersona diagnose --bundle DIR --sagittal FILE [--coronal FILE] [--axial FILE] --out DIR [--case ID]``:
+  explain one new exam (NIfTI files or DICOM series folders) with a model bundle (``results/bundle/...``):
+  prediction, fingerprint (Parquet), registration QC and the explanation page in a new folder.
 """
 
 from __future__ import annotations
@@ -79,6 +82,22 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagnose(args: argparse.Namespace) -> int:
+    from .progress import configure_logging
+    from .stages.diagnose import diagnose
+    from .vocabulary import VIEWS
+
+    configure_logging()
+    exam = {view: getattr(args, view) for view in VIEWS if getattr(args, view) is not None}
+    record = diagnose(bundle=args.bundle, exam=exam, out=args.out, case=args.case, threads=args.threads)
+    print(
+        f"exam {record['case']} {record['experiment']} {record['task']}: probability {record['prob']:.4f}, "
+        f"threshold {record['threshold']:.4f} -> {'positive' if record['pred'] else 'negative'}; "
+        f"{record['n_used']} features, {record['highlighted']} patches; {record['seconds']:.1f} s -> {args.out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (subcommands register themselves here)."""
     parser = argparse.ArgumentParser(prog="radpersona", description=__doc__.splitlines()[0])
@@ -103,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, nargs="+", default=None, help="config files, later ones override (default: config.yaml)"
     )
     explain.set_defaults(func=_explain)
+    diag = sub.add_parser("diagnose", help="explain one new exam with a model bundle (results/bundle/...)")
+    diag.add_argument("--bundle", type=Path, required=True, help="bundle folder, e.g. results/bundle/proposed_acl")
+    for view in ("sagittal", "coronal", "axial"):
+        diag.add_argument(f"--{view}", type=Path, default=None, help=f"{view} view: NIfTI file or DICOM series folder")
+    diag.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
+    diag.add_argument("--case", default="exam", help="the exam's id: names its files and seeds its persona")
+    diag.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: the bundle's resources.torch_threads)"
+    )
+    diag.set_defaults(func=_diagnose)
     return parser
 
 

@@ -305,3 +305,16 @@ def ingest(source: SourceSettings, layout: Layout, *, folds: int, seed: int) -> 
             for view in views:
                 Path(layout.raw(record["case"], view)).unlink(missing_ok=True)
         raise
+
+
+def source_directions(source: SourceSettings, cases: pd.DataFrame, views: Sequence[str]) -> dict[str, list[float]]:
+    """Per view, the direction cosines of the cohort's source images: the identity for sources whose arrays
+    carry none (MRNet, KneeMRI, synthetic), else the header of the first case's file (a manifest; a cohort is
+    expected in one orientation, see :mod:`radpersona.sources.manifest`). A bundle records them, and
+    ``radpersona diagnose`` refuses an exam in another orientation."""
+    from .sources.manifest import IDENTITY_DIRECTION, image_direction
+
+    if source.kind != "manifest" or not len(cases):
+        return {view: list(IDENTITY_DIRECTION) for view in views}
+    first = cases.iloc[0]
+    return {view: list(image_direction(first[f"path_{view}"], case=str(first["case"]), view=view)) for view in views}

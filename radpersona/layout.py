@@ -182,6 +182,11 @@ class Layout:
         """A file of the population summary of fingerprints (``report/{experiment}_{task}/{name}``)."""
         return self._p("report", f"{experiment}_{task}", name)
 
+    # ------------------------------------------------------------------ bundle
+    def bundle_dir(self, experiment: str, task: str) -> str:
+        """The model bundle of an experiment and task (what ``radpersona diagnose`` needs; :class:`BundleLayout`)."""
+        return self._p("bundle", f"{experiment}_{task}")
+
     # ------------------------------------------------------------------ logs
     def log(self, rule: str, name: str = "all") -> str:
         """A rule's log."""
@@ -190,3 +195,67 @@ class Layout:
     def benchmark(self, rule: str, name: str = "all") -> str:
         """A rule's benchmark (Snakemake's timing TSV)."""
         return self._p("benchmarks", rule, f"{name}.tsv")
+
+
+@dataclass(frozen=True)
+class BundleLayout:
+    """The files of one model bundle (``results/bundle/{experiment}_{task}/``, or a copy anywhere)."""
+
+    root: str
+
+    def _p(self, name: str) -> str:
+        return "/".join([str(self.root).rstrip("/"), name])
+
+    def reference(self, view: str) -> str:
+        """The registration reference of a view (a copy of ``Layout.reference(view)``)."""
+        return self._p(f"reference_{view}.nii.gz")
+
+    def ddpm(self) -> str:
+        """The persona DDPM trained on all healthy training cases (a copy of ``Layout.ddpm(reg)``)."""
+        return self._p("ddpm.pt")
+
+    def fingerprint_model(self) -> str:
+        """The fingerprint model trained on all of train (a copy of ``Layout.fingerprint_model(e, t, "all")``)."""
+        return self._p("fingerprint.pt")
+
+    def imputation(self) -> str:
+        """Per feature of the fingerprint model: the training cases' mean that replaces a missing value."""
+        return self._p("imputation.parquet")
+
+    def config(self) -> str:
+        """The settings the stages read, the views, the experiment's branch and grid, the threshold."""
+        return self._p("config.json")
+
+    def versions(self) -> str:
+        """Versions of radpersona, its dependencies and reg_aladin that made the bundle."""
+        return self._p("versions.json")
+
+    def manifest(self) -> str:
+        """SHA-256 of every other file of the bundle (written last)."""
+        return self._p("manifest.json")
+
+
+@dataclass(frozen=True)
+class ExamLayout:
+    """What ``radpersona diagnose`` writes for one exam (``--out``)."""
+
+    root: str
+
+    def _p(self, name: str) -> str:
+        return "/".join([str(self.root).rstrip("/"), name])
+
+    def prediction(self) -> str:
+        """One row: probability, threshold, prediction (the columns of ``Layout.predictions``)."""
+        return self._p("prediction.parquet")
+
+    def fingerprint(self) -> str:
+        """The exam's fingerprint (the columns of ``Layout.fingerprints``)."""
+        return self._p("fingerprint.parquet")
+
+    def qc(self) -> str:
+        """Registration QC of the exam's views (the columns of ``Layout.qc``)."""
+        return self._p("registration_qc.parquet")
+
+    def explanation(self) -> str:
+        """The explanation page."""
+        return self._p("explanation.html")

@@ -134,6 +134,8 @@ def final_outputs():
     outputs += [L.plot(f"roc_{task}") for task in TASKS]
     if S.persona.reconstruction is not None and S.persona.reconstruction.in_rule_all:
         outputs.append(L.table("reconstruction"))
+    # the model bundles of the experiment compared with the baselines (copies of files the run has made)
+    outputs += [L.bundle_dir(S.evaluation.compare_to, task) for task in TASKS]
     return outputs + report_outputs()
 
 

@@ -96,6 +96,7 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
         assert {"case", "task", "fold", "split", "label", "prob", "threshold", "pred", "model"} <= set(pred.columns)
         fp = pd.read_parquet(results / "fingerprints" / f"proposed_{task}.parquet")
         assert {"case", "feature", "view", "image", "u", "z", "beta", "r", "contribution", "rank"} <= set(fp.columns)
+        assert (results / "bundle" / f"proposed_{task}" / "manifest.json").is_file()  # evaluation.compare_to's bundles
     audit = pd.read_csv(results / "tables" / "signal_audit.csv")
     assert list(audit.columns) == list(AUDIT_COLUMNS)
     assert set(audit["task"]) == set(TASKS) and (audit["n_cases"] >= 0).all()
@@ -151,6 +152,7 @@ def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, re
         "signal_audit",
         "explain",
         "summarise_fingerprints",
+        "bundle",
         "all",
     }
     assert {"train_fingerprint", "predict", "metrics"} <= set(counts) <= downstream, counts
@@ -297,6 +299,7 @@ def test_every_rule_declares_every_file_its_stage_reads(smoke_run, tmp_path):
         "predict",
         "metrics",
         "explain",
+        "bundle",
     } <= set(records), sorted(records)
     failures = []
     rules = sorted(records)

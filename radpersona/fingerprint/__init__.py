@@ -11,7 +11,7 @@ validation split, folds, batches), ``train`` (Eq. 8), ``trained`` (the trained m
 load), ``threshold`` (Youden's J), ``tables`` (feature columns, fingerprints, population table).
 """
 
-from radpersona.fingerprint.inputs import impute_training_means, standardisation
+from radpersona.fingerprint.inputs import impute, impute_training_means, standardisation, training_means
 from radpersona.fingerprint.model import FingerprintNet, UsagePredictor, build_fingerprint_net, load_backbone_weights
 from radpersona.fingerprint.splits import inner_validation_split, stratified_folds
 from radpersona.fingerprint.tables import (
@@ -45,6 +45,7 @@ __all__ = [
     "cross_validate",
     "fingerprint_table",
     "fit_fingerprint",
+    "impute",
     "impute_training_means",
     "inner_validation_split",
     "load_backbone_weights",
@@ -53,6 +54,7 @@ __all__ = [
     "prepare_training_data",
     "select_columns",
     "standardisation",
+    "training_means",
     "stratified_folds",
     "youden_threshold",
 ]

@@ -15,22 +15,29 @@ import numpy as np
 from radpersona.errors import InputDataError
 
 
+def training_means(X_train: np.ndarray) -> np.ndarray:
+    """The training fold's column means over finite values (0 where a column is all missing)."""
+    with np.errstate(invalid="ignore"):
+        means = np.nanmean(np.where(np.isfinite(X_train), X_train, np.nan), axis=0)
+    return np.where(np.isfinite(means), means, 0.0)
+
+
+def impute(X: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """A copy of ``X`` with each missing or non-finite value replaced by its column's entry of ``means``."""
+    X = X.copy()
+    bad = ~np.isfinite(X)
+    if bad.any():
+        X[bad] = np.take(means, np.nonzero(bad)[1])
+    return X
+
+
 def impute_training_means(X_train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """Replace missing values by the training fold's column means (0 where a column is all missing).
 
     Returns copies of ``X_train`` and each of ``others``, in that order.
     """
-    with np.errstate(invalid="ignore"):
-        means = np.nanmean(np.where(np.isfinite(X_train), X_train, np.nan), axis=0)
-    means = np.where(np.isfinite(means), means, 0.0)
-    out = []
-    for X in (X_train, *others):
-        X = X.copy()
-        bad = ~np.isfinite(X)
-        if bad.any():
-            X[bad] = np.take(means, np.nonzero(bad)[1])
-        out.append(X)
-    return out
+    means = training_means(X_train)
+    return [impute(X, means) for X in (X_train, *others)]
 
 
 def standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

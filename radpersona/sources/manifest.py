@@ -210,3 +210,41 @@ def read_image(path: str | Path, *, case: str, view: str) -> tuple[np.ndarray, S
             )
     spacing = image.GetSpacing()
     return array, (float(spacing[2]), float(spacing[1]), float(spacing[0]))
+
+
+IDENTITY_DIRECTION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+"""The direction of an array without one (MRNet, KneeMRI and synthetic volumes, and the raw NIfTI files)."""
+
+
+def image_direction(path: str | Path, *, case: str | None = None, view: str | None = None) -> tuple[float, ...]:
+    """The direction cosines (SimpleITK's row-major 3x3) of a NIfTI file or of a DICOM series folder's first file,
+    read from the header only.
+
+    Raises:
+        InputDataError: unreadable file, a folder without a DICOM series, a header that is not 3-D.
+    """
+    path = Path(path)
+    target = path
+    if path.is_dir():
+        series = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path)))
+        if not series:
+            raise InputDataError("folder holds no DICOM series", case=case, view=view, path=path)
+        target = Path(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), series[0])[0])
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(target))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(f"cannot read image header ({message})", case=case, view=view, path=path) from None
+    direction = tuple(float(d) for d in reader.GetDirection())
+    if len(direction) == 4:  # a 2-D DICOM slice: its in-plane axes; the slice normal is their cross product
+        direction = (direction[0], direction[1], 0.0, direction[2], direction[3], 0.0, 0.0, 0.0, 1.0)
+    if len(direction) != 9:
+        raise InputDataError("expected a 3-D image header", case=case, view=view, path=path, value=len(direction))
+    return direction
+
+
+def orientation_code(direction: tuple[float, ...]) -> str:
+    """DICOM orientation letters of a direction (e.g. ``LPS`` for the identity), for messages."""
+    return str(sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(list(direction)))

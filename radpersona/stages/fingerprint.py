@@ -72,6 +72,39 @@ def train_fingerprint(
     model.save(Path(out))
 
 
+def prediction_frame(
+    cases: Sequence[str] | np.ndarray,
+    splits: Sequence[str] | np.ndarray,
+    labels: Sequence[Any] | np.ndarray,
+    pred: Mapping[str, np.ndarray],
+    *,
+    task: str,
+    fold: int,
+    threshold: float,
+    threshold_from: str,
+    experiment: str,
+) -> pd.DataFrame:
+    """The prediction table's rows (docs/architecture.md) of cases predicted by one model (``pred``:
+    :meth:`radpersona.fingerprint.TrainedFingerprint.predict`)."""
+    return pd.DataFrame(
+        {
+            "case": np.asarray(cases),
+            "task": task,
+            "fold": fold,
+            "split": np.asarray(splits),
+            "label": labels,
+            "prob": pred["prob"],
+            "threshold": threshold,
+            "pred": (pred["prob"] >= threshold).astype(int),
+            "model": "fingerprint",
+            "experiment": experiment,
+            "threshold_from": threshold_from,
+            "prob_soft": pred["prob_soft"],
+            "n_used": pred["n_used"],
+        }
+    )
+
+
 def predict(
     *,
     results: str | Path,
@@ -122,22 +155,16 @@ def predict(
             threshold, source = youden_threshold(labels, pred["prob"]), "reported (optimistic)"
         fold_number = -1 if fold == ALL_FOLD else int(fold)
         pred_frames.append(
-            pd.DataFrame(
-                {
-                    "case": reported["case"].to_numpy(),
-                    "task": task,
-                    "fold": fold_number,
-                    "split": reported["split"].to_numpy(),
-                    "label": labels,
-                    "prob": pred["prob"],
-                    "threshold": threshold,
-                    "pred": (pred["prob"] >= threshold).astype(int),
-                    "model": "fingerprint",
-                    "experiment": experiment,
-                    "threshold_from": source,
-                    "prob_soft": pred["prob_soft"],
-                    "n_used": pred["n_used"],
-                }
+            prediction_frame(
+                reported["case"].to_numpy(),
+                reported["split"].to_numpy(),
+                labels,
+                pred,
+                task=task,
+                fold=fold_number,
+                threshold=threshold,
+                threshold_from=source,
+                experiment=experiment,
             )
         )
         fp = fingerprint_table(reported["case"].tolist(), task, pred, model)

@@ -139,7 +139,22 @@ def persona(
     )
     write_parquet(membership, layout.persona_membership(reg), metadata=protocol)
     _membership_table(layout, reg, cohort, stack, personas, model_fold, box, sample_settings, seeds, device, data_range)
-    tag_base = {"sampler": sample_settings.sampler.value, "steps": sample_settings.steps}
+    write_personas(layout, reg, cases, views, stack, personas, spacings, sample_settings, seeds)
+
+
+def write_personas(
+    layout: Layout,
+    reg: str,
+    cases: Sequence[str],
+    views: Sequence[str],
+    stack: np.ndarray,
+    personas: np.ndarray,
+    spacings: Sequence[Sequence[tuple[float, float, float]]],
+    sample: PersonaSampleSettings,
+    seeds: Sequence[int],
+) -> None:
+    """Write each case's persona and residual (input - persona) volume per view, tagged with sampler, steps and seed."""
+    tag_base = {"sampler": sample.sampler.value, "steps": sample.steps}
     for n, case in enumerate(cases):
         for v, view in enumerate(views):
             tag = {**tag_base, "seed": seeds[n]}
