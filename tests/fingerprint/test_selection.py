@@ -87,5 +87,5 @@ def test_permuted_labels_give_chance_auc_and_are_recorded(make_settings, make_pr
         loaded = TrainedFingerprint.load(tmp_path / "m.pt")
         assert loaded.settings.permute_labels == permute
         assert loaded.settings.labels == ("true" if permute is None else "permuted (seed 11)")
-    assert aucs[None] > 0.9, aucs  # the signal is there ...
+    assert aucs[None] > 0.8, aucs  # the signal is there ...
     assert abs(aucs[11] - 0.5) < 0.15, aucs  # ... and permuted labels cannot find it
