@@ -68,6 +68,38 @@ def test_metrics_table_rows_per_fold_and_valid():
     assert table[table["split"] == "cv"]["auc_ci_low"].isna().all()
 
 
+def test_metrics_report_the_sparsity_of_fingerprints_and_not_of_baselines():
+    from radpersona.evaluation import summary_table
+
+    def frame(model: str, fold: int, split: str, extra: dict) -> pd.DataFrame:
+        labels = np.array([0, 1, 0, 1, 1])
+        return pd.DataFrame(
+            {
+                "case": range(5), "task": "acl", "fold": fold, "split": split, "label": labels,
+                "prob": labels * 0.5 + 0.2, "threshold": 0.5, "pred": labels, "model": model,
+                "experiment": model, "threshold_from": "inner", **extra,
+            }
+        )  # fmt: skip
+
+    sparse = {"n_used": [3, 5, 40, 7, 9], "top10_share": [1.0, 1.0, 0.3, 1.0, 0.9], "lambda_u": 0.01}
+    preds = [
+        pd.concat([frame("proposed", 0, "train", {**sparse, "usage_threshold": 0.8}),
+                   frame("proposed", 1, "train", {**sparse, "usage_threshold": 0.9}),
+                   frame("proposed", -1, "valid", {**sparse, "usage_threshold": 0.9})]),
+        frame("lr_l2", -1, "valid", {}),
+    ]  # fmt: skip
+    table = metrics_table(preds, n_boot=10, seed=0)
+    fingerprint = table[table["model"] == "proposed"]
+    assert (fingerprint["median_n_used"] == 7).all() and (fingerprint["median_top10_share"] == 1.0).all()
+    assert sorted(fingerprint["usage_threshold"]) == [0.8, 0.9, 0.9] and (fingerprint["lambda_u"] == 0.01).all()
+    baseline = table[table["model"] == "lr_l2"].iloc[0]
+    assert np.isnan(baseline["median_n_used"]) and np.isnan(baseline["usage_threshold"])
+    summary = summary_table(table).set_index("model")
+    assert summary.loc["proposed", "valid_features_used"] == "7"
+    assert summary.loc["proposed", "valid_top10_share"] == "1.00"
+    assert summary.loc["lr_l2", "valid_features_used"] == "n/a"
+
+
 def test_rank_auc_equals_sklearn_with_ties():
     from radpersona.evaluation.metrics import _rank_auc
 

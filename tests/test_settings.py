@@ -92,7 +92,7 @@ def test_experiment_settings_merge_fingerprint_overrides(base):
     config = deep_merge(base, {"experiments": {"nofs": {"fingerprint": {"usage_predictor": False}}}})
     resolved = Settings.parse(config).experiments["nofs"]
     assert resolved.fingerprint.usage_predictor is False
-    assert resolved.fingerprint.lambda_u == base["fingerprint"]["lambda_u"]
+    assert list(resolved.fingerprint.lambda_u) == base["fingerprint"]["lambda_u"]
     assert resolved.reg == "reg" and resolved.grid == base["radiomics"]["grids"][0]
 
 

@@ -97,6 +97,15 @@ def test_smoke_dag_writes_every_contract_output(smoke_run):
         fp = pd.read_parquet(results / "fingerprints" / f"proposed_{task}.parquet")
         assert {"case", "feature", "view", "image", "u", "z", "beta", "r", "contribution", "rank"} <= set(fp.columns)
         assert (results / "bundle" / f"proposed_{task}" / "manifest.json").is_file()  # evaluation.compare_to's bundles
+        # the population summary's sparsity is that of the predictions (one definition of "features used")
+        summary = pd.read_csv(results / "report" / f"proposed_{task}" / "summary.csv").set_index(["group", "measure"])
+        for group, label in (("positive", 1), ("negative", 0)):
+            n_used = pred.loc[pred["label"] == label, "n_used"]
+            if len(n_used):
+                assert summary.loc[(group, "median_features_used"), "value"] == pytest.approx(n_used.median())
+        assert (pred["labels"] == "true").all() and pred["usage_threshold"].notna().all()
+    fingerprint_rows = metrics[metrics["experiment"] == "proposed"]
+    assert fingerprint_rows["median_n_used"].notna().all() and fingerprint_rows["lambda_u"].notna().all()
     audit = pd.read_csv(results / "tables" / "signal_audit.csv")
     assert list(audit.columns) == list(AUDIT_COLUMNS)
     assert set(audit["task"]) == set(TASKS) and (audit["n_cases"] >= 0).all()
@@ -138,7 +147,7 @@ def test_complete_run_has_nothing_to_do(smoke_run, repo, snakemake_exe):
 def test_fingerprint_change_reruns_only_fingerprint_and_evaluation(smoke_run, repo, snakemake_exe):
     configs, _, root, _ = smoke_run
     layer = root / "fp_change.yaml"
-    layer.write_text(yaml.safe_dump({"fingerprint": {"lambda_u": 0.01}}), encoding="utf-8")
+    layer.write_text(yaml.safe_dump({"fingerprint": {"lambda_u": 0.05}}), encoding="utf-8")
     proc = _snakemake(snakemake_exe, repo, "-n", "--cores", "2", *configs, str(layer))
     counts = _job_counts(proc.stdout + proc.stderr)
     assert counts, proc.stdout[-3000:]

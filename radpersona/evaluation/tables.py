@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from radpersona.evaluation.metrics import labelled
 from radpersona.markdown import markdown_table
 from radpersona.vocabulary import RADIOMIC_FAMILIES
 
@@ -31,7 +32,8 @@ def describe_experiment(experiment: Mapping[str, Any], radiomics_families: Seque
 
     Returns:
         ``N`` (``n*n*n``), ``2nd RF`` (texture families among the candidates), ``UP`` (usage
-        predictor), ``Persona`` (persona or residual features), ``T`` and ``Reg``.
+        predictor), ``Persona`` (persona or residual features), ``T`` (its candidates ``{a, b}`` when each
+        model chose it on its inner validation split) and ``Reg``.
     """
     fp = experiment["fingerprint"]
     grid = int(experiment["grid"])
@@ -41,9 +43,15 @@ def describe_experiment(experiment: Mapping[str, Any], radiomics_families: Seque
         "2nd RF": YES if set(families) & set(TEXTURE_FAMILIES) else NO,
         "UP": YES if fp["usage_predictor"] else NO,
         "Persona": NO if fp["representation"] == "original" else YES,
-        "T": f"{fp['usage_threshold']:g}" if fp["usage_predictor"] else NONE,
+        "T": _grid_text(fp["usage_threshold"]) if fp["usage_predictor"] else NONE,
         "Reg": YES if experiment["reg"] == "reg" else NO,
     }
+
+
+def _grid_text(values: float | Sequence[float]) -> str:
+    """One value as it is; candidates (chosen per model on its inner validation split) as ``{a, b}``."""
+    grid = [values] if isinstance(values, (int, float)) else list(values)
+    return f"{grid[0]:g}" if len(grid) == 1 else "{" + ", ".join(f"{v:g}" for v in grid) + "}"
 
 
 def describe_baseline(
@@ -68,6 +76,8 @@ def _cell(values: pd.Series) -> str:
 
 
 PAPER_METRICS = (("acc", "Acc"), ("sen", "Sen"), ("spe", "Spe"), ("auc", "AUC"))
+SPARSITY_LABEL = "valid features (top-10 share)"
+"""Display column: median features a valid case's fingerprint uses, and the median share of its top 10."""
 
 
 def paper_table(
@@ -78,8 +88,10 @@ def paper_table(
     Columns: ``Method``, the descriptors (:data:`DESCRIPTOR_COLUMNS`), ``Type`` (task), ``Acc``,
     ``Sen``, ``Spe``, ``AUC`` as ``mean±sd`` over the cross-validation folds (split ``cv``), then
     ``valid Acc`` … ``valid AUC`` of the model trained on all of train (``valid AUC`` with its
-    bootstrap 95% CI), then numeric columns (``cv_{metric}_mean``, ``cv_{metric}_sd``,
-    ``valid_{metric}``, ``valid_auc_ci_low/high``, ``n_folds``, ``threshold_from``).
+    bootstrap 95% CI), :data:`SPARSITY_LABEL` (fingerprints: median features used by a valid case and
+    median top-10 share of its ``sum |beta z r|``; ``-`` for baselines), then numeric columns
+    (``cv_{metric}_mean``, ``cv_{metric}_sd``, ``valid_{metric}``, ``valid_median_n_used``,
+    ``valid_median_top10_share``, ``valid_auc_ci_low/high``, ``n_folds``, ``threshold_from``).
 
     Raises:
         ValueError: a row has no metrics (names what exists).
@@ -94,7 +106,7 @@ def paper_table(
         for task in tasks:
             grp = sub[sub["task"] == task]
             cv, valid = grp[grp["split"] == "cv"], grp[grp["split"] == "valid"]
-            row: dict[str, Any] = {"Method": name, **descriptors[name], "Type": task}
+            row: dict[str, Any] = {"Method": labelled(name, grp), **descriptors[name], "Type": task}
             for key, label in PAPER_METRICS:
                 row[label] = _cell(cv[key])
             for key, label in PAPER_METRICS:
@@ -107,6 +119,10 @@ def paper_table(
                 row[f"cv_{key}_mean"] = float(cv[key].mean()) if len(cv) else float("nan")
                 row[f"cv_{key}_sd"] = float(cv[key].std(ddof=1)) if len(cv) > 1 else float("nan")
                 row[f"valid_{key}"] = float(valid[key].iloc[0]) if len(valid) else float("nan")
+            used = float(valid["median_n_used"].iloc[0]) if len(valid) and "median_n_used" in valid else float("nan")
+            share = float(valid["median_top10_share"].iloc[0]) if np.isfinite(used) else float("nan")
+            row[SPARSITY_LABEL] = f"{used:.0f} ({share:.2f})" if np.isfinite(used) else NONE
+            row["valid_median_n_used"], row["valid_median_top10_share"] = used, share
             row["valid_auc_ci_low"] = float(valid["auc_ci_low"].iloc[0]) if len(valid) else float("nan")
             row["valid_auc_ci_high"] = float(valid["auc_ci_high"].iloc[0]) if len(valid) else float("nan")
             row["n_folds"] = int(len(cv))
@@ -120,8 +136,11 @@ TABLE_NOTE = (
     "model reports the cases it held out). valid: the model trained on all of train, evaluated once on the valid "
     "split (MRNet's public tuning set for MRNet data, not the paper's hidden test set); valid AUC with a percentile "
     "bootstrap 95% CI. Thresholds: each model's own, Youden's J on an inner validation split of its training fold "
-    "(column threshold_from). N: patches; 2nd RF: texture families among the candidates; UP: usage predictor; "
-    "T: usage threshold; Reg: registration; '-': not applicable (CNN baselines read volumes)."
+    "(column threshold_from). valid features (top-10 share): median number of features a valid case's fingerprint "
+    "uses (z = 1) and median share of its sum |beta z r| that its 10 largest terms carry. N: patches; 2nd RF: "
+    "texture families among the candidates; UP: usage predictor; T: usage threshold ({a, b}: candidates, each "
+    "model chose one on its inner validation split); Reg: registration; '-': not applicable (CNN baselines read "
+    "volumes)."
 )
 
 
@@ -145,6 +164,7 @@ def paper_table_markdown(table: pd.DataFrame, title: str) -> str:
         "Type",
         *[label for _, label in PAPER_METRICS],
         *[f"valid {label}" for _, label in PAPER_METRICS],
+        SPARSITY_LABEL,
     ]
     return f"## {title}\n\n{frame_markdown(table, display)}\n\n{TABLE_NOTE}\n"
 

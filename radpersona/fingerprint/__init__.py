@@ -21,6 +21,7 @@ from radpersona.fingerprint.tables import (
     parse_feature_name,
     population_table,
     select_columns,
+    top_share,
 )
 from radpersona.fingerprint.threshold import apply_threshold, youden_threshold
 from radpersona.fingerprint.train import (
@@ -56,5 +57,6 @@ __all__ = [
     "standardisation",
     "training_means",
     "stratified_folds",
+    "top_share",
     "youden_threshold",
 ]

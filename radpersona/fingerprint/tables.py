@@ -172,6 +172,22 @@ def fingerprint_table(
     return pd.concat(frames, ignore_index=True)[list(FINGERPRINT_COLUMNS)]
 
 
+def top_share(contribution: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per case (row), the share of ``sum_n |contribution_n|`` that its ``k`` largest terms carry.
+
+    ``contribution`` is ``beta * z * r`` ``(n, N)``; a case using at most ``k`` features gets 1, a case
+    using none (or whose terms are all 0) NaN.
+    """
+    magnitude = np.abs(np.asarray(contribution, dtype=np.float64))
+    if magnitude.ndim != 2:
+        raise ValueError(f"top_share: contributions must be (cases, features), got shape {magnitude.shape}")
+    total = magnitude.sum(axis=1)
+    k = min(int(k), magnitude.shape[1])
+    top = -np.sort(-magnitude, axis=1)[:, :k].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, top / np.where(total > 0, total, 1.0), np.nan)
+
+
 def population_table(model: TrainedFingerprint) -> pd.DataFrame:
     """Population-level coefficients: feature identity, ``beta`` and ``rank`` by ``|beta|`` (1 = largest)."""
     frame = _identity_frame(model.feature_names)

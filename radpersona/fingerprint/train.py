@@ -3,14 +3,14 @@
 Objective per mini-batch ``B`` of the inner-training cases (Eq. 8)::
 
     mean_{i in B} w_i BCE(c_i, sigmoid(sum_n beta_n u_in r_in + b))     # w_i = n_neg/n_pos for positives
-      + lambda_u * mean_{i in B, n} |u_in|                               # sparsity of usage (L1)
+      + lambda_u * mean_{i in B} sum_n |u_in|                            # ||u_i||_1: sparsity of usage (L1)
       + lambda_beta * ||beta||_2          (beta_penalty "l2", the paper's non-squared norm)
                     or ||beta||_2^2       (beta_penalty "squared")
 
-optimised with Adam on ``alpha`` (usage predictor) and ``beta, b`` jointly. The paper writes the
-usage penalty as ``lambda_u ||u||_1``; we average over the ``N`` features (``mean |u|``) so that
-``lambda_u`` does not have to change with the size of the feature pool. Without a usage predictor
-``u = 1`` is a constant and the usage penalty is left out (reported as 0).
+optimised with Adam on ``alpha`` (usage predictor) and ``beta, b`` jointly. The usage penalty is the
+paper's ``lambda_u ||u||_1``: the sum over the ``N`` features, averaged over the cases of the batch
+(so its weight grows with the feature pool, as in the paper). Without a usage predictor ``u = 1`` is a
+constant and the usage penalty is left out (reported as 0).
 
 Protocol (Sec. 5.2.4):
 
@@ -20,6 +20,14 @@ Protocol (Sec. 5.2.4):
   gradient updates; every ``threshold_every`` epochs, and after the last epoch, the decision
   threshold is re-estimated on it by Youden's J of the hard-selection probabilities
   (``z = 1[u > T]``, Eq. 10) — never on reported cases;
+* ``lambda_u`` and ``T`` are chosen on the same inner validation split from their candidate lists
+  (``fingerprint.lambda_u``, ``fingerprint.usage_threshold``): one network is trained per
+  ``lambda_u`` (same seed, same inner split), each is scored after its final epoch at every ``T`` by
+  the inner-validation AUC of the hard-selection probabilities, and the pair with the highest AUC is
+  kept; ties go to the sparser pair (fewer features used on average by the inner-validation cases),
+  then to the larger ``T``, then to the larger ``lambda_u``. The kept model is that pair's network
+  (trained on the inner-training cases, as every candidate), with its threshold; the scores of the
+  whole grid are stored with it (:attr:`TrainedFingerprint.selection`);
 * ``pos_weight = n_neg / n_pos`` is computed on the inner-training cases (those in the loss);
 * the model kept is the one after the final epoch, with the threshold estimated after that epoch.
 
@@ -33,7 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -153,10 +161,13 @@ def _build_network(
     return net, loaded
 
 
-def _penalties(net: FingerprintNet, u: torch.Tensor, cfg: FingerprintSettings) -> tuple[torch.Tensor, torch.Tensor]:
-    """``lambda_u mean|u|`` (0 without a usage predictor) and ``lambda_beta ||beta||`` (Eq. 8)."""
+def _penalties(
+    net: FingerprintNet, u: torch.Tensor, cfg: FingerprintSettings, lambda_u: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``lambda_u ||u||_1`` (sum over features, mean over the batch; 0 without a usage predictor) and
+    ``lambda_beta ||beta||`` (Eq. 8)."""
     zero = net.beta.new_zeros(())
-    penalty_u = cfg.lambda_u * u.abs().mean() if net.usage_predictor is not None else zero
+    penalty_u = lambda_u * u.abs().sum(dim=1).mean() if net.usage_predictor is not None else zero
     if cfg.beta_penalty == BetaPenalty.L2:
         penalty_beta = cfg.lambda_beta * torch.linalg.vector_norm(net.beta)
     else:
@@ -168,9 +179,14 @@ class _Objective:
     """Eq. 8 on the rows ``index``: weighted BCE plus the usage and coefficient penalties."""
 
     def __init__(
-        self, net: FingerprintNet, data: TrainingData, settings: FingerprintSettings, device: torch.device
+        self,
+        net: FingerprintNet,
+        data: TrainingData,
+        settings: FingerprintSettings,
+        device: torch.device,
+        lambda_u: float,
     ) -> None:
-        self.net, self.data, self.settings, self.device = net, data, settings, device
+        self.net, self.data, self.settings, self.device, self.lambda_u = net, data, settings, device, lambda_u
         self.r = torch.from_numpy(data.r.astype(np.float32)).to(device)
         self.y = torch.from_numpy(data.y.astype(np.float32)).to(device)
         self.pos_weight = torch.tensor(data.pos_weight, dtype=torch.float32, device=device)
@@ -185,7 +201,7 @@ class _Objective:
         idx = torch.from_numpy(index).to(self.device)
         logit, u = self.net(self._images(index), self.r[idx])
         bce = F.binary_cross_entropy_with_logits(logit, self.y[idx], pos_weight=self.pos_weight)
-        penalty_u, penalty_beta = _penalties(self.net, u, self.settings)
+        penalty_u, penalty_beta = _penalties(self.net, u, self.settings, self.lambda_u)
         loss = bce + penalty_u + penalty_beta
         parts = {
             "bce": float(bce.detach()),
@@ -259,20 +275,21 @@ def _run_epoch(
     return sums
 
 
-# ----------------------------------------------------------------------------- step 4: the inner-validation threshold
+# ----------------------------------------------------------------------------- step 4: the inner-validation scores
 
 
 def _inner_validation(
-    net: FingerprintNet, data: TrainingData, cfg: FingerprintSettings, device: torch.device
+    net: FingerprintNet, data: TrainingData, cfg: FingerprintSettings, device: torch.device, usage_threshold: float
 ) -> dict[str, float]:
-    """Youden threshold, AUC and losses of the hard-selection model on the inner validation split."""
+    """Youden threshold, AUC, soft loss and mean features used of the hard-selection model
+    (``z = 1[u > usage_threshold]``) on the inner validation split."""
     val_idx = data.validation_index
     u = usage(net, data.images, val_idx, cfg.batch_size, device)
     r = data.r[val_idx]
     yv = data.y[val_idx]
     beta = net.beta.detach().cpu().double().numpy()
     b = float(net.intercept.detach().cpu())
-    z = (u > cfg.usage_threshold).astype(np.float64)
+    z = (u > usage_threshold).astype(np.float64)
     prob = sigmoid((z * r) @ beta + b)
     logit_soft = (u * r) @ beta + b
     soft_bce = float(
@@ -290,53 +307,55 @@ def _inner_validation(
     }
 
 
+def selection_key(score: Mapping[str, float]) -> tuple[float, float, float, float]:
+    """Order of the ``(lambda_u, T)`` candidates (largest is chosen): inner-validation AUC, then fewer
+    features used, then larger ``T``, then larger ``lambda_u``."""
+    return (
+        round(float(score["inner_val_auc"]), 12),
+        -round(float(score["inner_val_n_used"]), 9),
+        float(score["usage_threshold"]),
+        float(score["lambda_u"]),
+    )
+
+
+def _grid_scores(
+    net: FingerprintNet, data: TrainingData, cfg: FingerprintSettings, device: torch.device, lambda_u: float
+) -> list[dict[str, float]]:
+    """The inner-validation scores of ``net`` at every candidate ``T``."""
+    return [
+        {"lambda_u": float(lambda_u), "usage_threshold": float(t), **_inner_validation(net, data, cfg, device, t)}
+        for t in cfg.usage_threshold
+    ]
+
+
 # ----------------------------------------------------------------------------- training
 
 
-def fit_fingerprint(
-    images: np.ndarray | None,
-    X: np.ndarray,
-    y: np.ndarray,
+@dataclass
+class _Candidate:
+    """One trained network of the ``lambda_u`` grid, its history and its scores at every ``T``."""
+
+    net: FingerprintNet
+    history: list[dict[str, Any]]
+    scores: list[dict[str, float]]
+    init_weights_loaded: int | None
+
+
+def _train_candidate(
+    data: TrainingData,
+    cfg: FingerprintSettings,
+    lambda_u: float,
     *,
-    feature_names: Sequence[str],
-    settings: FingerprintSettings,
-    seed: int | None = None,
-    device: str | None = None,
-    log_label: str = "",
-    optimizer: Optimizer = "adam",
-) -> TrainedFingerprint:
-    """Train usage predictor and logistic regression jointly on one training fold (Eq. 8).
-
-    Args:
-        images: registered volumes, float32 ``(n, V, D, H, W)``; ``None`` is allowed when
-            ``usage_predictor`` is false.
-        X: raw candidate features, ``(n, N)``; NaN/inf are rejected naming the column.
-        y: labels 0/1, ``(n,)``.
-        feature_names: the ``N`` wide-table column names, in ``X`` column order.
-        settings: the ``fingerprint`` settings (:class:`radpersona.settings.FingerprintSettings`).
-        seed: overrides ``settings.seed``.
-        device: overrides ``settings.device`` (``cpu``, ``cuda``, ``cuda:K``, ``auto``).
-        log_label: prefix for progress lines (e.g. ``"acl fold 1"``).
-        optimizer: ``adam`` (the paper; mini-batches of ``batch_size``) or ``lbfgs`` (full batch,
-            one L-BFGS run of up to 100 iterations per epoch; for checking convergence, e.g.
-            against scikit-learn, and for the classical ``u = 1`` model).
-
-    Returns:
-        The trained model (final epoch) with the threshold estimated after the final epoch.
-    """
-    cfg = settings
-    seed = cfg.seed if seed is None else int(seed)
-    dev = resolve_device(device if device is not None else cfg.device, DEVICE_KEY)
-    data = prepare_training_data(images, X, y, feature_names=feature_names, settings=cfg, seed=seed)
-    if optimizer not in ("adam", "lbfgs"):
-        raise ConfigError(f"optimizer must be 'adam' or 'lbfgs', not {optimizer!r}")
-    label = f"{log_label} fingerprint" if log_label else "fingerprint"
-
-    net, loaded = _build_network(cfg, data.n_views, data.r.shape[1], seed, dev)
-    objective = _Objective(net, data, cfg, dev)
+    seed: int,
+    device: torch.device,
+    optimizer: Optimizer,
+    label: str,
+) -> _Candidate:
+    """Train one network with ``lambda_u`` (seeded identically for every candidate) and score it."""
+    net, loaded = _build_network(cfg, data.n_views, data.r.shape[1], seed, device)
+    objective = _Objective(net, data, cfg, device, lambda_u)
     shuffle = np.random.default_rng(seed + 1)
     opt = _make_optimizer(net, optimizer, cfg.learning_rate)
-
     history: list[dict[str, Any]] = []
     threshold = float("nan")
     progress = Progress(label, total=cfg.epochs, unit="epoch")
@@ -353,30 +372,100 @@ def fit_fingerprint(
         )
         if not math.isfinite(sums["loss"]):
             raise FloatingPointError(f"{label}: training loss became {sums['loss']} at epoch {epoch + 1}")
-        record: dict[str, Any] = {"epoch": epoch + 1, **sums}
+        record: dict[str, Any] = {"epoch": epoch + 1, "lambda_u": float(lambda_u), **sums}
         if (epoch + 1) % cfg.threshold_every == 0 or epoch + 1 == cfg.epochs:
-            record.update(_inner_validation(net, data, cfg, dev))
+            best = max(_grid_scores(net, data, cfg, device, lambda_u), key=selection_key)
+            record.update(best)
             threshold = record["threshold"]
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         progress.update(1, loss=f"{sums['loss']:.4f}", threshold=f"{threshold:.4f}")
-
     net.eval()
+    return _Candidate(net, history, _grid_scores(net, data, cfg, device, lambda_u), loaded)
+
+
+def fit_fingerprint(
+    images: np.ndarray | None,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    feature_names: Sequence[str],
+    settings: FingerprintSettings,
+    seed: int | None = None,
+    device: str | None = None,
+    log_label: str = "",
+    optimizer: Optimizer = "adam",
+) -> TrainedFingerprint:
+    """Train usage predictor and logistic regression jointly on one training fold (Eq. 8), choosing
+    ``lambda_u`` and ``T`` from their candidates on the inner validation split.
+
+    Args:
+        images: registered volumes, float32 ``(n, V, D, H, W)``; ``None`` is allowed when
+            ``usage_predictor`` is false.
+        X: raw candidate features, ``(n, N)``; NaN/inf are rejected naming the column.
+        y: labels 0/1, ``(n,)``.
+        feature_names: the ``N`` wide-table column names, in ``X`` column order.
+        settings: the ``fingerprint`` settings (:class:`radpersona.settings.FingerprintSettings`).
+        seed: overrides ``settings.seed``.
+        device: overrides ``settings.device`` (``cpu``, ``cuda``, ``cuda:K``, ``auto``).
+        log_label: prefix for progress lines (e.g. ``"acl fold 1"``).
+        optimizer: ``adam`` (the paper; mini-batches of ``batch_size``) or ``lbfgs`` (full batch,
+            one L-BFGS run of up to 100 iterations per epoch; for checking convergence, e.g.
+            against scikit-learn, and for the classical ``u = 1`` model).
+
+    Returns:
+        The chosen candidate's model (final epoch) with the threshold estimated after the final epoch
+        at the chosen ``T``, and the scores of every candidate (:attr:`TrainedFingerprint.selection`).
+        Without a usage predictor one network is trained (``lambda_u`` has no effect) and ``T`` is
+        still chosen (every ``T < 1`` selects every feature). With ``settings.permute_labels`` (a
+        seed) the labels are permuted with it first (negative control; the model's settings record it).
+    """
+    cfg = settings
+    seed = cfg.seed if seed is None else int(seed)
+    dev = resolve_device(device if device is not None else cfg.device, DEVICE_KEY)
+    if cfg.permute_labels is not None:  # negative control: the labels no longer belong to their cases
+        y = np.random.default_rng(cfg.permute_labels).permutation(check_labels(y, np.asarray(y).shape[0]))
+        logger.warning("%s: trained on labels permuted with seed %d (negative control)", log_label, cfg.permute_labels)
+    data = prepare_training_data(images, X, y, feature_names=feature_names, settings=cfg, seed=seed)
+    if optimizer not in ("adam", "lbfgs"):
+        raise ConfigError(f"optimizer must be 'adam' or 'lbfgs', not {optimizer!r}")
+    label = f"{log_label} fingerprint" if log_label else "fingerprint"
+    lambdas = cfg.lambda_u if cfg.usage_predictor else cfg.lambda_u[:1]
+    candidates = []
+    for lambda_u in lambdas:
+        name = f"{label} lambda_u={lambda_u:g}" if len(lambdas) > 1 else label
+        candidates.append(_train_candidate(data, cfg, lambda_u, seed=seed, device=dev, optimizer=optimizer, label=name))
+    selection = [score for candidate in candidates for score in candidate.scores]
+    chosen = max(selection, key=selection_key)
+    kept = next(c for c in candidates if c.scores[0]["lambda_u"] == chosen["lambda_u"])
+    for score in selection:
+        score["chosen"] = score is chosen
+    logger.info(
+        "%s: chose lambda_u=%g, T=%g (inner-validation AUC %.3f, %.1f features used) among %d candidates",
+        label,
+        chosen["lambda_u"],
+        chosen["usage_threshold"],
+        chosen["inner_val_auc"],
+        chosen["inner_val_n_used"],
+        len(selection),
+    )
     return TrainedFingerprint(
-        net=net,
+        net=kept.net,
         feature_names=list(feature_names),
         mean=data.mean,
         sd=data.sd,
-        threshold=float(threshold),
-        usage_threshold=cfg.usage_threshold,
-        history=history,
+        threshold=float(chosen["threshold"]),
+        usage_threshold=float(chosen["usage_threshold"]),
+        lambda_u=float(chosen["lambda_u"]),
+        selection=selection,
+        history=kept.history,
         settings=cfg,
         seed=seed,
         n_views=data.n_views,
         train_index=data.train_index,
         inner_validation_index=data.validation_index,
         pos_weight=data.pos_weight,
-        init_weights_loaded=loaded,
+        init_weights_loaded=kept.init_weights_loaded,
         device=dev,
     )
 

@@ -29,8 +29,9 @@ from radpersona.fingerprint.inputs import check_inputs
 from radpersona.fingerprint.model import FingerprintNet, build_fingerprint_net
 from radpersona.settings import FingerprintSettings
 
-FORMAT = "radpersona.fingerprint/1"
-"""Format tag written into saved models."""
+FORMAT = "radpersona.fingerprint/2"
+"""Format tag written into saved models (2: ``||u||_1`` summed over features, ``lambda_u`` and ``T`` chosen
+on the inner validation split and stored with their grid's scores)."""
 
 DEVICE_KEY = "fingerprint.device"
 """The config key a device error names."""
@@ -77,7 +78,8 @@ class TrainedFingerprint:
         feature_names: wide-table column of each of the ``N`` features, in ``r`` order.
         mean, sd: standardisation statistics of the training fold (``r = (x - mean) / sd``).
         threshold: decision threshold on ``prob`` (Youden's J on the inner validation split).
-        usage_threshold: ``T`` of the hard selection ``z = 1[u > T]``.
+        usage_threshold: ``T`` of the hard selection ``z = 1[u > T]`` (chosen on the inner validation split).
+        lambda_u: weight of ``||u||_1`` the network was trained with (chosen on the inner validation split).
         history: one dict per epoch (losses, seconds, and the inner-validation threshold/AUC on the
             epochs it was estimated).
         settings: the validated settings.
@@ -88,6 +90,9 @@ class TrainedFingerprint:
         pos_weight: ``n_neg / n_pos`` of the inner-training cases.
         threshold_from: where ``threshold`` was chosen (``inner_validation``).
         init_weights_loaded: backbone tensors loaded from ``init_weights`` (``None`` if unused).
+        selection: the inner-validation scores of every ``(lambda_u, T)`` candidate (keys ``lambda_u``,
+            ``usage_threshold``, ``threshold``, ``inner_val_auc``, ``inner_val_bce_soft``,
+            ``inner_val_n_used``, ``chosen``).
     """
 
     net: FingerprintNet
@@ -96,6 +101,7 @@ class TrainedFingerprint:
     sd: np.ndarray
     threshold: float
     usage_threshold: float
+    lambda_u: float
     history: list[dict[str, Any]]
     settings: FingerprintSettings
     seed: int
@@ -105,6 +111,7 @@ class TrainedFingerprint:
     pos_weight: float
     threshold_from: str = "inner_validation"
     init_weights_loaded: int | None = None
+    selection: list[dict[str, Any]] = field(default_factory=list)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
@@ -175,6 +182,8 @@ class TrainedFingerprint:
             "sd": torch.from_numpy(np.asarray(self.sd, dtype=np.float64)),
             "threshold": float(self.threshold),
             "usage_threshold": float(self.usage_threshold),
+            "lambda_u": float(self.lambda_u),
+            "selection": [_plain(score) for score in self.selection],
             "history": [_plain(h) for h in self.history],
             "settings": self.settings.to_config(),
             "seed": int(self.seed),
@@ -199,7 +208,11 @@ class TrainedFingerprint:
         path = Path(path)
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise InputDataError(f"not a fingerprint model (format {FORMAT!r} expected)", path=path)
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise InputDataError(
+                f"not a fingerprint model of this version (format {FORMAT!r} expected, found {found!r}; retrain it)",
+                path=path,
+            )
         settings = stored_settings(payload["settings"])
         dev = resolve_device(device, DEVICE_KEY)
         net = build_fingerprint_net(
@@ -218,6 +231,8 @@ class TrainedFingerprint:
             sd=payload["sd"].numpy(),
             threshold=float(payload["threshold"]),
             usage_threshold=float(payload["usage_threshold"]),
+            lambda_u=float(payload["lambda_u"]),
+            selection=list(payload["selection"]),
             history=list(payload["history"]),
             settings=settings,
             seed=int(payload["seed"]),

@@ -35,10 +35,14 @@ class FingerprintSettings(Section):
     """``fingerprint`` (merged with an experiment's overrides): usage predictor + logistic regression."""
 
     KEY = "fingerprint"
+    GRIDS: ClassVar[tuple[str, ...]] = ("usage_threshold", "lambda_u")
+    """Keys that take one value or a list of candidates (chosen per training run on its inner validation split)."""
     representation: Representation
     usage_predictor: bool
-    usage_threshold: float
-    lambda_u: float
+    usage_threshold: tuple[float, ...]
+    """Candidates for ``T`` of the hard selection ``z = 1[u > T]`` (one value: fixed)."""
+    lambda_u: tuple[float, ...]
+    """Candidates for the weight of ``||u||_1`` (the sum over features, Eq. 8; one value: fixed)."""
     lambda_beta: float
     beta_penalty: BetaPenalty
     epochs: int
@@ -53,14 +57,40 @@ class FingerprintSettings(Section):
     threshold_protocol: ThresholdProtocol
     seed: int
     device: str
+    permute_labels: int | None = None
+    """Negative control: the seed of a permutation of each training run's labels; ``None`` = the true labels."""
     families: tuple[str, ...] | None = None
     """Radiomic families whose columns form ``r`` (location indices always kept); ``None`` = every family
     of the feature table."""
+
+    @classmethod
+    def _build(cls, mapping: Mapping[str, Any], key: str) -> FingerprintSettings:
+        """A single number for a key of :attr:`GRIDS` is a grid of one candidate."""
+        return super()._build({k: _as_grid(v) if k in cls.GRIDS else v for k, v in mapping.items()}, key)
+
+    def __post_init__(self) -> None:
+        for name in self.GRIDS:
+            grid = _as_grid(getattr(self, name))
+            if not grid:
+                raise fail(f"fingerprint.{name}", "needs at least one candidate")
+            if len(set(grid)) != len(grid):
+                raise fail(f"fingerprint.{name}", f"lists a candidate twice: {list(grid)}")
+            object.__setattr__(self, name, tuple(float(v) for v in grid))
 
     @property
     def images(self) -> tuple[str, ...]:
         """Image kinds of the wide table that :attr:`representation` reads."""
         return REPRESENTATION_IMAGES[self.representation.value]
+
+    @property
+    def labels(self) -> str:
+        """What the models are trained on, as every table says it: ``true`` or ``permuted (seed s)``."""
+        return "true" if self.permute_labels is None else f"permuted (seed {self.permute_labels})"
+
+
+def _as_grid(value: Any) -> Any:
+    """``[value]`` for a single number, ``value`` otherwise (a list or tuple of candidates)."""
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 @dataclass(frozen=True)

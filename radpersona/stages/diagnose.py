@@ -260,6 +260,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
         threshold=threshold,
         threshold_from=str(cfg["threshold_from"]),
         experiment=experiment,
+        model=model,
     )
     fingerprint = fingerprint_table([case], task, pred, model)
     fingerprint.insert(2, "fold", -1)

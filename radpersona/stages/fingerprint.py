@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from radpersona.settings import FingerprintSettings, PreprocessSettings
 from radpersona.stages import torch_threads
 from radpersona.vocabulary import TASKS, VIEWS, ThresholdProtocol
 from radpersona.volume import load_stack
+
+if TYPE_CHECKING:
+    from radpersona.fingerprint import TrainedFingerprint
 
 logger = logging.getLogger("radpersona")
 
@@ -83,9 +86,13 @@ def prediction_frame(
     threshold: float,
     threshold_from: str,
     experiment: str,
+    model: TrainedFingerprint,
 ) -> pd.DataFrame:
-    """The prediction table's rows (docs/architecture.md) of cases predicted by one model (``pred``:
-    :meth:`radpersona.fingerprint.TrainedFingerprint.predict`)."""
+    """The prediction table's rows (docs/architecture.md) of cases predicted by ``model`` (``pred``:
+    :meth:`radpersona.fingerprint.TrainedFingerprint.predict`), with the sparsity of each case's fingerprint
+    (``n_used``, ``top10_share``) and the ``lambda_u``, ``T`` and labels the model was trained with."""
+    from radpersona.fingerprint import top_share
+
     return pd.DataFrame(
         {
             "case": np.asarray(cases),
@@ -101,6 +108,10 @@ def prediction_frame(
             "threshold_from": threshold_from,
             "prob_soft": pred["prob_soft"],
             "n_used": pred["n_used"],
+            "top10_share": top_share(model.beta[None, :] * pred["z"] * pred["r"], 10),
+            "lambda_u": model.lambda_u,
+            "usage_threshold": model.usage_threshold,
+            "labels": model.settings.labels,
         }
     )
 
@@ -122,7 +133,11 @@ def predict(
 ) -> None:
     """Predict every reported case (held-out CV folds and valid) with the models of ``folds``; write
     predictions, fingerprints and the population table (beta of the model trained on all of train, with
-    each feature's identity). The Parquet metadata records the experiment, task and ``settings``."""
+    each feature's identity). Predictions carry per case ``n_used``, ``top10_share`` (share of
+    ``sum |beta z r|`` in the 10 largest terms) and the ``lambda_u`` and ``T`` its fold's model chose on
+    its inner validation split; the population table carries those of the model trained on all of train.
+    The Parquet metadata records the experiment, task, ``settings`` and each fold's grid scores
+    (``selection``, by fold number, -1 = all of train)."""
     from radpersona.features import read_wide
     from radpersona.fingerprint import (
         TrainedFingerprint,
@@ -138,6 +153,7 @@ def predict(
     cohort = pd.read_parquet(layout.cohort())
     wide, _ = read_wide(layout.wide(reg, grid))
     pred_frames, fp_frames = [], []
+    selection: dict[str, list[dict[str, Any]]] = {}
     for fold in folds:
         model = TrainedFingerprint.load(Path(layout.fingerprint_model(experiment, task, fold)))
         columns = list(model.feature_names)
@@ -165,27 +181,42 @@ def predict(
                 threshold=threshold,
                 threshold_from=source,
                 experiment=experiment,
+                model=model,
             )
         )
         fp = fingerprint_table(reported["case"].tolist(), task, pred, model)
         fp.insert(2, "fold", fold_number)
         fp.insert(3, "split", "valid" if fold == ALL_FOLD else "train")
         fp_frames.append(fp)
+        selection[str(fold_number)] = model.selection
         logger.info(
-            "predict %s fold %s: %d cases, mean %.1f features used",
+            "predict %s fold %s: %d cases, median %.0f features used (lambda_u=%g, T=%g chosen on inner validation)",
             task,
             fold,
             len(reported),
-            float(np.mean(pred["n_used"])),
+            float(np.median(pred["n_used"])),
+            model.lambda_u,
+            model.usage_threshold,
         )
-    meta = {"experiment": experiment, "task": task, "settings": cfg.to_config()}
+    # the (lambda_u, T) grid each fold's model was scored on, by fold number (-1: trained on all of train)
+    meta = {"experiment": experiment, "task": task, "settings": cfg.to_config(), "selection": selection}
     write_parquet(pd.concat(pred_frames, ignore_index=True), predictions_out, metadata=meta)
     write_parquet(pd.concat(fp_frames, ignore_index=True), fingerprints_out, metadata=meta)
     final = TrainedFingerprint.load(Path(layout.fingerprint_model(experiment, task, ALL_FOLD)))
     population = population_table(final)
     population.insert(0, "task", task)
+    population["lambda_u"] = final.lambda_u
+    population["usage_threshold"] = final.usage_threshold
     write_parquet(
-        population, population_out, metadata={**meta, "intercept": final.intercept, "threshold": final.threshold}
+        population,
+        population_out,
+        metadata={
+            **meta,
+            "intercept": final.intercept,
+            "threshold": final.threshold,
+            "lambda_u": final.lambda_u,
+            "usage_threshold": final.usage_threshold,
+        },
     )
 
 

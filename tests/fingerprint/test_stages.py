@@ -163,6 +163,15 @@ def test_features_fingerprint_and_localisation_stages(results: Layout, make_sett
     for path in outs.values():
         meta = read_parquet_metadata(path)
         assert meta["settings"] == settings and (meta["experiment"], meta["task"]) == ("proposed", "acl")
+        # each fold's (lambda_u, T) grid, scored on its inner validation split, with the one chosen
+        assert sorted(meta["selection"]) == ["-1", "0", "1"]
+        assert all(sum(score["chosen"] for score in grid) == 1 for grid in meta["selection"].values())
+    # every case uses all 22 features (u = 1): its top 10 carry a share below 1; the chosen T and lambda_u
+    assert predictions["top10_share"].between(10 / 22, 1.0, inclusive="left").all()
+    assert (predictions["labels"] == "true").all()
+    assert (predictions["usage_threshold"] == settings["usage_threshold"][0]).all()
+    population = pd.read_parquet(outs["population_out"])
+    assert (population["lambda_u"] == settings["lambda_u"][0]).all()
 
     for task in ("abn", "men"):  # the other tasks' tables: abn as acl, men empty (unlabelled)
         for name in ("fingerprints", "population"):

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from radpersona.device import CudaUnavailableError
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.fingerprint import TrainedFingerprint, cross_validate, fit_fingerprint, inner_validation_split
+from radpersona.fingerprint.model import FingerprintNet
 from radpersona.fingerprint.train import _penalties
 
 
@@ -66,7 +67,7 @@ def test_gradients_reach_usage_predictor_and_beta(make_settings, problem) -> Non
     logit, u = net(torch.from_numpy(images[:8]), r)
     cfg = make_settings()
     loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, torch.from_numpy(y[:8]).float())
-    penalty_u, penalty_beta = _penalties(net, u, cfg)
+    penalty_u, penalty_beta = _penalties(net, u, cfg, cfg.lambda_u[0])
     (loss + penalty_u + penalty_beta).backward()
     assert net.beta.grad is not None and net.beta.grad.abs().sum() > 0
     assert net.intercept.grad is not None
@@ -91,7 +92,7 @@ def test_classifier_has_only_one_coefficient_per_feature_and_an_intercept(make_s
 
 def test_standardisation_and_threshold_use_training_fold_only(make_settings, problem) -> None:
     images, X, y, names = problem
-    settings = make_settings(epochs=2, threshold_every=1)
+    settings = make_settings(epochs=2, threshold_every=1, usage_threshold=[0.3, 0.5])
     first = cross_validate(images, X, y, feature_names=names, settings=settings)
     held_out = first[0].test_index
     X_changed = X.copy()
@@ -101,6 +102,7 @@ def test_standardisation_and_threshold_use_training_fold_only(make_settings, pro
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(a.sd, b.sd)
     assert a.threshold == b.threshold
+    assert a.selection == b.selection  # lambda_u and T are chosen without the held-out cases too
     np.testing.assert_array_equal(a.beta, b.beta)
     # the statistics are those of the training rows, and the other folds did see the change
     train = first[0].train_index
@@ -242,6 +244,17 @@ def test_beta_penalties_follow_eq8(make_settings) -> None:
     with torch.no_grad():
         net.beta.copy_(torch.tensor([3.0, 0.0, 4.0]))
     u = torch.ones(2, 3)
-    _, l2 = _penalties(net, u, make_settings(lambda_beta=0.5))
-    _, sq = _penalties(net, u, make_settings(lambda_beta=0.5, beta_penalty="squared"))
+    _, l2 = _penalties(net, u, make_settings(lambda_beta=0.5), 1.0)
+    _, sq = _penalties(net, u, make_settings(lambda_beta=0.5, beta_penalty="squared"), 1.0)
     assert float(l2.detach()) == pytest.approx(2.5) and float(sq.detach()) == pytest.approx(12.5)
+
+
+def test_usage_penalty_is_the_l1_norm_summed_over_features(make_settings, problem) -> None:
+    """Eq. 8: lambda_u ||u_i||_1, the sum over the N features, averaged over the cases (not mean |u|)."""
+    images, X, y, names = problem
+    net = fit_fingerprint(images, X, y, feature_names=names, settings=make_settings(epochs=1)).net
+    u = torch.tensor([[0.5, 0.25, 0.0, 1.0], [0.1, 0.1, 0.1, 0.1]])
+    penalty_u, _ = _penalties(net, u, make_settings(), 0.2)
+    assert float(penalty_u) == pytest.approx(0.2 * (1.75 + 0.4) / 2)
+    classical = FingerprintNet(n_features=4, usage_predictor=None)
+    assert float(_penalties(classical, torch.ones(2, 4), make_settings(), 0.2)[0]) == 0.0
