@@ -161,6 +161,7 @@ def train_ddpm(
     checkpoint: Path,
     device: str | None = None,
     stop_after: int | None = None,
+    views: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train the conditional DDPM on healthy volumes and write ``checkpoint`` (EMA weights).
 
@@ -177,6 +178,8 @@ def train_ddpm(
             bf16 autocast with channels_last_3d memory.
         stop_after: test hook: raise ``TrainingStopped`` after this many steps of *this call* (simulates
             a kill; what was checkpointed before survives).
+        views: the names of the C views (stored as ``views``: ``persona.checkpoint`` checks them when the model
+            is used by another run); ``None`` stores none.
 
     Returns:
         Summary: ``steps``, ``resumed_from``, ``final_loss`` (mean of the last min(50, steps) losses),
@@ -190,6 +193,11 @@ def train_ddpm(
     if isinstance(settings, PersonaSettings):  # the whole section: keep only what defines the model
         settings = settings.model
     _check_volumes(volumes)
+    view_names = None if views is None else [str(v) for v in views]
+    if view_names is not None and len(view_names) != volumes.shape[1]:
+        raise InputDataError(
+            f"DDPM training: {len(view_names)} view names {view_names} for {volumes.shape[1]} channels"
+        )
     checkpoint = Path(checkpoint)
     plain = settings.to_config()
     train = settings.train
@@ -325,6 +333,7 @@ def train_ddpm(
             "state_dict": {k: v.detach().cpu() for k, v in ema.state_dict().items()},
             "settings": plain_settings(plain),
             "in_views": views,
+            "views": view_names,
             "shape": list(shape),
             "step": step,
             "seed": seed,
