@@ -62,9 +62,8 @@ def _run(repo: Path, snakemake_exe: str, root: Path, layer: dict) -> tuple[Path,
     results = root / "results"
     where = root / "where.yaml"
     where.write_text(yaml.safe_dump(deep_merge(deep_merge(TINY, layer), {"results": str(results)})), encoding="utf-8")
-    proc = _snakemake(
-        snakemake_exe, repo, "--cores", "2", "--configfile", str(repo / "presets" / "smoke.yaml"), str(where)
-    )
+    configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(where)]
+    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs, timeout=3600)  # 20-30 min on 2 loaded cores
     return results, _job_counts(proc.stdout + proc.stderr)
 
 
