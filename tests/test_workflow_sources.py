@@ -1,8 +1,9 @@
 """The whole DAG on the paper's other sources, to metrics and fingerprints: a KneeMRI cohort (sagittal only,
 ``.pck`` pickles, ACL labels only) and a manifest of DICOM series that uses a persona model trained elsewhere
 (``persona.checkpoint``). Both cohorts are the synthetic generator's knees written in those formats, at the
-smallest sizes the settings allow (``presets/smoke.yaml`` plus a layer that shrinks the DDPM). The ACL label
-alternates case by case (:func:`_acl`), so that every cross-validation fold of 16 cases has both classes."""
+smallest sizes the settings allow (``presets/smoke.yaml`` plus a layer that shrinks the DDPM). KneeMRI keeps the
+generator's ACL labels; the manifest's alternate case by case (:func:`_acl`); with either, every cross-validation
+fold of these 16 cases has at least two cases of each class."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def test_kneemri_cohort_runs_to_metrics_and_fingerprints(knees, tmp_path, repo, 
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / name, "wb") as fh:  # as the dataset: a pickled uint16 array (slices, rows, cols)
             pickle.dump(_sagittal(mrnet, row.split, row.case).astype(np.uint16), fh, protocol=2)
-        diagnosis = 0 if _acl(i) == 0 else 1 + (i // 2) % 2  # partial tears and ruptures
+        # the generator's ACL label (its own split, seeded, keeps both classes in each fold of this cohort)
+        diagnosis = 0 if row.acl == 0 else 1 + i % 2  # partial tears and ruptures
         lines.append(f"{2000 + i},1,{diagnosis},{i % 2},20,20,4,24,24,6,{name}\n")
     (source / "metadata.csv").write_text("".join(lines), encoding="utf-8")
     layer = {"source": {"kind": "kneemri", "root": str(source), "kneemri": {"valid_fraction": 0.25}}}
