@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from radpersona.errors import InputDataError
+from radpersona.vocabulary import PersonaProtocol
 
 ALL_FOLD = "all"
 """The fold of the model trained on all of train (reports the valid split)."""
@@ -68,12 +69,26 @@ def persona_model_fold(cohort: pd.DataFrame, cross_fit: bool) -> dict[str, str]:
 
 
 PERSONA_PROTOCOLS = {
-    True: "Personas: cross-fitted (persona.cross_fit: true): each persona comes from a DDPM that never saw its case.",
-    False: "Personas: the paper's protocol (persona.cross_fit: false): one DDPM trained on every healthy "
-    "training case makes every persona, so the healthy training cases' personas come from a model that saw "
+    PersonaProtocol.CROSS_FIT: "Personas: cross-fitted (persona.cross_fit: true): each persona comes from a DDPM "
+    "that never saw its case.",
+    PersonaProtocol.EXTERNAL: "Personas: an external model (persona.checkpoint), trained elsewhere: it never saw "
+    "a case of this cohort.",
+    PersonaProtocol.PAPER: "Personas: the paper's protocol (persona.cross_fit: false): one DDPM trained on every "
+    "healthy training case makes every persona, so the healthy training cases' personas come from a model that saw "
     "them (training-set membership can leak into the residual).",
 }
-"""The line every result table of a run carries about how its personas were made."""
+"""The line every result table of a run carries about how its personas were made (``PersonaSettings.protocol``)."""
+
+EXTERNAL_MODEL = "external"
+"""``model_fold`` of the membership table when ``persona.checkpoint`` makes every persona."""
+
+
+def persona_model_folds(cohort: pd.DataFrame, protocol: PersonaProtocol) -> dict[str, str]:
+    """Per case, the model that makes its persona: :func:`persona_model_fold` for a protocol that trains on this
+    cohort, :data:`EXTERNAL_MODEL` for every case when an external checkpoint does."""
+    if protocol == PersonaProtocol.EXTERNAL:
+        return {case: EXTERNAL_MODEL for case in cohort["case"]}
+    return persona_model_fold(cohort, protocol == PersonaProtocol.CROSS_FIT)
 
 
 def cohort_folds(cohort: pd.DataFrame) -> list[str]:

@@ -100,6 +100,25 @@ def source_views(source: SourceSettings) -> list[str]:
     return list(VIEWS)
 
 
+def source_tasks(source: SourceSettings) -> list[str]:
+    """The tasks a source labels, in :data:`radpersona.vocabulary.TASKS` order; every per-task rule (fingerprint,
+    baselines, metrics, tables, plots, report) expands over these.
+
+    MRNet and the synthetic cohort label all three; KneeMRI only ``acl`` (``aclDiagnosis``); a manifest the
+    label columns with at least one 0 or 1 (reads only the CSV: fast enough for workflow parsing).
+    """
+    if source.kind == "kneemri":
+        from .sources.kneemri import TASKS_KNEEMRI
+
+        return list(TASKS_KNEEMRI)
+    if source.kind == "manifest":
+        from .sources.manifest import read_manifest
+
+        table = read_manifest(str(source.manifest))[0]
+        return [task for task in TASKS if table[task].notna().any()]
+    return list(TASKS)
+
+
 def _mrnet_paths(table: pd.DataFrame, root: str) -> pd.DataFrame:
     """Add the ``path_{view}`` columns of an MRNet-layout table (case, split, ...)."""
     mrnet = MRNetLayout(root)

@@ -94,6 +94,14 @@ class SamplerKind(StrEnum):
     DDIM = "ddim"
 
 
+class PersonaProtocol(StrEnum):
+    """Which persona model makes each case's persona (``PersonaSettings.protocol``)."""
+
+    CROSS_FIT = "cross_fit"  # per CV fold a DDPM trained without it; the valid cases the all-cases DDPM
+    PAPER = "paper"  # one DDPM on every healthy training case makes every persona (the paper's)
+    EXTERNAL = "external"  # persona.checkpoint: a DDPM trained elsewhere, which never saw this cohort
+
+
 class MaskMode(StrEnum):
     """Where training boxes of the persona model are placed."""
 

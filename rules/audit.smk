@@ -16,7 +16,7 @@ rule signal_audit:
         affines=[L.affine(c, v) for c in CASES for v in SOURCE_VIEWS] if AUDIT_REG == "reg" else [],
         residuals=[L.residual(AUDIT_REG, c, v) for c in CASES for v in SOURCE_VIEWS],
         wide=L.wide(AUDIT_REG, AUDIT_GRID),
-        predictions=[L.predictions(AUDIT_EXPERIMENT, task) for task in TASKS],
+        predictions=[L.predictions(AUDIT_EXPERIMENT, task) for task in SOURCE_TASKS],
     output:
         csv=L.signal_audit(),
         md=L.signal_audit("md"),

@@ -1,5 +1,6 @@
 # Bundle: what `radpersona diagnose` needs to explain a new exam with one experiment's model of one task
-# (references, the all-cases DDPM, the all-of-train fingerprint model, settings, versions, checksums).
+# (references, the persona model of the reported cases: the all-cases DDPM or persona.checkpoint, the
+# all-of-train fingerprint model, settings, versions, checksums).
 from radpersona.ingest import source_directions
 
 # the orientation of the cohort's source images, read once (an exam in another orientation is refused)
@@ -29,7 +30,7 @@ rule bundle:
     input:
         cohort=L.cohort(),
         references=bundle_references,
-        ddpm=lambda wc: L.ddpm(S.experiments[wc.experiment].reg),
+        ddpm=lambda wc: reported_persona_model(S.experiments[wc.experiment].reg),
         model=L.fingerprint_model("{experiment}", "{task}", "all"),
         table=lambda wc: L.wide(S.experiments[wc.experiment].reg, S.experiments[wc.experiment].grid),
         predictions=L.predictions("{experiment}", "{task}"),

@@ -5,10 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
 
-from radpersona.ingest import list_cases, source_views
+from radpersona.ingest import list_cases, source_tasks, source_views
 from radpersona.layout import Layout
 from radpersona.settings import Settings
-from radpersona.vocabulary import GRIDS, IMAGE_KINDS, REG_VARIANTS, TASKS
+from radpersona.vocabulary import GRIDS, IMAGE_KINDS, REG_VARIANTS
 
 if not config:
     raise ValueError(f"no configuration loaded: run from the repository ({workflow.basedir}) or pass --configfile")
@@ -21,6 +21,8 @@ TRAIN_CASES = CASES_TABLE.loc[CASES_TABLE["split"] == "train", "case"].tolist()
 # the views the source has (KneeMRI: sagittal only); every per-view rule expands over these
 SOURCE_VIEWS = source_views(S.source)
 S.check_views(SOURCE_VIEWS)
+# the tasks the source labels (KneeMRI: acl only); every per-task rule expands over these
+SOURCE_TASKS = source_tasks(S.source)
 S.check_cohort(CASES, TRAIN_CASES)
 FOLDS = [str(k) for k in range(S.fingerprint.folds)] + ["all"]
 THREADS = S.resources.torch_threads
@@ -31,7 +33,7 @@ wildcard_constraints:
     view="|".join(SOURCE_VIEWS),
     reg="|".join(REG_VARIANTS),
     grid="|".join(str(g) for g in GRIDS),
-    task="|".join(TASKS),
+    task="|".join(SOURCE_TASKS),
     fold=r"\d+|all",
     experiment="|".join(S.experiments),
 
@@ -102,8 +104,8 @@ def summary_inputs(wc):
 
 def report_outputs():
     """Pages and summaries of every experiment and task (add to rule all)."""
-    outputs = [L.summary(e, t, "summary.csv") for e in S.experiments for t in TASKS]
-    outputs += [L.explanation(e, t, c) for e in S.experiments for t in TASKS for c in explain_cases()]
+    outputs = [L.summary(e, t, "summary.csv") for e in S.experiments for t in SOURCE_TASKS]
+    outputs += [L.explanation(e, t, c) for e in S.experiments for t in SOURCE_TASKS for c in explain_cases()]
     return outputs
 
 
@@ -124,18 +126,18 @@ def final_outputs():
     if "reg" in S.registration.variants:
         outputs.append(L.qc())
     for name in S.experiments:
-        outputs += [L.fingerprints(name, task) for task in TASKS]
+        outputs += [L.fingerprints(name, task) for task in SOURCE_TASKS]
         if SYNTHETIC_TRUTH:
             outputs.append(L.localisation(name))
     if SYNTHETIC_TRUTH:
         outputs += [L.signal_audit(), L.signal_audit("md")]
     outputs += [L.table(name) for name in TABLES]
     outputs += [L.table("comparisons"), L.plot("calibration")]
-    outputs += [L.plot(f"roc_{task}") for task in TASKS]
+    outputs += [L.plot(f"roc_{task}") for task in SOURCE_TASKS]
     if S.persona.reconstruction is not None and S.persona.reconstruction.in_rule_all:
         outputs.append(L.table("reconstruction"))
     # the model bundles of the experiment compared with the baselines (copies of files the run has made)
-    outputs += [L.bundle_dir(S.evaluation.compare_to, task) for task in TASKS]
+    outputs += [L.bundle_dir(S.evaluation.compare_to, task) for task in SOURCE_TASKS]
     return outputs + report_outputs()
 
 

@@ -7,7 +7,7 @@ from radpersona.vocabulary import CNN_BASELINES
 
 MODELS = [*S.experiments, *S.baselines.run]  # experiments, then baselines (rules/baselines.smk)
 TABLES = written_tables(S.evaluation.tables, MODELS)
-PREDICTIONS = [L.predictions(m, task) for m in MODELS for task in TASKS]
+PREDICTIONS = [L.predictions(m, task) for m in MODELS for task in SOURCE_TASKS]
 # the paper's descriptive columns (N, 2nd RF, UP, Persona, T, Reg) of every experiment and baseline
 DESCRIPTORS = {name: describe_experiment(exp.to_config(), S.radiomics.families) for name, exp in S.experiments.items()}
 DESCRIPTORS.update(
@@ -33,7 +33,8 @@ rule metrics:
         models=MODELS,
         bootstrap=S.evaluation.bootstrap,
         seed=S.evaluation.seed,
-        cross_fit=S.persona.cross_fit,  # the tables say how the personas were made
+        tasks=SOURCE_TASKS,
+        persona_protocol=str(S.persona.protocol),  # the tables say how the personas were made
     log:
         L.log("metrics"),
     benchmark:
@@ -62,7 +63,8 @@ rule tables:
         models=MODELS,
         evaluation=S.evaluation.to_config(),
         descriptors=DESCRIPTORS,
-        cross_fit=S.persona.cross_fit,
+        tasks=SOURCE_TASKS,
+        persona_protocol=str(S.persona.protocol),
     log:
         L.log("tables"),
     benchmark:
@@ -78,7 +80,7 @@ rule plots:
         PREDICTIONS,
     output:
         roc=report(
-            [L.plot(f"roc_{task}") for task in TASKS],
+            [L.plot(f"roc_{task}") for task in SOURCE_TASKS],
             caption="../report/roc.rst",
             category="Figures",
             subcategory="ROC curves",
@@ -93,6 +95,7 @@ rule plots:
         results=results_folder,
         models=MODELS,
         plots=S.evaluation.plots.to_config(),
+        tasks=SOURCE_TASKS,
     log:
         L.log("plots"),
     benchmark:

@@ -81,8 +81,8 @@ rule localisation:
     input:
         unpack(registered_truth_inputs),
         cohort=L.cohort(),
-        fingerprints=[L.fingerprints("{experiment}", task) for task in TASKS],
-        populations=[L.population("{experiment}", task) for task in TASKS],
+        fingerprints=[L.fingerprints("{experiment}", task) for task in SOURCE_TASKS],
+        populations=[L.population("{experiment}", task) for task in SOURCE_TASKS],
         truth=LESION_TRUTH,
         raw=[L.raw(c, v) for c in CASES for v in SOURCE_VIEWS],  # the raw grid of each lesion mask
     output:

@@ -13,8 +13,14 @@ from radpersona.vocabulary import PERSONA_MODELS
 
 PERSONA_MODEL = S.persona.model.to_config()  # what defines a trained DDPM: persona without sample, reconstruction
 PERSONA_GPU = int(S.persona.device == "cuda")
-# the DDPMs whose personas a branch uses: all healthy training cases, and one per CV fold when cross-fitted
-PERSONA_DDPMS = [L.ddpm("{reg}")] + ([L.ddpm("{reg}", fold) for fold in FOLDS[:-1]] if S.persona.cross_fit else [])
+# the DDPMs whose personas a branch uses: all healthy training cases, and one per CV fold when cross-fitted;
+# persona.checkpoint (a model trained elsewhere) instead of both: no train_ddpm job runs
+if S.persona.checkpoint is not None:
+    PERSONA_DDPMS = [S.persona.checkpoint]
+else:
+    PERSONA_DDPMS = [L.ddpm("{reg}")] + ([L.ddpm("{reg}", f) for f in FOLDS[:-1]] if S.persona.cross_fit else [])
+# the model that makes the reported (valid) cases' personas of a branch: what a bundle carries to new exams
+reported_persona_model = lambda reg: L.ddpm(reg) if S.persona.checkpoint is None else S.persona.checkpoint
 
 # ---- reconstruction studies: configurations resolved once (box, location, views, reg)
 RECON = S.persona.reconstruction
@@ -92,6 +98,7 @@ rule persona:
     params:
         results=results_folder,
         cross_fit=S.persona.cross_fit,
+        checkpoint=S.persona.checkpoint,
         data_range=S.persona.intensity_range[1] - S.persona.intensity_range[0],
         box=list(S.persona.box),
         sample=S.persona.sample.to_config(),

@@ -79,6 +79,7 @@ def build_results(root: Path) -> Path:
             "fold": [n % 2 for n in range(8)] + [-1] * 4,
             "patient": CASES,
             "truth_dir": str(truth),
+            **{f"path_{view}": [f"source/{case}_{view}.npy" for case in CASES] for view in VIEWS},  # the contract's
         }
     )
     cohort.to_parquet(root / "cohort.parquet")

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from radpersona.errors import InputDataError
-from radpersona.ingest import ingest, list_cases, source_table_files, source_views
+from radpersona.folds import healthy_training_cases
+from radpersona.ingest import ingest, list_cases, source_table_files, source_tasks, source_views
 from radpersona.layout import Layout
 from radpersona.settings import KneeMRISettings, SourceSettings
 from radpersona.sources.kneemri import load_pck, patient_split, read_metadata
@@ -107,6 +108,22 @@ def test_ingest_kneemri_cohort(tmp_path):
     assert cases["path_sagittal"].tolist() == cohort["path_sagittal"].tolist()
     assert cases["path_coronal"].isna().all()
     assert source_table_files(source) == [str(root / "metadata.csv")]
+
+
+def test_kneemri_tasks_and_healthy_cases(tmp_path):
+    """KneeMRI labels acl only: the per-task rules run acl alone, and "healthy" (the persona's and the
+    registration template's training cases) is aclDiagnosis == 0 on train."""
+    root = tmp_path / "kneemri"
+    make_kneemri(root, n=12)
+    source = source_for(root)
+    assert source_tasks(source) == ["acl"]
+    table = ingest(source, Layout(str(tmp_path)), folds=2, seed=0)
+    train = table[table["split"] == "train"]
+    expected = sorted(train.loc[train["acl_diagnosis"] == 0, "case"])
+    assert expected and healthy_training_cases(table) == expected
+    # partial tears are not healthy, whichever acl rule sets the label
+    partial = train.loc[train["acl_diagnosis"] == 1, "case"]
+    assert len(partial) and not set(partial) & set(healthy_training_cases(table))
 
 
 def test_complete_tear_rule(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from radpersona.errors import InputDataError
-from radpersona.ingest import ingest, list_cases, source_table_files, source_views
+from radpersona.ingest import ingest, list_cases, source_table_files, source_tasks, source_views
 from radpersona.layout import Layout
 from radpersona.settings import SourceSettings
 from radpersona.volume import read_volume
@@ -107,6 +107,15 @@ def test_ingest_manifest_of_nifti(tmp_path):
     # the files each case's ingest reads, known when the workflow is parsed
     assert cases.loc[0, "path_coronal"] == str(tmp_path / "data" / "vols" / "k0_coronal.nii.gz")
     assert source_table_files(source) == [str(manifest)]
+
+
+def test_manifest_tasks_are_the_labelled_columns(tmp_path):
+    manifest = make_manifest(tmp_path / "data")
+    assert source_tasks(source_for(manifest)) == ["abn", "acl", "men"]
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    unlabelled = [lines[0]] + [",".join(f if n != 4 else "" for n, f in enumerate(ln.split(","))) for ln in lines[1:]]
+    manifest.write_text("".join(unlabelled), encoding="utf-8")
+    assert source_tasks(source_for(manifest)) == ["abn", "acl"]  # men empty for every case
 
 
 def test_single_view_manifest(tmp_path):

@@ -14,6 +14,7 @@ run_rule(
     experiment=snakemake.wildcards.experiment,
     task=snakemake.wildcards.task,
     out=snakemake.output[0],
+    ddpm=snakemake.input.ddpm,
     settings=snakemake.params.settings,
     views=snakemake.params.views,
     directions=snakemake.params.directions,

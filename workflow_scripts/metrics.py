@@ -12,7 +12,8 @@ run_rule(
     evaluate_stages.metrics,
     results=snakemake.params.results,
     models=snakemake.params.models,
+    tasks=snakemake.params.tasks,
     bootstrap=snakemake.params.bootstrap,
     seed=snakemake.params.seed,
-    cross_fit=snakemake.params.cross_fit,
+    persona_protocol=snakemake.params.persona_protocol,
 )

@@ -14,6 +14,7 @@ run_rule(
     reg=snakemake.wildcards.reg,
     box=snakemake.params.box,
     cross_fit=snakemake.params.cross_fit,
+    checkpoint=snakemake.params.checkpoint,
     data_range=snakemake.params.data_range,
     sample=snakemake.params.sample,
     device=snakemake.params.device,

@@ -12,5 +12,6 @@ run_rule(
     evaluate_stages.plots,
     results=snakemake.params.results,
     models=snakemake.params.models,
+    tasks=snakemake.params.tasks,
     plots=snakemake.params.plots,
 )

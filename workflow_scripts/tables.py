@@ -12,7 +12,8 @@ run_rule(
     evaluate_stages.tables,
     results=snakemake.params.results,
     models=snakemake.params.models,
+    tasks=snakemake.params.tasks,
     evaluation=snakemake.params.evaluation,
     descriptors=snakemake.params.descriptors,
-    cross_fit=snakemake.params.cross_fit,
+    persona_protocol=snakemake.params.persona_protocol,
 )

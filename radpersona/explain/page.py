@@ -115,6 +115,11 @@ def _case_row(layout: Layout, case: str) -> pd.Series:
     return rows.iloc[0]
 
 
+def case_views(cohort_row: pd.Series) -> list[str]:
+    """The views a case has (its cohort row's non-null ``path_{view}``; KneeMRI: sagittal), in ``VIEWS`` order."""
+    return [view for view in VIEWS if pd.notna(cohort_row.get(f"path_{view}"))]
+
+
 def case_lesions(
     layout: Layout, cohort_row: pd.Series, case: str, view: str, task: str, reg: str, shape: Sequence[int]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -265,7 +270,7 @@ def render_case_page(
     shown_sum = float(pred.features.iloc[:top]["contribution"].sum())
     rest_sum = float(pred.features.iloc[top:]["contribution"].sum())
     sections = []
-    for view in VIEWS:
+    for view in figures:  # the case's views, in VIEWS order
         hv = highlighted[highlighted["view"] == view]
         img = base64.b64encode(figures[view]).decode("ascii")
         sections.append(
@@ -362,7 +367,7 @@ def explain_case(
     scale = scale if scale > 0 else 1.0
     figures: dict[str, bytes] = {}
     lesion_shown = False
-    for view in VIEWS:
+    for view in case_views(cohort_row):
         images, spacing = {}, None
         for image in IMAGE_KINDS:
             arr, sp = read_volume(Path(layout.image(image, settings.reg, case, view)), case=case, view=view)

@@ -31,7 +31,7 @@ from radpersona.errors import InputDataError  # noqa: E402
 from radpersona.explain.anatomy import axis_word, patch_position  # noqa: E402
 from radpersona.explain.figures import png_bytes  # noqa: E402
 from radpersona.explain.inputs import as_layout, reporting_model  # noqa: E402
-from radpersona.explain.page import TASK_NAMES, case_lesions  # noqa: E402
+from radpersona.explain.page import TASK_NAMES, case_lesions, case_views  # noqa: E402
 from radpersona.features import patch_grid  # noqa: E402
 from radpersona.fingerprint import parse_feature_name, population_table  # noqa: E402
 from radpersona.layout import Layout  # noqa: E402
@@ -203,7 +203,7 @@ def lesion_overlap(
     for case in cases:
         row = by_case.loc[case]
         highlighted = used[used["case"].astype(str) == case]
-        for view in VIEWS:
+        for view in case_views(row):
             original = Path(layout.image("original", settings.reg, case, view))
             shape = read_volume(original, case=case, view=view)[0].shape
             frac, _ = case_lesions(layout, row, case, view, task, settings.reg, shape)

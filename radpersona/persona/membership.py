@@ -81,7 +81,8 @@ def membership_markdown(table: pd.DataFrame, reg: str) -> str:
     return (
         f"# Persona membership: branch `{reg}`\n\n"
         "Box SSIM and MSE of each healthy case's persona against its input. `paper`: one DDPM on every healthy "
-        "training case makes every persona; `cross_fit`: each persona from a DDPM that never saw its case. A "
+        "training case makes every persona; `cross_fit`: each persona from a DDPM that never saw its case; `external`: "
+        "every persona from a model trained elsewhere (`persona.checkpoint`), which saw no case of this cohort. A "
         "positive SSIM gap (negative MSE gap) under `paper` is the membership advantage of the cases the model "
-        "trained on; under `cross_fit` both groups are unseen.\n\n" + markdown_table(header, body) + "\n"
+        "trained on; under `cross_fit` and `external` both groups are unseen.\n\n" + markdown_table(header, body) + "\n"
     )

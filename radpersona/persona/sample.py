@@ -49,7 +49,7 @@ from radpersona.progress import Progress
 from radpersona.settings import PersonaModelSettings, PersonaSampleSettings
 from radpersona.vocabulary import SamplerKind
 
-__all__ = ["derive_case_seed", "load_model", "sample_personas"]
+__all__ = ["check_external_model", "derive_case_seed", "load_model", "sample_personas"]
 
 logger = logging.getLogger("radpersona")
 
@@ -84,6 +84,53 @@ def load_model(checkpoint: Path, device: str) -> tuple[DiffusionModelUNet, dict[
     model.load_state_dict(state["state_dict"])
     model.to(dev).eval()
     return model, meta
+
+
+def check_external_model(
+    checkpoint: Path, *, views: Sequence[str], shape: Sequence[int], box: Sequence[float]
+) -> dict[str, Any]:
+    """Check that a DDPM trained elsewhere (``persona.checkpoint``) fits this run before it makes any persona.
+
+    Loads weights-only on the CPU (:func:`load_model`). The model must have been trained on the run's views as
+    channels, in the same order (``views``), on volumes of the run's shape (``preprocess.shape``) and with the
+    run's box (``persona.box``): a persona is the model's inpainting of that box in volumes of that shape.
+
+    Returns:
+        The checkpoint's metadata (as :func:`load_model`).
+
+    Raises:
+        InputDataError: the file is missing or not a weights-only DDPM checkpoint, or one of views, shape and
+            box differs (the message names the file, the setting and both values).
+    """
+    _, meta = load_model(Path(checkpoint), "cpu")
+    stored_views = meta.get("views")
+    if stored_views is None:
+        raise InputDataError(
+            "persona.checkpoint: the model records no view names (trained before they were stored); retrain it",
+            path=checkpoint,
+            value=f"{meta['in_views']} view(s)",
+        )
+    if list(stored_views) != list(views):
+        raise InputDataError(
+            f"persona.checkpoint: the model was trained on views {list(stored_views)}, the source has {list(views)}",
+            path=checkpoint,
+            value=list(stored_views),
+        )
+    if [int(s) for s in meta["shape"]] != [int(s) for s in shape]:
+        raise InputDataError(
+            f"persona.checkpoint: the model was trained on volumes of shape {list(meta['shape'])}, "
+            f"preprocess.shape is {[int(s) for s in shape]}",
+            path=checkpoint,
+            value=list(meta["shape"]),
+        )
+    trained_box, run_box = [float(b) for b in meta["settings"].box], [float(b) for b in box]
+    if trained_box != run_box:
+        raise InputDataError(
+            f"persona.checkpoint: the model was trained with box {trained_box}, persona.box is {run_box}",
+            path=checkpoint,
+            value=trained_box,
+        )
+    return meta
 
 
 def _check_inputs(volumes: np.ndarray, seeds: Sequence[int], views: int) -> None:

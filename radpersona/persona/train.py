@@ -161,6 +161,7 @@ def train_ddpm(
     checkpoint: Path,
     device: str | None = None,
     stop_after: int | None = None,
+    views: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train the conditional DDPM on healthy volumes and write ``checkpoint`` (EMA weights).
 
@@ -178,6 +179,8 @@ def train_ddpm(
             24 versus 35 volumes/s at 32x128x128; cuDNN's autotuner measured no faster).
         stop_after: test hook: raise ``TrainingStopped`` after this many steps of *this call* (simulates
             a kill; what was checkpointed before survives).
+        views: the names of the C views (stored as ``views``: ``persona.checkpoint`` checks them when the model
+            is used by another run); ``None`` stores none.
 
     Returns:
         Summary: ``steps``, ``resumed_from``, ``final_loss`` (mean of the last min(50, steps) losses),
@@ -191,6 +194,11 @@ def train_ddpm(
     if isinstance(settings, PersonaSettings):  # the whole section: keep only what defines the model
         settings = settings.model
     _check_volumes(volumes)
+    view_names = None if views is None else [str(v) for v in views]
+    if view_names is not None and len(view_names) != volumes.shape[1]:
+        raise InputDataError(
+            f"DDPM training: {len(view_names)} view names {view_names} for {volumes.shape[1]} channels"
+        )
     checkpoint = Path(checkpoint)
     plain = settings.to_config()
     train = settings.train
@@ -198,7 +206,7 @@ def train_ddpm(
     every, seed = int(train.checkpoint_every), int(train.seed)
     dev = resolve_device(device if device is not None else settings.device, DEVICE_KEY)
     use_cuda = dev.type == "cuda"
-    n, views = int(volumes.shape[0]), int(volumes.shape[1])
+    n, in_views = int(volumes.shape[0]), int(volumes.shape[1])
     shape = tuple(int(s) for s in volumes.shape[2:])
     box = [float(b) for b in settings.box]
     mode = str(settings.train_masks.value)
@@ -206,11 +214,11 @@ def train_ddpm(
     gamma = train.min_snr_gamma  # None: the plain MSE of Ho et al.
     # the resume key: what changes the trained weights (not the device)
     trained_on = {k: v for k, v in plain.items() if k != "device"}
-    digest = checkpoint_digest(trained_on, data=_data_fingerprint(volumes), in_views=views)
+    digest = checkpoint_digest(trained_on, data=_data_fingerprint(volumes), in_views=in_views)
 
     torch.manual_seed(seed)
-    model = build_unet(views, settings.unet).to(dev)
-    ema = build_unet(views, settings.unet).to(dev)
+    model = build_unet(in_views, settings.unet).to(dev)
+    ema = build_unet(in_views, settings.unet).to(dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(
@@ -248,7 +256,7 @@ def train_ddpm(
     ema_decay = float(train.ema_decay)
     ema_params: list[torch.Tensor] = list(ema.parameters())
     model_params: list[torch.Tensor] = list(model.parameters())
-    label = f"ddpm training ({n} volumes, {views} views, {'x'.join(map(str, shape))}, {dev}"
+    label = f"ddpm training ({n} volumes, {in_views} views, {'x'.join(map(str, shape))}, {dev}"
     label += f", resumed at step {step})" if step else ")"
     bar = Progress(label, total=steps - step)
     start = time.perf_counter()
@@ -258,7 +266,7 @@ def train_ddpm(
         index = rng.choice(n, size=batch_size, replace=batch_size > n)
         masks = torch.from_numpy(draw_train_masks(batch_size, shape, box, mode, rng))
         t = torch.randint(0, scheduler.num_train_timesteps, (batch_size,), generator=gen)
-        noise = torch.randn((batch_size, views, *shape), generator=noise_gen, device=dev)
+        noise = torch.randn((batch_size, in_views, *shape), generator=noise_gen, device=dev)
         x0 = data[torch.from_numpy(index).to(dev)]
         t, mask = t.to(dev), masks.to(dev, torch.float32)
         a = alphas[t].view(-1, 1, 1, 1, 1)
@@ -315,7 +323,7 @@ def train_ddpm(
         "seconds_total": elapsed_before + seconds,
         "steps_per_second": (this_call / seconds) if seconds > 0 and this_call else float("nan"),
         "n_volumes": n,
-        "in_views": views,
+        "in_views": in_views,
         "shape": list(shape),
         "batch_size": batch_size,
         "seed": seed,
@@ -327,7 +335,8 @@ def train_ddpm(
             "format": CHECKPOINT_FORMAT,
             "state_dict": {k: v.detach().cpu() for k, v in ema.state_dict().items()},
             "settings": plain_settings(plain),
-            "in_views": views,
+            "in_views": in_views,
+            "views": view_names,
             "shape": list(shape),
             "step": step,
             "seed": seed,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from radpersona.settings.base import Section, fail
-from radpersona.vocabulary import PERSONA_MODELS, MaskMode, PredictionType, SamplerKind
+from radpersona.vocabulary import PERSONA_MODELS, MaskMode, PersonaProtocol, PredictionType, SamplerKind
 
 
 def box_size(shape: Sequence[int], box: Sequence[float]) -> tuple[int, int, int]:
@@ -186,6 +186,7 @@ class BaselinePersonaSettings(Section):
         "train",
         "sample",
         "cross_fit",
+        "checkpoint",
     )
     box: tuple[float, float, float]
     train_masks: MaskMode
@@ -204,7 +205,7 @@ class PersonaModelSettings(Section):
     """
 
     KEY = "persona"
-    OMITS: ClassVar[tuple[str, ...]] = ("sample", "cross_fit")
+    OMITS: ClassVar[tuple[str, ...]] = ("sample", "cross_fit", "checkpoint")
     box: tuple[float, float, float]
     train_masks: MaskMode
     prediction_type: PredictionType
@@ -233,7 +234,13 @@ class PersonaSettings(PersonaModelSettings):
     cross_fit: bool = True
     """Every persona from a DDPM that never saw its case: one DDPM per cross-validation fold (trained on the
     healthy training cases outside it) makes that fold's personas; the DDPM on all healthy training cases
-    makes the reported (valid) cases' personas. ``False``: the paper's protocol, one DDPM for every case."""
+    makes the reported (valid) cases' personas. ``False``: the paper's protocol, one DDPM for every case.
+    Not read when ``checkpoint`` is set."""
+    checkpoint: str | None = None
+    """A persona DDPM trained elsewhere (a ``train_ddpm`` checkpoint, e.g. of an MRNet run for KneeMRI), loaded
+    weights-only, that makes every persona instead of DDPMs trained on this cohort: no ``train_ddpm`` job runs.
+    Its views, shape and box must be the run's (checked when it is loaded). It never saw this cohort, so no
+    persona can leak training-set membership whatever ``cross_fit`` says (protocol ``external``)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -248,6 +255,13 @@ class PersonaSettings(PersonaModelSettings):
                 f"is {steps} but ddpm ancestral sampling runs all persona.num_train_timesteps ({total}) steps; "
                 f"set steps to {total} or use sampler ddim",
             )
+
+    @property
+    def protocol(self) -> PersonaProtocol:
+        """How the personas are made: ``external`` with a ``checkpoint``, else ``cross_fit`` or ``paper``."""
+        if self.checkpoint is not None:
+            return PersonaProtocol.EXTERNAL
+        return PersonaProtocol.CROSS_FIT if self.cross_fit else PersonaProtocol.PAPER
 
     @property
     def model(self) -> PersonaModelSettings:

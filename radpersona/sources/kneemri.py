@@ -52,6 +52,8 @@ METADATA_COLUMNS = [
 ]
 ROI_COLUMNS = ["roiX", "roiY", "roiZ", "roiWidth", "roiHeight", "roiDepth"]
 VIEWS_KNEEMRI: tuple[str, ...] = ("sagittal",)
+TASKS_KNEEMRI: tuple[str, ...] = ("acl",)
+"""The one task KneeMRI labels (``aclDiagnosis``); ``abn`` and ``men`` are null in its cohort table."""
 
 #: (module, name) pairs a KneeMRI pickle may reference: numpy's array reconstruction only.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(

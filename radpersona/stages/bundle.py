@@ -30,6 +30,7 @@ def bundle(
     experiment: str,
     task: str,
     out: str | Path,
+    ddpm: str | Path,
     settings: Mapping[str, Any],
     views: Sequence[str],
     directions: Mapping[str, Sequence[float]],
@@ -37,12 +38,13 @@ def bundle(
     """Rule ``bundle``: copy what explaining a new exam needs into ``out`` (``Layout.bundle_dir``), atomically.
 
     Reads from ``Layout(results)``: the registration references of ``views`` and the first one's sidecar
-    (the reg_aladin version; ``reg`` experiments), the
-    experiment branch's DDPM of all healthy training cases, the fingerprint model trained on all of train,
+    (the reg_aladin version; ``reg`` experiments), the fingerprint model trained on all of train,
     the cohort and wide table (the training means that replace a missing value, as ``predict`` computes
     them) and the predictions (the threshold ``predict`` applied to the cases that model reported).
 
     Args:
+        ddpm: the persona model of the reported cases, copied as the bundle's ``ddpm.pt``: the branch's DDPM
+            of all healthy training cases, or ``persona.checkpoint`` when the run used one.
         settings: ``config.json``'s settings: ``reg``, ``grid`` (the experiment's), ``source_kind``,
             and the sections ``preprocess``, ``registration``, ``persona`` (``box``, ``sample``, ``device``),
             ``radiomics``, ``fingerprint`` (the experiment's) and ``report``.
@@ -86,7 +88,7 @@ def bundle(
         if reg == "reg":
             for view in views:
                 shutil.copyfile(layout.reference(view), files.reference(view))
-        shutil.copyfile(layout.ddpm(reg), files.ddpm())
+        shutil.copyfile(ddpm, files.ddpm())
         shutil.copyfile(model_file, files.fingerprint_model())
         imputation = pd.DataFrame({"feature": model.feature_names, "mean": means})
         write_parquet(imputation, files.imputation())

@@ -17,7 +17,7 @@ from radpersona.atomic import write_csv_atomic, write_text_atomic
 from radpersona.folds import PERSONA_PROTOCOLS
 from radpersona.layout import Layout
 from radpersona.settings import EvaluationSettings, PlotSettings
-from radpersona.vocabulary import TASKS
+from radpersona.vocabulary import TASKS, PersonaProtocol
 
 logger = logging.getLogger("radpersona")
 
@@ -30,9 +30,9 @@ def _predictions(layout: Layout, models: Sequence[str], tasks: Sequence[str]) ->
     }
 
 
-def _labelled(markdown: str, cross_fit: bool) -> str:
+def _labelled(markdown: str, persona_protocol: str) -> str:
     """A result table's markdown with the line on how its personas were made."""
-    return f"{markdown.rstrip()}\n\n{PERSONA_PROTOCOLS[cross_fit]}\n"
+    return f"{markdown.rstrip()}\n\n{PERSONA_PROTOCOLS[PersonaProtocol(persona_protocol)]}\n"
 
 
 def metrics(
@@ -42,7 +42,7 @@ def metrics(
     bootstrap: int,
     seed: int,
     tasks: Sequence[str] = TASKS,
-    cross_fit: bool = True,
+    persona_protocol: str = PersonaProtocol.CROSS_FIT,
 ) -> None:
     """Rule metrics: Acc, Sen, Spe, AUC per model, task, fold and split (``tables/metrics.csv`` and ``.md``).
 
@@ -51,7 +51,7 @@ def metrics(
         models: experiments, then baselines.
         bootstrap, seed: ``evaluation.bootstrap`` resamples of the valid AUC's CI, and their seed.
         tasks: the tasks, in row order.
-        cross_fit: ``persona.cross_fit`` (the tables say how the personas were made).
+        persona_protocol: ``PersonaSettings.protocol`` (the tables say how the personas were made).
     """
     from radpersona.evaluation.metrics import metrics_markdown, metrics_table, summary_table
 
@@ -60,7 +60,7 @@ def metrics(
     table = metrics_table(preds, n_boot=bootstrap, seed=seed)
     write_csv_atomic(table, layout.table("metrics"))
     summary = summary_table(table)
-    write_text_atomic(layout.table("metrics", "md"), _labelled(metrics_markdown(summary), cross_fit))
+    write_text_atomic(layout.table("metrics", "md"), _labelled(metrics_markdown(summary), persona_protocol))
     logger.info("metrics:\n%s", summary.to_string(index=False))
 
 
@@ -71,7 +71,7 @@ def tables(
     evaluation: Mapping[str, Any] | EvaluationSettings,
     descriptors: Mapping[str, Mapping[str, str]],
     tasks: Sequence[str] = TASKS,
-    cross_fit: bool = True,
+    persona_protocol: str = PersonaProtocol.CROSS_FIT,
 ) -> None:
     """Rule tables: ``tables/{name}.csv``/``.md`` per table of ``evaluation.tables`` whose rows all ran, in
     the paper's layout, and ``comparisons.csv``/``.md`` (DeLong and McNemar of ``evaluation.compare_to``
@@ -84,7 +84,7 @@ def tables(
         descriptors: model -> the paper's descriptive columns
             (:func:`radpersona.evaluation.tables.describe_experiment`, ``describe_baseline``).
         tasks: the tasks, in row order.
-        cross_fit: ``persona.cross_fit`` (the tables say how the personas were made).
+        persona_protocol: ``PersonaSettings.protocol`` (the tables say how the personas were made).
     """
     from radpersona.evaluation.comparisons import COMPARISON_SHOWN, comparisons_markdown, comparisons_table
     from radpersona.evaluation.tables import paper_table, paper_table_markdown, written_tables
@@ -95,7 +95,7 @@ def tables(
     for name, rows in written_tables(settings.tables, models).items():
         table = paper_table(metrics_frame, rows, descriptors, tasks)
         write_csv_atomic(table, layout.table(name))
-        write_text_atomic(layout.table(name, "md"), _labelled(paper_table_markdown(table, name), cross_fit))
+        write_text_atomic(layout.table(name, "md"), _labelled(paper_table_markdown(table, name), persona_protocol))
         logger.info(
             "table %s:\n%s",
             name,
@@ -105,7 +105,7 @@ def tables(
         _predictions(layout, models, tasks), settings.compare_to, exact_below=settings.mcnemar_exact_below
     )
     write_csv_atomic(comp, layout.table("comparisons"))
-    write_text_atomic(layout.table("comparisons", "md"), _labelled(comparisons_markdown(comp), cross_fit))
+    write_text_atomic(layout.table("comparisons", "md"), _labelled(comparisons_markdown(comp), persona_protocol))
     logger.info("comparisons:\n%s", comp[COMPARISON_SHOWN].to_string(index=False))
 
 

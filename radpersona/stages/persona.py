@@ -12,7 +12,13 @@ import pandas as pd
 
 from radpersona.atomic import write_csv_atomic, write_text_atomic
 from radpersona.errors import RadpersonaError
-from radpersona.folds import ALL_FOLD, healthy_training_cases, persona_model_fold, persona_training_cases
+from radpersona.folds import (
+    ALL_FOLD,
+    EXTERNAL_MODEL,
+    healthy_training_cases,
+    persona_model_folds,
+    persona_training_cases,
+)
 from radpersona.layout import Layout
 from radpersona.parquet import write_parquet
 from radpersona.persona.reconstruction.configs import ReconConfig, box_origins, model_checkpoint, resolve_config
@@ -24,6 +30,7 @@ from radpersona.settings import (
     ReconConfigOverrides,
 )
 from radpersona.stages import torch_threads
+from radpersona.vocabulary import PersonaProtocol
 from radpersona.volume import load_stack, write_volume
 
 logger = logging.getLogger("radpersona")
@@ -44,7 +51,7 @@ def train_ddpm(
     threads: int,
     fold: str = ALL_FOLD,
 ) -> None:
-    """Train the persona DDPM of the ``reg`` branch on the healthy training cases (abn = 0, split = train):
+    """Train the persona DDPM of the ``reg`` branch on the healthy training cases (:func:`healthy_training_cases`):
     all of them (``fold`` ``all``), or those outside cross-validation fold ``fold`` (cross-fitted personas).
 
     Args:
@@ -69,7 +76,7 @@ def train_ddpm(
         )
     stack, _ = _working_stack(layout, reg, healthy, views)
     logger.info("train_ddpm: fold %s, %d healthy training cases, volumes %s", fold, len(healthy), stack.shape)
-    summary = train(stack, settings=model_settings, checkpoint=Path(checkpoint))
+    summary = train(stack, settings=model_settings, checkpoint=Path(checkpoint), views=views)
     logger.info("train_ddpm: %s", summary)
 
 
@@ -84,12 +91,13 @@ def persona(
     threads: int,
     cross_fit: bool = True,
     data_range: float = 1.0,
+    checkpoint: str | Path | None = None,
 ) -> None:
     """Inpaint a healthy persona for every case of the ``reg`` branch; write persona and residual volumes per
     view, and the membership table (which DDPM made each persona, and whether that DDPM trained on the case).
 
     Args:
-        results: the results folder (cohort, volumes and the branch's DDPM are read from it; personas and
+        results: the results folder (cohort, volumes and the branch's DDPMs are read from it; personas and
             residuals are written to it).
         reg: the branch.
         box: ``persona.box``.
@@ -101,8 +109,13 @@ def persona(
             (trained without it), a reported case's from the DDPM of all healthy training cases; ``False``:
             every persona from the latter (the paper's protocol).
         data_range: the intensity range of the volumes (``persona.intensity_range``), for SSIM.
+        checkpoint: ``persona.checkpoint``: a DDPM trained elsewhere makes every persona (protocol
+            ``external``; ``cross_fit`` is not read); refused unless its views, shape and box are this run's.
+
+    Raises:
+        InputDataError: the external checkpoint does not fit (names the file and the value).
     """
-    from radpersona.persona.sample import derive_case_seed, sample_personas
+    from radpersona.persona.sample import check_external_model, derive_case_seed, sample_personas
 
     torch_threads(threads)
     sample_settings = PersonaSampleSettings.from_config(sample)
@@ -110,35 +123,60 @@ def persona(
     cohort = pd.read_parquet(layout.cohort())
     cases = cohort["case"].tolist()
     stack, spacings = _working_stack(layout, reg, cases, views)
+    if checkpoint is not None:
+        protocol = PersonaProtocol.EXTERNAL
+        check_external_model(Path(checkpoint), views=views, shape=stack.shape[2:], box=box)
+    else:
+        protocol = PersonaProtocol.CROSS_FIT if cross_fit else PersonaProtocol.PAPER
+
+    def model_path(fold: str) -> Path:
+        return Path(checkpoint) if fold == EXTERNAL_MODEL and checkpoint is not None else Path(layout.ddpm(reg, fold))
+
+    def trained_cases(fold: str) -> set[str]:  # an external model never saw this cohort
+        return set() if fold == EXTERNAL_MODEL else set(persona_training_cases(cohort, fold))
+
     seeds = [derive_case_seed(sample_settings.seed, c) for c in cases]
-    model_fold = persona_model_fold(cohort, cross_fit)
+    model_fold = persona_model_folds(cohort, protocol)
     personas = np.empty_like(stack)
     for fold in sorted(set(model_fold.values())):
         index = [n for n, case in enumerate(cases) if model_fold[case] == fold]
-        logger.info("persona: DDPM of fold %s makes %d personas", fold, len(index))
+        logger.info("persona: DDPM %s makes %d personas", model_path(fold), len(index))
         personas[index] = sample_personas(
             stack[index],
-            checkpoint=Path(layout.ddpm(reg, fold)),
+            checkpoint=model_path(fold),
             sample=sample_settings,
             box=[float(b) for b in box],
             seeds=[seeds[n] for n in index],
             device=device,
         )
-    protocol = {"protocol": "cross_fit" if cross_fit else "paper"}
-    trained_on = {fold: set(persona_training_cases(cohort, fold)) for fold in set(model_fold.values())}
+    trained_on = {fold: trained_cases(fold) for fold in set(model_fold.values())}
     membership = pd.DataFrame(
         {
             "case": cases,
             "split": cohort["split"].tolist(),
             "abn": cohort["abn"].tolist(),
-            "model": [Path(layout.ddpm(reg, model_fold[c])).name for c in cases],
+            "model": [model_path(model_fold[c]).name for c in cases],
             "model_fold": [model_fold[c] for c in cases],
             "trained_on_case": [c in trained_on[model_fold[c]] for c in cases],
-            "protocol": protocol["protocol"],
+            "protocol": protocol.value,
         }
     )
-    write_parquet(membership, layout.persona_membership(reg), metadata=protocol)
-    _membership_table(layout, reg, cohort, stack, personas, model_fold, box, sample_settings, seeds, device, data_range)
+    write_parquet(membership, layout.persona_membership(reg), metadata={"protocol": protocol.value})
+    _membership_table(
+        layout,
+        reg,
+        cohort,
+        stack,
+        personas,
+        model_fold,
+        trained_on,
+        protocol,
+        box,
+        sample_settings,
+        seeds,
+        device,
+        data_range,
+    )
     write_personas(layout, reg, cases, views, stack, personas, spacings, sample_settings, seeds)
 
 
@@ -171,6 +209,8 @@ def _membership_table(
     stack: np.ndarray,
     personas: np.ndarray,
     model_fold: Mapping[str, str],
+    trained_on: Mapping[str, set[str]],
+    protocol: PersonaProtocol,
     box: Sequence[float],
     sample: PersonaSampleSettings,
     seeds: Sequence[int],
@@ -179,7 +219,8 @@ def _membership_table(
 ) -> None:
     """``tables/persona_membership_{reg}.csv`` and ``.md``: box SSIM and MSE of healthy training versus healthy
     valid cases' personas, for this run's protocol and, when cross-fitted, for the paper's protocol too (the
-    healthy training cases inpainted once more by the DDPM of all healthy training cases, which saw them)."""
+    healthy training cases inpainted once more by the DDPM of all healthy training cases, which saw them).
+    ``trained_on``: per model of ``model_fold``, the cases it trained on (none for an external model)."""
     from radpersona.persona.masks import box_slices
     from radpersona.persona.membership import case_scores, membership_markdown, membership_table
     from radpersona.persona.sample import sample_personas
@@ -189,27 +230,20 @@ def _membership_table(
     healthy = set(healthy_training_cases(cohort, "train")) | set(healthy_training_cases(cohort, "valid"))
     index = [n for n, case in enumerate(cases) if case in healthy]
     crop = box_slices(stack.shape[2:], [float(b) for b in box])
-    cross_fit = any(fold != ALL_FOLD for fold in model_fold.values())
 
-    def scored(protocol: str, idx: list[int], made: np.ndarray, trained_on: list[bool]) -> pd.DataFrame:
+    def scored(name: str, idx: list[int], made: np.ndarray, trained: list[bool]) -> pd.DataFrame:
         frame = case_scores(stack[idx], made, crop, data_range)
         frame.insert(0, "case", [cases[n] for n in idx])
         frame.insert(1, "split", [split_of[cases[n]] for n in idx])
-        frame.insert(2, "protocol", protocol)
-        frame.insert(3, "trained_on_case", trained_on)
+        frame.insert(2, "protocol", name)
+        frame.insert(3, "trained_on_case", trained)
         return frame
 
-    trained = {fold: set(persona_training_cases(cohort, fold)) for fold in set(model_fold.values()) | {ALL_FOLD}}
-    all_trained = trained[ALL_FOLD]
     frames = [
-        scored(
-            "cross_fit" if cross_fit else "paper",
-            index,
-            personas[index],
-            [cases[n] in trained[model_fold[cases[n]]] for n in index],
-        )
+        scored(protocol.value, index, personas[index], [cases[n] in trained_on[model_fold[cases[n]]] for n in index])
     ]
-    if cross_fit:  # the paper's protocol for comparison: the all-cases DDPM on the cases it trained on
+    if protocol == PersonaProtocol.CROSS_FIT:  # the paper's protocol for comparison: the all-cases DDPM on its cases
+        all_trained = set(persona_training_cases(cohort, ALL_FOLD))
         train_idx = [n for n in index if split_of[cases[n]] == "train"]
         valid_idx = [n for n in index if split_of[cases[n]] != "train"]
         seen = sample_personas(
@@ -220,8 +254,10 @@ def _membership_table(
             seeds=[seeds[n] for n in train_idx],
             device=device,
         )
-        frames.append(scored("paper", train_idx, seen, [cases[n] in all_trained for n in train_idx]))
-        frames.append(scored("paper", valid_idx, personas[valid_idx], [False] * len(valid_idx)))
+        frames.append(
+            scored(PersonaProtocol.PAPER.value, train_idx, seen, [cases[n] in all_trained for n in train_idx])
+        )
+        frames.append(scored(PersonaProtocol.PAPER.value, valid_idx, personas[valid_idx], [False] * len(valid_idx)))
     scores = pd.concat(frames, ignore_index=True)
     table = membership_table(scores)
     write_csv_atomic(table, layout.table(f"persona_membership_{reg}"))
@@ -340,10 +376,11 @@ def evaluate_reconstruction_config(
     layout = Layout(str(results))
     cohort = pd.read_parquet(layout.cohort())
     valid = cohort[cohort["split"] == "valid"]
-    healthy_cases = valid[valid["abn"] == 0]["case"].tolist()
+    healthy_cases = healthy_training_cases(cohort, "valid")
     if not healthy_cases:
         raise RadpersonaError(
-            f"reconstruction config {config_name}: the valid split has no healthy case (abn = 0) to evaluate on"
+            f"reconstruction config {config_name}: the valid split has no healthy case (abn = 0, or every known "
+            "label 0) to evaluate on"
         )
     healthy, _ = _working_stack(layout, cfg.reg, healthy_cases, cfg.views)
     lesion_data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
