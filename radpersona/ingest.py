@@ -226,24 +226,23 @@ def _fmt(values: Sequence[float]) -> str:
     return "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
-def ingest_case_row(
-    source: SourceSettings, row: Mapping[str, Any], views: Sequence[str], layout: Layout
-) -> dict[str, Any]:
-    """Load one case's views, write ``layout.raw(case, view)``, return its cohort record.
+def ingest_case_row(kind: str, row: Mapping[str, Any], views: Sequence[str], layout: Layout) -> dict[str, Any]:
+    """Load one case's views with the reader of source ``kind``, write ``layout.raw(case, view)``, return its
+    cohort record (``row`` with ``source``, ``shape_{view}`` and ``spacing_{view}`` added).
 
     If any view fails, the raw volumes already written for this case are removed before the error
     propagates (nothing half-written stays behind).
     """
     case = str(row["case"])
     record: dict[str, Any] = {k: row[k] for k in row.keys()}
-    record["source"] = source.kind
+    record["source"] = kind
     written: list[Path] = []
     try:
         for view in views:
             src = row[f"path_{view}"]
-            array, spacing = load_source_volume(source.kind, src, case=case, view=view)
+            array, spacing = load_source_volume(kind, src, case=case, view=view)
             dst = Path(layout.raw(case, view))
-            write_volume(dst, array, spacing, description=f"radpersona raw {source.kind} {case} {view}")
+            write_volume(dst, array, spacing, description=f"radpersona raw {kind} {case} {view}")
             written.append(dst)
             record[f"shape_{view}"] = _fmt(array.shape)
             record[f"spacing_{view}"] = _fmt(spacing)
@@ -316,7 +315,7 @@ def ingest(source: SourceSettings, layout: Layout, *, folds: int, seed: int) -> 
     bar = Progress("ingest", total=len(table), unit="cases")
     try:
         for row in table.to_dict("records"):
-            records.append(ingest_case_row(source, row, views, layout))
+            records.append(ingest_case_row(source.kind, row, views, layout))
             bar.update(1)
         return assemble_cohort(source, records_frame(records), layout, folds=folds, seed=seed)
     except BaseException:

@@ -37,7 +37,7 @@ from radpersona.bundle import VerifiedBundle, verify_bundle
 from radpersona.errors import InputDataError
 from radpersona.layout import ExamLayout, Layout
 from radpersona.parquet import write_parquet
-from radpersona.vocabulary import VIEWS
+from radpersona.vocabulary import TASKS, VIEWS
 
 logger = logging.getLogger("radpersona")
 
@@ -154,7 +154,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
     from radpersona.explain import ExplainSettings, explain_case
     from radpersona.features import read_wide
     from radpersona.fingerprint import TrainedFingerprint, fingerprint_table, impute
-    from radpersona.ingest import load_source_volume, records_frame
+    from radpersona.ingest import ingest_case_row, records_frame
     from radpersona.persona.sample import derive_case_seed, sample_personas
     from radpersona.settings import PersonaSampleSettings, RegistrationSettings, ReportSettings
     from radpersona.stages import torch_threads
@@ -163,7 +163,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
     from radpersona.stages.persona import write_personas
     from radpersona.stages.preprocess import preprocess
     from radpersona.stages.register import register
-    from radpersona.volume import load_stack, write_volume
+    from radpersona.volume import load_stack
 
     cfg = bundle.config
     views = list(cfg["views"])
@@ -175,17 +175,12 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
     Path(result.root).mkdir(parents=True)
     torch_threads(threads)
 
-    # ingest: the reader (and checks) of a manifest cohort's files
-    record: dict[str, Any] = {"case": case, "source": "exam", "split": EXAM_SPLIT, "patient": case, "fold": -1}
-    record.update({task_: None for task_ in ("abn", "acl", "men")})
-    for view in VIEWS:
-        record.update({f"path_{view}": None, f"shape_{view}": None, f"spacing_{view}": None})
-    for view, path in files.items():
-        array, spacing = load_source_volume("manifest", path, case=case, view=view)
-        write_volume(layout.raw(case, view), array, spacing, description=f"radpersona raw exam {case} {view}")
-        record[f"path_{view}"] = str(path)
-        record[f"shape_{view}"] = "x".join(str(n) for n in array.shape)
-        record[f"spacing_{view}"] = "x".join(f"{s:g}" for s in spacing)
+    # ingest: the reader (and checks) of a manifest cohort's files, as rule ingest_case runs it
+    row: dict[str, Any] = {"case": case, "split": EXAM_SPLIT, "patient": case, "fold": -1}
+    row.update({task_: None for task_ in TASKS})
+    row.update({f"path_{view}": (str(files[view]) if view in files else None) for view in VIEWS})
+    record = ingest_case_row("manifest", row, views, layout)
+    record["source"] = "exam"
     write_parquet(records_frame([record]), layout.cohort())
 
     preprocess(case=case, views=views, settings=cfg["preprocess"], results=layout.root)

@@ -57,7 +57,7 @@ def ingest_case(*, source: Mapping[str, Any] | SourceSettings, case: str, result
     if not len(match):
         raise InputDataError("case is not in the source (or is excluded)", case=case, value=case)
     try:
-        record = ingest_case_row(source, match.iloc[0].to_dict(), views, layout)
+        record = ingest_case_row(source.kind, match.iloc[0].to_dict(), views, layout)
     except InputDataError as err:
         # the way on without this case: `snakemake --keep-going` has finished the others' ingest and preprocessing
         err.args = (f"{err.args[0]}; to run the cohort without it, add {case!r} to the config key source.exclude",)
