@@ -126,7 +126,7 @@ def _fit(ns: list[int], values: list[float]) -> dict[str, float]:
     return {"fixed": float(fixed), "per_case": float(per_case)}
 
 
-def fit(runs: list[dict[str, Any]], configured_steps: int, threads: int, cores: int) -> dict[str, Any]:
+def fit(runs: list[dict[str, Any]], configured_steps: int) -> dict[str, Any]:
     """Per-rule fits and the helper quantities for the estimates."""
     ns = [r["n"] for r in runs]
     rules = sorted({rule for r in runs for rule in r["jobs"]})
@@ -201,7 +201,7 @@ def main() -> None:
     threads = int(settings.resources.torch_threads)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="radpersona-scaling-"))
     runs = [measure(train, valid, args, root) for train, valid in args.sizes]
-    rules = fit(runs, configured_steps, threads, args.cores)
+    rules = fit(runs, configured_steps)
     calibration = []
     for run in runs:
         # the measured run trained only --ddpm-steps steps: compare like with like

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -17,14 +16,6 @@ SCRIPT = REPO / "benchmarks" / "gpu.sh"
 BASH = shutil.which("bash")
 
 pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
-
-
-def _gpu_module():
-    spec = importlib.util.spec_from_file_location("gpu_benchmark", REPO / "benchmarks" / "gpu.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_script_parses() -> None:
@@ -45,8 +36,8 @@ def test_without_cuda_it_fails_with_one_clear_message_and_writes_no_json(tmp_pat
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_combine_counts_the_tests_and_checks_the_goals(tmp_path: Path) -> None:
-    gpu = _gpu_module()
+def test_combine_counts_the_tests_and_checks_the_goals(tmp_path: Path, benchmark_module) -> None:
+    gpu = benchmark_module("gpu")
     (tmp_path / "tests.xml").write_text(
         '<testsuites><testsuite name="pytest">'
         '<testcase classname="tests.a" name="ok1"/><testcase classname="tests.a" name="ok2"/>'
@@ -77,8 +68,8 @@ def test_combine_counts_the_tests_and_checks_the_goals(tmp_path: Path) -> None:
     json.dumps(result)  # plain JSON
 
 
-def test_combine_marks_a_part_that_left_no_json(tmp_path: Path) -> None:
-    gpu = _gpu_module()
+def test_combine_marks_a_part_that_left_no_json(tmp_path: Path, benchmark_module) -> None:
+    gpu = benchmark_module("gpu")
     (tmp_path / "tests.xml").write_text('<testsuite><testcase classname="t" name="one"/></testsuite>')
     for name, rc in (("tests", 0), ("radiomics", 124), ("models", 0)):
         (tmp_path / f"{name}.rc").write_text(f"{rc}\n")

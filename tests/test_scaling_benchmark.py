@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _scaling():
-    spec = importlib.util.spec_from_file_location("scaling_benchmark", REPO / "benchmarks" / "scaling.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fake_run(root: Path, n: int, ddpm_jobs: int, loop_seconds: float, steps: int) -> Path:
@@ -42,13 +31,15 @@ def _fake_run(root: Path, n: int, ddpm_jobs: int, loop_seconds: float, steps: in
     return results
 
 
-def test_fits_recover_fixed_and_per_case_costs_and_ddpm_scales_to_the_configured_steps(tmp_path: Path) -> None:
-    scaling = _scaling()
+def test_fits_recover_fixed_and_per_case_costs_and_ddpm_scales_to_the_configured_steps(
+    tmp_path: Path, benchmark_module
+) -> None:
+    scaling = benchmark_module("scaling")
     runs = []
     for n in (20, 40):
         results = _fake_run(tmp_path, n, ddpm_jobs=3, loop_seconds=25.0, steps=50)  # 0.5 s per step
         runs.append({"n": n, "jobs": scaling._rule_jobs(results), "ddpm": scaling._ddpm_loops(results)})
-    rules = scaling.fit(runs, configured_steps=1000, threads=2, cores=2)
+    rules = scaling.fit(runs, configured_steps=1000)
     assert rules["register"]["fit"]["per_case"] == pytest.approx(3.0)
     assert rules["register"]["fit"]["fixed"] == pytest.approx(0.0, abs=1e-9)
     assert rules["reference"]["fit"] == pytest.approx({"fixed": 40.0, "per_case": 0.0}, abs=1e-9)
@@ -66,8 +57,8 @@ def test_fits_recover_fixed_and_per_case_costs_and_ddpm_scales_to_the_configured
     assert est["slurm_seconds"] == round(3.0 + 40.0 + 60.0 + 505.0)
 
 
-def test_a_size_is_train_colon_valid() -> None:
-    scaling = _scaling()
+def test_a_size_is_train_colon_valid(benchmark_module) -> None:
+    scaling = benchmark_module("scaling")
     assert scaling._cohort("24:8") == (24, 8)
     with pytest.raises(Exception, match="TRAIN:VALID"):
         scaling._cohort("24")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,21 +9,10 @@ import pytest
 from radpersona.audit import FIRST_ORDER_STATS, first_order_floor, first_order_table, whole_volume_first_order
 from radpersona.errors import InputDataError
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _benchmark_module():
-    spec = importlib.util.spec_from_file_location(
-        "synthetic_difficulty", REPO / "benchmarks" / "synthetic_difficulty.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_whole_volume_statistics_reproduce_the_uint8_benchmark():
+def test_whole_volume_statistics_reproduce_the_uint8_benchmark(benchmark_module):
     volume = np.random.default_rng(0).integers(0, 256, (6, 20, 20)).astype(np.uint8)
-    bench = _benchmark_module()
+    bench = benchmark_module("synthetic_difficulty")
     ours = whole_volume_first_order(volume, value_range=(0, 256))
     assert tuple(ours) == FIRST_ORDER_STATS == tuple(bench.STATS)
     np.testing.assert_allclose(list(ours.values()), bench.first_order(volume), rtol=1e-12)
