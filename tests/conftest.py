@@ -40,3 +40,27 @@ def benchmark_module() -> Callable[[str], ModuleType]:
         return module
 
     return load
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, repo, snakemake_exe):
+    """presets/smoke.yaml run once into a temporary results folder, shared by every test module that reads a
+    whole run (the workflow's contract tests, diagnose with its bundle); yields (configfiles, results, root,
+    the finished process). Tests that change the run's files do so at the end of tests/test_workflow.py."""
+    import yaml
+    from test_workflow import _snakemake
+
+    from radpersona.stages.snakemake import RECORD_ENV
+
+    root = tmp_path_factory.mktemp("smoke")
+    results = root / "results"
+    layer = root / "where.yaml"
+    layer.write_text(
+        yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}),
+        encoding="utf-8",
+    )
+    configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
+    # every job records its stage call and declared files (radpersona.stages.snakemake.record_job)
+    env = {RECORD_ENV: str(root / "jobs")}
+    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs, env=env)
+    return configs, results, root, proc

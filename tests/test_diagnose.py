@@ -1,8 +1,9 @@
-"""`radpersona diagnose` with a bundle made by the workflow: the smoke preset run up to the bundle target only.
+"""`radpersona diagnose` with a bundle made by the workflow: the smoke preset's run (shared with
+tests/test_workflow.py through the ``smoke_run`` fixture), whose default targets include the bundles.
 
-The run uses ``persona.cross_fit: false`` (one DDPM instead of three: CI's time); the exam compared with the
-workflow is a valid case, whose persona the workflow makes with the all-cases DDPM in either protocol, and
-whose prediction comes from the fingerprint model trained on all of train -- the two models in the bundle.
+The exam compared with the workflow is a valid case, whose persona the workflow makes with the all-cases DDPM
+(cross-fitting gives the fold models only to training cases), and whose prediction comes from the fingerprint
+model trained on all of train -- the two models in the bundle.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from test_sources_manifest import write_dicom_series
-from test_workflow import _snakemake
 
 from radpersona.bundle import SNAKEMAKE_MARKER
 from radpersona.cli import main
@@ -32,34 +31,11 @@ PROB_ATOL = 1e-6
 
 
 @pytest.fixture(scope="module")
-def bundle_run(tmp_path_factory, repo, snakemake_exe):
-    """presets/smoke.yaml run to ``bundle/proposed_acl`` in a temporary results folder; yields its Layout."""
-    root = tmp_path_factory.mktemp("bundle")
-    results = root / "results"
-    layer = root / "where.yaml"
-    layer.write_text(
-        yaml.safe_dump(
-            {
-                "results": str(results),
-                "source": {"root": str(results / "synthetic" / "mrnet")},
-                "persona": {"cross_fit": False},
-            }
-        ),
-        encoding="utf-8",
-    )
+def bundle_run(smoke_run):
+    """The Layout of the shared smoke run (tests/conftest.py), whose default targets include the bundles."""
+    _, results, _, _ = smoke_run
     layout = Layout(str(results))
-    target = layout.bundle_dir(EXPERIMENT, TASK)
-    _snakemake(
-        snakemake_exe,
-        repo,
-        target,
-        "--cores",
-        "2",
-        "--configfile",
-        str(repo / "presets" / "smoke.yaml"),
-        str(layer),
-        timeout=3600,
-    )
+    assert Path(layout.bundle_dir(EXPERIMENT, TASK)).is_dir()
     return layout
 
 

@@ -17,7 +17,6 @@ import yaml
 
 from radpersona import TASKS
 from radpersona.stages.audit import AUDIT_COLUMNS
-from radpersona.stages.snakemake import RECORD_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -55,23 +54,6 @@ def _job_counts(output: str) -> dict[str, int]:
         if match.group(1) != "total":
             counts[match.group(1)] = int(match.group(2))
     return counts
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, repo, snakemake_exe):
-    """Run presets/smoke.yaml once into a temporary results folder; yield (configfiles, results)."""
-    root = tmp_path_factory.mktemp("smoke")
-    results = root / "results"
-    layer = root / "where.yaml"
-    layer.write_text(
-        yaml.safe_dump({"results": str(results), "source": {"root": str(results / "synthetic" / "mrnet")}}),
-        encoding="utf-8",
-    )
-    configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
-    # every job records its stage call and declared files (radpersona.stages.snakemake.record_job)
-    env = {RECORD_ENV: str(root / "jobs")}
-    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs, env=env)
-    return configs, results, root, proc
 
 
 def test_smoke_dag_writes_every_contract_output(smoke_run):

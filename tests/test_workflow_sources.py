@@ -18,11 +18,13 @@ from test_sources_kneemri import HEADER as KNEEMRI_HEADER
 from test_sources_manifest import write_dicom_series
 from test_workflow import _job_counts, _snakemake
 
+from radpersona.cli import main
 from radpersona.folds import PERSONA_PROTOCOLS, healthy_training_cases
-from radpersona.layout import Layout
+from radpersona.layout import ExamLayout, Layout
 from radpersona.settings import Settings, deep_merge
 from radpersona.synthetic import generate_cohort
 from radpersona.vocabulary import PersonaProtocol
+from radpersona.volume import write_volume
 
 pytestmark = pytest.mark.slow
 
@@ -92,7 +94,7 @@ def _first_valid(results: Path) -> str:
     return str(cohort.loc[cohort["split"] == "valid", "case"].iloc[0])
 
 
-def test_kneemri_cohort_runs_to_metrics_and_fingerprints(knees, tmp_path, repo, snakemake_exe):
+def test_kneemri_cohort_runs_to_metrics_and_fingerprints(knees, tmp_path, repo, snakemake_exe, capsys):
     """KneeMRI: ACL only (tasks acl), sagittal only; the DDPMs train on aclDiagnosis == 0 (the one definition of
     healthy, folds.healthy_training_cases); partial tears (aclDiagnosis 1) and ruptures (2) are not healthy."""
     mrnet, cohort = knees
@@ -126,6 +128,29 @@ def test_kneemri_cohort_runs_to_metrics_and_fingerprints(knees, tmp_path, repo, 
     assert set(membership["protocol"]) == {"cross_fit"} and not membership["trained_on_case"].any()
     assert (results / "registration" / "reference_sagittal.nii.gz").exists()
     assert not (results / "registration" / "reference_coronal.nii.gz").exists()
+    _diagnose_a_sagittal_exam(results, mrnet, cohort, tmp_path, capsys)
+
+
+def _diagnose_a_sagittal_exam(
+    results: Path, mrnet: Path, cohort: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`radpersona diagnose` with the KneeMRI run's single-view bundle: a sagittal-only exam gets its prediction
+    and page (one view's QC and figures); a coronal file is refused, naming the view the bundle does not read."""
+    bundle = Layout(str(results)).bundle_dir("proposed", "acl")
+    row = cohort[cohort["split"] == "valid"].iloc[0]
+    exam = tmp_path / "exam_sagittal.nii.gz"
+    write_volume(exam, _sagittal(mrnet, row.split, row.case).astype(np.float32))
+    argv = ["diagnose", "--bundle", bundle, "--case", "k1", "--sagittal", str(exam)]
+    assert main([*argv, "--coronal", str(exam), "--out", str(tmp_path / "refused")]) == 1
+    assert "has no view 'coronal'" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    out = tmp_path / "exam"
+    assert main([*argv, "--out", str(out)]) == 0
+    layout = ExamLayout(str(out))
+    prediction = pd.read_parquet(layout.prediction()).iloc[0]
+    assert prediction["task"] == "acl" and 0.0 < prediction["prob"] < 1.0
+    assert list(pd.read_parquet(layout.qc())["view"]) == ["sagittal"]
+    page = Path(layout.explanation()).read_text(encoding="utf-8")
+    assert "k1" in page and page.count("<img ") == 1 and "data:image/png;base64" in page  # one view's figure
 
 
 def test_dicom_manifest_with_an_external_persona_runs_to_metrics_and_fingerprints(knees, tmp_path, repo, snakemake_exe):
