@@ -73,7 +73,9 @@ def _explain(args: argparse.Namespace) -> int:
     exp = config.experiments[args.experiment]
     layout = Layout(str(args.results if args.results is not None else config.results))
     out = args.out or Path(layout.explanation(args.experiment, args.task, args.case))
-    settings = ExplainSettings.from_settings(config.report, reg=exp.reg, grid=exp.grid, box=config.persona.box)
+    settings = ExplainSettings.from_settings(
+        config.report, reg=exp.reg, grid=exp.grid, box=config.persona.box, crop=config.preprocess.crop
+    )
     record = explain_case(layout, args.case, args.task, args.experiment, settings, out)
     print(
         f"case {record['case']} {record['task']}: logit {record['logit']:+.4f}, probability {record['prob']:.4f}, "

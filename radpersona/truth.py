@@ -27,7 +27,7 @@ from scipy.ndimage import uniform_filter
 
 from .errors import InputDataError
 from .layout import Layout
-from .preprocess import resize
+from .preprocess import centre_crop, resize, to_grid
 from .registration import find_niftyreg_tool
 from .settings import PreprocessSettings
 from .vocabulary import LESION_CODES
@@ -82,10 +82,9 @@ def healthy_on_grid(
     and ``layout.affine(case, view)``.
     """
     healthy = truth_array(layout, case, view, "healthy").astype(np.float32)
-    resized, spacing = resize(healthy, (1.0, 1.0, 1.0), preprocess.shape, preprocess.interpolation)
-    reference, _ = resize(
-        np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), preprocess.shape, preprocess.interpolation
-    )
+    shape, interp, crop = preprocess.shape, preprocess.interpolation, preprocess.crop
+    resized, spacing = to_grid(healthy, (1.0, 1.0, 1.0), shape, interp, crop=crop)
+    reference, _ = to_grid(np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), shape, interp, crop=crop)
     resized = _normalise_like(resized, reference, preprocess)
     if reg == "noreg":
         return resized
@@ -125,6 +124,7 @@ def lesion_on_grid(
         view=view,
         codes=codes,
         preprocess_shape=preprocess.shape,
+        crop=preprocess.crop,
         **kwargs,
     )
     return fraction >= LESION_FRACTION
@@ -143,6 +143,7 @@ def lesion_fraction(
     view: str,
     codes: Sequence[int],
     preprocess_shape: Sequence[int],
+    crop: float = 1.0,
     registered_volume: str | Path | None = None,
     affine: str | Path | None = None,
 ) -> np.ndarray:
@@ -154,6 +155,7 @@ def lesion_fraction(
         case, view: named in errors.
         codes: lesion codes that count (e.g. ``(1,)`` for the ACL tear).
         preprocess_shape: ``preprocess.shape`` (slices, rows, cols).
+        crop: ``preprocess.crop`` (the kept central fraction of rows and columns; 1: none).
         registered_volume, affine: the registered volume (reference grid) and the case's NiftyReg
             affine; both ``None`` for the noreg branch (then the preprocessed grid is returned).
 
@@ -175,7 +177,7 @@ def lesion_fraction(
             view=view,
             path=truth_mask,
         )
-    binary = np.isin(codes_mask, np.asarray(codes, dtype=codes_mask.dtype)).astype(np.float32)
+    binary = centre_crop(np.isin(codes_mask, np.asarray(codes, dtype=codes_mask.dtype)).astype(np.float32), crop)
     footprint = [max(1, int(round(old / new))) for old, new in zip(binary.shape, preprocess_shape)]
     averaged = uniform_filter(binary, size=footprint, mode="constant") if binary.any() else binary
     fraction, pre_spacing = resize(averaged, spacing, preprocess_shape, "linear")

@@ -116,6 +116,7 @@ REPORT_PARAMS = {
     "reg": lambda wc: S.experiments[wc.experiment].reg,
     "grid": lambda wc: S.experiments[wc.experiment].grid,
     "box": list(S.persona.box),
+    "crop": S.preprocess.crop,
     "report": S.report.to_config(),
 }
 

@@ -361,3 +361,20 @@ def test_top_logit_share_is_the_share_of_the_ten_largest_terms() -> None:
     assert share["b"] == pytest.approx(0.5)
     assert np.isnan(share["c"])
     assert share["d"] == pytest.approx((10.0 + 9 * 0.5) / (10.0 + 18 * 0.5))
+
+
+def test_patch_figure_draws_only_the_views_the_run_has() -> None:
+    """A single-view run (KneeMRI: sagittal) gets the sagittal rows only, not two empty views' rows."""
+    from radpersona.explain.population import _patch_figure
+
+    def rates(views: list[str]) -> dict[str, pd.DataFrame]:
+        rows = [(v, i, j, k) for v in views for i in range(2) for j in range(2) for k in range(2)]
+        table = pd.DataFrame(rows, columns=["view", "i", "j", "k"]).assign(rate=0.5)
+        return {"positive": table, "negative": table}
+
+    def height(png: bytes) -> int:
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        return int.from_bytes(png[20:24], "big")  # IHDR: width (16:20), height (20:24)
+
+    one, three = (height(_patch_figure(rates(v), 2, "t", 40)) for v in (["sagittal"], list(VIEWS)))
+    assert one < 0.45 * three, (one, three)

@@ -58,3 +58,45 @@ def test_preprocess_volume_records_the_method(tmp_path):
     assert arr.shape == (8, 16, 16) and spacing == pytest.approx((1.25, 2.0, 2.0))
     assert record["original_shape"] == [10, 32, 32]
     assert "percentile 0.5-99.5" in read_header(tmp_path / "pre.nii.gz")["descrip"]
+
+
+def test_preprocess_crop_keeps_the_centre_of_each_slice_at_a_finer_grid(tmp_path):
+    """preprocess.crop 0.5: the central half of rows and columns (every slice), resized to the same shape, so
+    in-plane voxels are half as large; the record and the header say so."""
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0, 255, (10, 40, 32)).astype(np.float32)
+    raw[:, 10:30, 8:24] += 1000.0  # the central half is bright: after the crop, every voxel is
+    write_volume(tmp_path / "raw.nii.gz", raw, (3.0, 0.5, 0.5))
+    config = {"shape": [8, 16, 16], "interpolation": "linear", "normalisation": "none", "percentiles": [0.5, 99.5]}
+    whole = preprocess_volume(
+        tmp_path / "raw.nii.gz",
+        tmp_path / "whole.nii.gz",
+        PreprocessSettings.from_config(config),
+        case="1",
+        view="axial",
+    )
+    cropped = preprocess_volume(
+        tmp_path / "raw.nii.gz",
+        tmp_path / "crop.nii.gz",
+        PreprocessSettings.from_config({**config, "crop": 0.5}),
+        case="1",
+        view="axial",
+    )
+    (a, sa), (b, sb) = read_volume(tmp_path / "whole.nii.gz"), read_volume(tmp_path / "crop.nii.gz")
+    assert a.shape == b.shape == (8, 16, 16)
+    assert sa == pytest.approx((3.75, 1.25, 1.0)) and sb == pytest.approx((3.75, 0.625, 0.5))
+    assert b.min() > 1000.0 and a.min() < 255.0
+    expected, _ = resize(raw[:, 10:30, 8:24], (3.0, 0.5, 0.5), (8, 16, 16))
+    np.testing.assert_allclose(b, expected, rtol=1e-6)
+    assert whole["crop"] == 1.0 and cropped["crop"] == 0.5
+    assert "crop 0.5" in read_header(tmp_path / "crop.nii.gz")["descrip"]
+    assert "crop" not in read_header(tmp_path / "whole.nii.gz")["descrip"]
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.2, -0.5])
+def test_a_crop_outside_zero_to_one_is_refused(bad):
+    from radpersona.settings import ConfigError
+
+    config = {"shape": [8, 16, 16], "interpolation": "linear", "normalisation": "none", "percentiles": [0.5, 99.5]}
+    with pytest.raises(ConfigError, match=r"preprocess\.crop"):
+        PreprocessSettings.from_config({**config, "crop": bad})

@@ -17,5 +17,6 @@ run_rule(
     reg=snakemake.params.reg,
     grid=snakemake.params.grid,
     box=snakemake.params.box,
+    crop=snakemake.params.crop,
     report=snakemake.params.report,
 )

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 
 from radpersona.errors import ConfigError, InputDataError
-from radpersona.preprocess import normalise, resize
+from radpersona.preprocess import centre_crop, normalise, resize, to_grid
 from radpersona.settings import PreprocessSettings
 from radpersona.truth import _normalise_like
 
@@ -51,6 +51,7 @@ def lesion_fraction_array(
     codes: Sequence[int],
     shape: Sequence[int],
     *,
+    crop: float = 1.0,
     case: str | None = None,
     view: str | None = None,
 ) -> np.ndarray:
@@ -59,7 +60,8 @@ def lesion_fraction_array(
     The computation of :func:`radpersona.truth.lesion_fraction` for the ``noreg`` branch, on arrays:
     ``b = 1[mask in codes]``; ``b`` is box-averaged over the output voxel's footprint
     ``f_a = max(1, round(n_a / m_a))`` voxels per axis (zero padding), then resampled linearly to
-    ``shape`` over the same physical extent and clipped to [0, 1]. A voxel counts as lesion when its
+    ``shape`` over the same physical extent (after the ``crop`` of :func:`radpersona.preprocess.centre_crop`,
+    ``preprocess.crop``) and clipped to [0, 1]. A voxel counts as lesion when its
     fraction is at least :data:`radpersona.truth.LESION_FRACTION`. When ``shape`` equals the mask's
     shape the binary mask itself is returned (the raw stage).
 
@@ -67,6 +69,7 @@ def lesion_fraction_array(
         codes_mask: integer label mask on the raw grid (synthetic: ``radpersona.synthetic.LESION_CODES``).
         codes: the codes that count as lesion.
         shape: the working grid (slices, rows, cols).
+        crop: ``preprocess.crop`` (1 for the raw stage).
         case, view: named in errors.
 
     Returns:
@@ -76,8 +79,8 @@ def lesion_fraction_array(
     target = _check_shape(shape)
     if len(codes) == 0:
         raise ConfigError("lesion codes must name at least one code")
-    binary = np.isin(mask, np.asarray(list(codes))).astype(np.float32)
-    if tuple(mask.shape) == target:
+    binary = centre_crop(np.isin(mask, np.asarray(list(codes))).astype(np.float32), crop)
+    if tuple(binary.shape) == target:
         return binary
     footprint = [max(1, int(round(old / new))) for old, new in zip(binary.shape, target)]
     averaged = binary
@@ -163,7 +166,8 @@ def preprocess_with_counterparts(
 ) -> Preprocessed:
     """Preprocess ``image`` as the pipeline does and its counterparts on the same intensity scale.
 
-    ``image`` is resized to ``preprocess.shape`` with ``preprocess.interpolation`` and normalised
+    ``image`` is cropped by ``preprocess.crop`` and resized to ``preprocess.shape`` with ``preprocess.interpolation``
+    (:func:`radpersona.preprocess.to_grid`) and normalised
     with its own statistics (:func:`radpersona.preprocess.normalise`); each counterpart (e.g. the true
     healthy counterpart, a noise-free rendering) is resized the same way and normalised with the
     statistics of the resized *image* — as :func:`radpersona.truth.healthy_on_grid` does — so that
@@ -190,34 +194,11 @@ def preprocess_with_counterparts(
     settings = _settings(preprocess)
     shape = _check_shape(settings.shape)
     raw_spacing = (float(spacing[0]), float(spacing[1]), float(spacing[2]))
-    resized, new_spacing = resize(np.asarray(image, np.float32), raw_spacing, shape, settings.interpolation)
+    interp, crop = settings.interpolation, settings.crop
+    resized, new_spacing = to_grid(np.asarray(image, np.float32), raw_spacing, shape, interp, crop=crop)
     out = normalise(resized, settings.normalisation, settings.percentiles, case=case, view=view)
     others = []
     for other in counterparts:
-        other_resized, _ = resize(np.asarray(other, np.float32), raw_spacing, shape, settings.interpolation)
+        other_resized, _ = to_grid(np.asarray(other, np.float32), raw_spacing, shape, interp, crop=crop)
         others.append(_normalise_like(other_resized, resized, settings))
     return Preprocessed(out, others, new_spacing, intensity_scale(resized, settings))
-
-
-def centre_crop(array: np.ndarray, fraction: float, *, axes: Sequence[int] = (1, 2)) -> np.ndarray:
-    """Central part of ``array`` keeping ``fraction`` of its length along each of ``axes`` (a view).
-
-    The kept length along an axis of length ``n`` is ``max(1, round(fraction * n))``, starting at
-    ``(n - kept) // 2`` (the persona box's centring rule). The voxel spacing is unchanged, so the
-    field of view shrinks by ``fraction`` along those axes.
-
-    Raises:
-        ConfigError: ``fraction`` outside (0, 1] or an axis the array does not have.
-    """
-    if not (isinstance(fraction, (int, float)) and 0.0 < float(fraction) <= 1.0):
-        raise ConfigError(f"crop fraction must be in (0, 1], not {fraction!r}")
-    array = np.asarray(array)
-    index: list[slice] = [slice(None)] * array.ndim
-    for axis in axes:
-        if not -array.ndim <= axis < array.ndim:
-            raise ConfigError(f"crop axis {axis} does not exist in an array of {array.ndim} dimensions")
-        n = array.shape[axis]
-        kept = max(1, int(round(float(fraction) * n)))
-        start = (n - kept) // 2
-        index[axis] = slice(start, start + kept)
-    return array[tuple(index)]

@@ -57,6 +57,7 @@ class ExplainSettings:
         slices_per_view: slice rows per view (mid-slice first, then slices through the most
             contributing patch slabs).
         dpi: resolution of the embedded figures.
+        crop: ``preprocess.crop`` (true lesions reach the working grid through it).
     """
 
     reg: str
@@ -65,10 +66,14 @@ class ExplainSettings:
     top_features: int = 15
     slices_per_view: int = 3
     dpi: int = 80
+    crop: float = 1.0
 
     @classmethod
-    def from_settings(cls, report: ReportSettings, *, reg: str, grid: int, box: Sequence[float]) -> ExplainSettings:
-        """The page settings of an experiment (``reg``, ``grid``), ``persona.box`` and the ``report`` section."""
+    def from_settings(
+        cls, report: ReportSettings, *, reg: str, grid: int, box: Sequence[float], crop: float = 1.0
+    ) -> ExplainSettings:
+        """The page settings of an experiment (``reg``, ``grid``), ``persona.box``, ``preprocess.crop`` and the
+        ``report`` section."""
         return cls(
             reg=reg,
             grid=int(grid),
@@ -76,6 +81,7 @@ class ExplainSettings:
             top_features=report.top_features,
             slices_per_view=report.slices_per_view,
             dpi=report.dpi,
+            crop=float(crop),
         )
 
 
@@ -121,13 +127,21 @@ def case_views(cohort_row: pd.Series) -> list[str]:
 
 
 def case_lesions(
-    layout: Layout, cohort_row: pd.Series, case: str, view: str, task: str, reg: str, shape: Sequence[int]
+    layout: Layout,
+    cohort_row: pd.Series,
+    case: str,
+    view: str,
+    task: str,
+    reg: str,
+    shape: Sequence[int],
+    *,
+    crop: float = 1.0,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Task lesion and other-finding lesion fractions on the working grid (synthetic cases), else ``(None, None)``.
 
     A case has a true lesion when the cohort says it is synthetic and records its truth folder; the mask
     is ``layout.truth(case, view, "lesion")``, brought through the raw and preprocessed geometry (and
-    the case's affine for ``reg``).
+    the case's affine for ``reg``); ``crop`` is ``preprocess.crop``.
     """
     truth_dir = cohort_row.get("truth_dir") if "truth_dir" in cohort_row.index else None
     if cohort_row.get("source") != "synthetic" or truth_dir is None or pd.isna(truth_dir):
@@ -145,10 +159,12 @@ def case_lesions(
     other_codes = tuple(c for c in TASK_LESION_CODES["abn"] if c not in task_codes)
     raw = Path(layout.raw(case, view))
     task_frac = lesion_fraction(
-        mask_file, raw, case=case, view=view, codes=task_codes, preprocess_shape=pre_shape, **kwargs
+        mask_file, raw, case=case, view=view, codes=task_codes, preprocess_shape=pre_shape, crop=crop, **kwargs
     )
     other_frac = (
-        lesion_fraction(mask_file, raw, case=case, view=view, codes=other_codes, preprocess_shape=pre_shape, **kwargs)
+        lesion_fraction(
+            mask_file, raw, case=case, view=view, codes=other_codes, preprocess_shape=pre_shape, crop=crop, **kwargs
+        )
         if other_codes
         else None
     )
@@ -389,7 +405,7 @@ def explain_case(
                 case=case,
                 view=view,
             )
-        lesion, other = case_lesions(layout, cohort_row, case, view, task, settings.reg, shape)
+        lesion, other = case_lesions(layout, cohort_row, case, view, task, settings.reg, shape, crop=settings.crop)
         lesion_shown = lesion_shown or lesion is not None
         rows = choose_slices(box, patches, hv, shape[0], settings.slices_per_view)
         figures[view] = view_figure(

@@ -57,23 +57,28 @@ GROUPS: tuple[tuple[str, int], ...] = (("positive", 1), ("negative", 0))
 
 @dataclass(frozen=True)
 class SummarySettings:
-    """reg/grid of the experiment, persona box, number of |beta| features shown, figure dpi."""
+    """reg/grid of the experiment, persona box, number of |beta| features shown, figure dpi, preprocess.crop."""
 
     reg: str
     grid: int
     box: tuple[float, float, float]
     top_beta: int = 20
     dpi: int = 90
+    crop: float = 1.0
 
     @classmethod
-    def from_settings(cls, report: ReportSettings, *, reg: str, grid: int, box: Sequence[float]) -> SummarySettings:
-        """The summary settings of an experiment (``reg``, ``grid``), ``persona.box`` and the ``report`` section."""
+    def from_settings(
+        cls, report: ReportSettings, *, reg: str, grid: int, box: Sequence[float], crop: float = 1.0
+    ) -> SummarySettings:
+        """The summary settings of an experiment (``reg``, ``grid``), ``persona.box``, ``preprocess.crop`` and the
+        ``report`` section."""
         return cls(
             reg=reg,
             grid=int(grid),
             box=(float(box[0]), float(box[1]), float(box[2])),
             top_beta=report.top_beta,
             dpi=report.dpi,
+            crop=float(crop),
         )
 
 
@@ -125,7 +130,9 @@ def _usage_figure(rates: dict[str, dict[str, pd.DataFrame]], title: str, dpi: in
 
 
 def _patch_figure(rates: dict[str, pd.DataFrame], n: int, title: str, dpi: int) -> bytes:
-    rows = [(view, group) for view in VIEWS for group, _ in GROUPS]
+    present = {str(v) for t in rates.values() for v in t["view"].unique()}
+    views = [view for view in VIEWS if view in present] or list(VIEWS)  # a single-view run draws one view's rows
+    rows = [(view, group) for view in views for group, _ in GROUPS]
     fig, axes = plt.subplots(len(rows), n, figsize=(2.6 * n + 1.5, 2.3 * len(rows)), squeeze=False)
     vmax = max(float(np.nanmax(t["rate"].to_numpy())) if len(t) else 0.0 for t in rates.values())
     vmax = vmax if vmax > 0 else 1.0
@@ -206,7 +213,7 @@ def lesion_overlap(
         for view in case_views(row):
             original = Path(layout.image("original", settings.reg, case, view))
             shape = read_volume(original, case=case, view=view)[0].shape
-            frac, _ = case_lesions(layout, row, case, view, task, settings.reg, shape)
+            frac, _ = case_lesions(layout, row, case, view, task, settings.reg, shape, crop=settings.crop)
             if frac is None:
                 continue
             lesion = frac >= LESION_FRACTION

@@ -99,8 +99,14 @@ class PreprocessSettings(Section):
     interpolation: str
     normalisation: str
     percentiles: tuple[float, float]
+    crop: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.crop <= 1.0:
+            raise fail(
+                "preprocess.crop",
+                f"must be in (0, 1] (the kept fraction of each slice's rows and columns), not {self.crop}",
+            )
         lo, hi = self.percentiles
         if lo >= hi:
             raise fail("preprocess.percentiles", f"lower {lo} must be below upper {hi}")

@@ -123,7 +123,7 @@ def measure_case_view(
         preprocess_with_counterparts,
         residual_contrast,
     )
-    from radpersona.preprocess import resize
+    from radpersona.preprocess import to_grid
 
     if not tasks:
         return []
@@ -133,10 +133,14 @@ def measure_case_view(
     healthy_pre, scale = counterparts.counterparts[0], counterparts.scale
     # unit raw noise carried to the preprocessed grid (resampling x normalisation scale), then onward
     z = np.random.default_rng(0).standard_normal(raw.shape).astype(np.float32)
-    noise_pre = resize(z, (1.0, 1.0, 1.0), shape, preprocess.interpolation)[0] * np.float32(scale)
+    noise_pre = to_grid(z, (1.0, 1.0, 1.0), shape, preprocess.interpolation, crop=preprocess.crop)[0] * np.float32(
+        scale
+    )
     sigma_pre = sigma_raw * float(noise_pre.std())
     fractions_raw = {t: lesion_fraction_array(codes_mask, codes, raw.shape) for t, codes in tasks.items()}
-    fractions_pre = {t: lesion_fraction_array(codes_mask, codes, shape) for t, codes in tasks.items()}
+    fractions_pre = {
+        t: lesion_fraction_array(codes_mask, codes, shape, crop=preprocess.crop) for t, codes in tasks.items()
+    }
     if to_working is None:
         healthy_w, sigma_w, fractions_w = healthy_pre, sigma_pre, fractions_pre
     else:

@@ -156,7 +156,7 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
     from radpersona.fingerprint import TrainedFingerprint, fingerprint_table, impute
     from radpersona.ingest import ingest_case_row, records_frame
     from radpersona.persona.sample import derive_case_seed, sample_personas
-    from radpersona.settings import PersonaSampleSettings, RegistrationSettings, ReportSettings
+    from radpersona.settings import PersonaSampleSettings, PreprocessSettings, RegistrationSettings, ReportSettings
     from radpersona.stages import torch_threads
     from radpersona.stages.features import assemble_features, extract_features
     from radpersona.stages.fingerprint import prediction_frame
@@ -269,7 +269,10 @@ def _run(bundle: VerifiedBundle, files: Mapping[str, Path], case: str, work: Pat
     # the page, read through the workflow's layout like `radpersona explain`
     Path(layout.fingerprint_model(experiment, task, "all")).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(bundle.files.fingerprint_model(), layout.fingerprint_model(experiment, task, "all"))
-    page = ExplainSettings.from_settings(ReportSettings.from_config(cfg["report"]), reg=reg, grid=grid, box=box)
+    crop = PreprocessSettings.from_config(cfg["preprocess"]).crop
+    page = ExplainSettings.from_settings(
+        ReportSettings.from_config(cfg["report"]), reg=reg, grid=grid, box=box, crop=crop
+    )
     explained = explain_case(layout, case, task, experiment, page, result.explanation())
     return {
         "case": case,

@@ -23,6 +23,7 @@ def explain(
     grid: int,
     box: Sequence[float],
     report: Mapping[str, Any] | ReportSettings,
+    crop: float = 1.0,
 ) -> None:
     """Rule explain: ``explain/{experiment}_{task}/{case}.html``, the page of one case, task and experiment.
 
@@ -31,10 +32,11 @@ def explain(
         reg, grid: the experiment's registration branch and patch grid.
         box: ``persona.box`` (the ROI the patch grid divides).
         report: the ``report`` section.
+        crop: ``preprocess.crop`` (true lesions are brought to the working grid through it).
     """
     from radpersona.explain.page import ExplainSettings, explain_case
 
-    settings = ExplainSettings.from_settings(ReportSettings.from_config(report), reg=reg, grid=grid, box=box)
+    settings = ExplainSettings.from_settings(ReportSettings.from_config(report), reg=reg, grid=grid, box=box, crop=crop)
     layout = Layout(str(results))
     explain_case(layout, case, task, experiment, settings, layout.explanation(experiment, task, case))
 
@@ -48,6 +50,7 @@ def summarise_fingerprints(
     grid: int,
     box: Sequence[float],
     report: Mapping[str, Any] | ReportSettings,
+    crop: float = 1.0,
 ) -> None:
     """Rule summarise_fingerprints: the population figures and tables of one experiment and task
     (``report/{experiment}_{task}/``: usage, patches, top_beta, lesion_overlap, summary, provenance).
@@ -57,9 +60,10 @@ def summarise_fingerprints(
         reg, grid: the experiment's registration branch and patch grid.
         box: ``persona.box``.
         report: the ``report`` section.
+        crop: ``preprocess.crop``.
     """
     from radpersona.explain.population import SummarySettings, summarise_fingerprints
 
-    settings = SummarySettings.from_settings(ReportSettings.from_config(report), reg=reg, grid=grid, box=box)
+    settings = SummarySettings.from_settings(ReportSettings.from_config(report), reg=reg, grid=grid, box=box, crop=crop)
     layout = Layout(str(results))
     summarise_fingerprints(layout, experiment, task, settings, layout.summary_dir(experiment, task))

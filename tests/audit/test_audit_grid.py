@@ -113,3 +113,39 @@ def test_intensity_scale_is_the_slope_of_every_normalisation():
         intensity_scale(x, {**PRE, "normalisation": "robust"})
     with pytest.raises(InputDataError, match="constant"):
         intensity_scale(np.ones((2, 2, 2)), PRE)
+
+
+def test_a_crop_moves_lesions_and_counterparts_like_the_preprocessed_volume(tmp_path):
+    """With preprocess.crop, the file-based truth (lesion_fraction, healthy_on_grid) and the audit's arrays
+    crop before resizing exactly as preprocess_volume does."""
+    rng = np.random.default_rng(4)
+    mask = _codes_mask(rng)
+    healthy = rng.uniform(0, 200, mask.shape).astype(np.float32)
+    image = healthy + 50.0 * (mask == 1)
+    np.save(tmp_path / "mask.npy", mask)
+    write_volume(tmp_path / "raw.nii.gz", image, (4.0, 0.625, 0.625))
+    pre = {**PRE, "crop": 0.6}
+    settings = PreprocessSettings.from_config(pre)
+    for codes in ((1,), (2,)):
+        expected = lesion_fraction(
+            tmp_path / "mask.npy",
+            tmp_path / "raw.nii.gz",
+            case="0001",
+            view="axial",
+            codes=codes,
+            preprocess_shape=pre["shape"],
+            crop=0.6,
+        )
+        got = lesion_fraction_array(mask, codes, pre["shape"], crop=0.6)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        uncropped = lesion_fraction_array(mask, codes, pre["shape"])
+        assert got.sum() > 1.2 * uncropped.sum()  # the same lesion covers more voxels of the finer grid
+    layout = Layout(str(tmp_path / "results"))
+    Path(layout.synthetic_truth_dir()).mkdir(parents=True)
+    np.save(layout.truth("0003", "coronal", "healthy"), healthy)
+    counterpart = healthy_on_grid(layout, image, "0003", "coronal", preprocess=settings, reg="noreg")
+    out = preprocess_with_counterparts(image, [healthy], settings, spacing=(4.0, 0.625, 0.625))
+    np.testing.assert_allclose(out.counterparts[0], counterpart, atol=1e-6)
+    resized, _ = resize(centre_crop(image, 0.6), (1.0, 1.0, 1.0), pre["shape"], "linear")
+    np.testing.assert_allclose(out.image, normalise(resized, "percentile", (0.5, 99.5)), atol=1e-6)
+    assert out.spacing == pytest.approx((4.0 * 11 / 6, 0.625 * 24 / 12, 0.625 * 22 / 10))

@@ -55,7 +55,7 @@ def truth_on_grid(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The true healthy volume and lesion occupancy of one case and view on the model's grid.
 
-    Applies the preprocess resize (``preprocess.shape``, ``interpolation``) to the truth arrays
+    Applies the preprocess crop and resize (``preprocess.crop``, ``shape``, ``interpolation``) to the truth arrays
     (``healthy``, ``lesion``: the ``.npy`` files of the truth folder, raw geometry) and the original's
     own normalisation statistics to the healthy one; checks that doing the same to the ``raw`` image
     reproduces the preprocessed file ``pre`` (else the settings differ from the run's). With
@@ -69,7 +69,7 @@ def truth_on_grid(
     Raises:
         InputDataError: missing or mismatching files, naming case, view and file.
     """
-    from radpersona.preprocess import normalise, resize
+    from radpersona.preprocess import normalise, to_grid
     from radpersona.volume import read_volume
 
     healthy_path, lesion_path = Path(healthy), Path(lesion)
@@ -86,10 +86,10 @@ def truth_on_grid(
             view=view,
             path=healthy_path,
         )
-    shape, interp = list(preprocess.shape), preprocess.interpolation
-    original, _ = resize(original_raw, spacing, shape, interp)
-    healthy_grid, _ = resize(healthy_raw, spacing, shape, interp)
-    occupancy, _ = resize(lesion_raw, spacing, shape, "linear")
+    shape, interp, crop = list(preprocess.shape), preprocess.interpolation, preprocess.crop
+    original, _ = to_grid(original_raw, spacing, shape, interp, crop=crop)
+    healthy_grid, _ = to_grid(healthy_raw, spacing, shape, interp, crop=crop)
+    occupancy, _ = to_grid(lesion_raw, spacing, shape, "linear", crop=crop)
     pre_path = Path(pre)
     pre_array, pre_spacing = read_volume(pre_path, case=case, view=view)
     check = normalise(original, preprocess.normalisation, list(preprocess.percentiles), case=case, view=view)
