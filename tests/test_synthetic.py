@@ -344,3 +344,13 @@ def test_explaining_does_not_load_the_generator(repo: Path) -> None:
         "sys.exit(any(m.startswith('radpersona.synthetic') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=repo, check=False).returncode == 0
+
+
+def test_case_labels_are_the_labels_simulate_case_draws():
+    """case_labels reads only a case's label stream: the same labels as the rendered case, for any index."""
+    from radpersona.synthetic import case_labels, simulate_case
+
+    prevalence = {"abn": 0.8, "acl": 0.35, "men": 0.5}
+    for index in (0, 5, 241):
+        rendered = simulate_case(index, seed=7, prevalence=prevalence, slices=(8, 8), matrix=32).labels
+        assert case_labels(index, seed=7, prevalence=prevalence) == rendered

@@ -47,7 +47,15 @@ from .acquisition import (
     view_affine,
 )
 from .anatomy import INTENSITY, MAX_ROTATION_DEG, MAX_TRANSLATION_MM, SCALE_RANGE, knee_to_world
-from .cohort import GENERATOR_VERSION, CaseSimulation, case_id, cohort_cases, generate_cohort, simulate_case
+from .cohort import (
+    GENERATOR_VERSION,
+    CaseSimulation,
+    case_id,
+    case_labels,
+    cohort_cases,
+    generate_cohort,
+    simulate_case,
+)
 from .geometry import EDGE_MM
 from .labels import DEFAULT_PREVALENCE, OTHER_FINDINGS, CaseLabels, draw_labels, other_finding_probability
 from .lesions import LESION_CODES, lesion_scales
@@ -71,6 +79,7 @@ __all__ = [
     "CaseSimulation",
     "ViewRender",
     "case_id",
+    "case_labels",
     "coarse_factor",
     "cohort_cases",
     "draw_labels",

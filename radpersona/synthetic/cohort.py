@@ -63,6 +63,17 @@ class CaseSimulation:
     views: dict[str, ViewRender]
 
 
+def _case_streams(index: int, seed: int) -> list[np.random.SeedSequence]:
+    """The four independent streams of case ``index`` (labels, anatomy and pose, lesions, acquisition)."""
+    return np.random.SeedSequence([int(seed), int(index)]).spawn(4)
+
+
+def case_labels(index: int, *, seed: int, prevalence: Mapping[str, float] = DEFAULT_PREVALENCE) -> CaseLabels:
+    """The labels :func:`simulate_case` draws for case ``index`` (its labels stream only; nothing rendered):
+    how many tears a cohort's split holds is known before it is generated."""
+    return draw_labels(np.random.default_rng(_case_streams(index, seed)[0]), prevalence)
+
+
 def simulate_case(
     index: int,
     *,
@@ -77,8 +88,7 @@ def simulate_case(
     Lesion records get the world (scanner) coordinates of their points: ``gap_start_world``,
     ``gap_end_world`` (ACL tear), ``centre_world`` (bone bruise, cartilage defect).
     """
-    ss = np.random.SeedSequence([int(seed), int(index)])
-    label_ss, anatomy_ss, lesion_ss, acq_ss = ss.spawn(4)
+    label_ss, anatomy_ss, lesion_ss, acq_ss = _case_streams(index, seed)
     labels = draw_labels(np.random.default_rng(label_ss), prevalence)
     anatomy_rng = np.random.default_rng(anatomy_ss)
     anatomy = draw_anatomy(anatomy_rng)
