@@ -89,8 +89,10 @@ def cooccurrence(batch: RoiBatch, size: np.ndarray, order: np.ndarray) -> torch.
         src, roi, own = cell_flat.numpy(), batch.roi_index.numpy(), rank.numpy()
         key_np = np.empty((n_dir, len(roi)), dtype=src.dtype)
         for a, (row, step) in enumerate(zip(key_np, steps)):
-            np.take(src[step:], roi, out=row)  # the neighbour's cell
-            row += own + a * stride
+            # the neighbour's cell; mode="clip" (indices are in range) lets numpy write into ``out`` unbuffered
+            np.take(src[step:], roi, out=row, mode="clip")
+            row += own  # in place: no temporary per direction
+            row += a * stride
         key = torch.from_numpy(key_np)
     else:
         shift = torch.tensor(steps, dtype=torch.int64, device=batch.device)[:, None]

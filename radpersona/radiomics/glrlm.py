@@ -47,17 +47,22 @@ def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.
     Counted from the batch's equal-neighbour pairs (f, f + s), s the direction's flat step in the padded layout: a
     run of two or more voxels starts at a pair (f, f + s) not preceded by the pair (f - s, f), and is followed one
     step at a time (a ROI voxel's flat successor is its true neighbour, so runs never wrap) until its chain of pairs
-    ends. Runs of length 1 are the remaining voxels: P(i, 1) = N_i - sum_{j >= 2} j P(i, j) (directions that are
-    not allowed hold no pair, hence no longer run).
+    ends. Each run is keyed length * C + cell (C cells) as it is followed, so that one bincount of the keys gives
+    P(i, j) for j >= 2. Runs of length 1 are the remaining voxels: P(i, 1) = N_i - sum_{j >= 2} j P(i, j)
+    (directions that are not allowed hold no pair, hence no longer run).
     """
     g = batch.n_compact
     n_dir = len(DIRECTIONS)
     nb = batch.size
+    n_cells = nb * n_dir * g
+    # no run is longer than the largest box side: 32-bit keys where they fit (faster gathers and bincount)
+    key_dtype = np.int32 if n_cells * (int(batch.box_sizes.max()) + 1) < 2**31 else np.int64
     item_rank = batch.item_rank.cpu().numpy()  # (item, rank) of every ROI voxel
-    cell_flat = np.zeros(batch.rank_flat.shape[0], dtype=np.int64)  # (item, direction 0, rank) at flat positions
-    cell_flat[batch.roi_index.cpu().numpy()] = item_rank + np.repeat(np.arange(nb) * ((n_dir - 1) * g), batch.counts)
+    cell_flat = np.zeros(batch.rank_flat.shape[0], dtype=key_dtype)  # (item, direction 0, rank) at flat positions
+    base = np.repeat(np.arange(nb, dtype=np.int64) * ((n_dir - 1) * g), batch.counts)
+    cell_flat[batch.roi_index.cpu().numpy()] = (item_rank + base).astype(key_dtype)
     pairs = batch.equal_neighbour_pairs()
-    ended = []  # (cells, length): the (item, direction, rank) cells of the runs that end with that length >= 2
+    ended = []  # keys length * n_cells + (item, direction, rank) cell of the runs that end with that length >= 2
     for a, d in enumerate(DIRECTIONS):
         step = batch.flat_offset(d)
         same = pairs[a].cpu().numpy()  # f and f + step: ROI voxels of one rank
@@ -65,20 +70,19 @@ def run_lengths(batch: RoiBatch, allowed: torch.Tensor) -> tuple[np.ndarray, np.
         start[:step] = same[:step]
         np.greater(same[step:], same[:-step], out=start[step:])
         pos = np.flatnonzero(start)
-        cell = np.take(cell_flat, pos) + a * g
+        key = np.take(cell_flat, pos)
+        key += a * g + 2 * n_cells
         k = 2  # every run in pos holds at least k voxels
         while pos.size:
             hold = same[pos + (k - 1) * step]
-            ended.append((np.compress(~hold, cell), k))  # numpy.compress: faster than boolean indexing
-            pos, cell = np.compress(hold, pos), np.compress(hold, cell)
+            ended.append(np.compress(~hold, key))  # numpy.compress: faster than boolean indexing
+            pos, key = np.compress(hold, pos), np.compress(hold, key)
+            key += n_cells
             k += 1
-    r = max([k for _, k in ended], default=1)
-    n_cells = nb * n_dir * g
-    keys = np.concatenate([cells * (r + 1) + k for cells, k in ended] + [np.zeros(0, dtype=np.int64)])
-    counts = np.bincount(keys, minlength=n_cells * (r + 1))
+    counts = np.bincount(np.concatenate([*ended, np.zeros(0, dtype=key_dtype)]), minlength=2 * n_cells)
     long_key = np.flatnonzero(counts)
     long_count = counts[long_key]
-    long_cell, long_length = np.divmod(long_key, r + 1)
+    long_length, long_cell = np.divmod(long_key, n_cells)
     in_long = np.bincount(long_cell, weights=long_count * long_length, minlength=n_cells).reshape(nb, n_dir, g)
     n_i = np.bincount(item_rank, minlength=nb * g).reshape(nb, 1, g)
     single = (n_i - in_long) * allowed.cpu().numpy()[:, :, None]
