@@ -62,5 +62,5 @@ def smoke_run(tmp_path_factory, repo, snakemake_exe):
     configs = ["--configfile", str(repo / "presets" / "smoke.yaml"), str(layer)]
     # every job records its stage call and declared files (radpersona.stages.snakemake.record_job)
     env = {RECORD_ENV: str(root / "jobs")}
-    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs, env=env)
+    proc = _snakemake(snakemake_exe, repo, "--cores", "2", *configs, env=env, timeout=3600)  # 10-40 min on 2 cores
     return configs, results, root, proc
