@@ -2,6 +2,7 @@
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
 #   make test   the same install, then the test suite (all but the SLURM cluster test)
 #   make test-scale   the paper preset's dry run at MRNet's size (tens of minutes; not in make test)
+#   make test-control the DAG's positive and negative controls (tests/test_controls.py; not in make test yet)
 #   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
 #   make lint   ruff (lint and format check), mypy and snakemake --lint
 VENV    ?= .venv
@@ -11,7 +12,7 @@ CORES   ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-scale test-slurm lint clean
+.PHONY: install run test test-scale test-control test-slurm lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-niftyreg.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,10 +30,13 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slurm and not scale" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not slurm and not scale and not control" $(PYTEST_ARGS)
 
 test-scale: $(STAMP)
 	$(VENV)/bin/python -m pytest -m scale $(PYTEST_ARGS)
+
+test-control: $(STAMP)
+	$(VENV)/bin/python -m pytest -m control -s $(PYTEST_ARGS)
 
 test-slurm: $(STAMP)
 	$(VENV)/bin/python -m pytest -m slurm $(PYTEST_ARGS)

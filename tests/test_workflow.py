@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import roc_auc_score
 
 from radpersona import TASKS
 from radpersona.stages.audit import AUDIT_COLUMNS
@@ -56,14 +57,36 @@ def _job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def _assert_metrics_match_predictions(metrics: pd.DataFrame, results: Path) -> None:
+    """Every metrics row is what scikit-learn computes from the predictions it summarises.
+
+    Per experiment, task, split and fold: n, acc/sen/spe of ``pred`` (which is ``prob >= threshold``),
+    the ROC AUC of ``prob`` (NaN when one class is absent) and the threshold.
+    """
+    for (experiment, task), rows in metrics.groupby(["experiment", "task"]):
+        pred = pd.read_parquet(results / "predictions" / f"{experiment}_{task}.parquet")
+        assert ((pred["prob"] >= pred["threshold"]).astype(int) == pred["pred"]).all(), (experiment, task)
+        assert len(rows) == pred.groupby(["split", "fold"]).ngroups, (experiment, task)
+        for row in rows.itertuples():
+            grp = pred[(pred["split"] == ("train" if row.split == "cv" else row.split)) & (pred["fold"] == row.fold)]
+            label, hit = grp["label"].to_numpy().astype(int), grp["pred"].to_numpy().astype(int)
+            where = (experiment, task, row.split, row.fold)
+            assert row.n == len(grp) > 0, where
+            assert row.acc == pytest.approx((hit == label).mean(), abs=1e-5), where
+            for rate, cls, positive in ((row.sen, 1, 1), (row.spe, 0, 0)):
+                expected = (hit[label == cls] == positive).mean() if (label == cls).any() else float("nan")
+                assert rate == pytest.approx(expected, nan_ok=True, abs=1e-5), where
+            expected = roc_auc_score(label, grp["prob"]) if len(set(label)) == 2 else float("nan")
+            assert row.auc == pytest.approx(expected, nan_ok=True, abs=1e-5), where
+            assert row.threshold == pytest.approx(grp["threshold"].iloc[0], abs=1e-5), where
+
+
 def test_smoke_dag_writes_every_contract_output(smoke_run):
     configs, results, _, proc = smoke_run
     metrics = pd.read_csv(results / "tables" / "metrics.csv")
     assert set(metrics["task"]) == set(TASKS)
     assert {"cv", "valid"} <= set(metrics["split"])
-    for column in ("acc", "sen", "spe", "auc"):
-        values = metrics[column].dropna()
-        assert values.between(0, 1).all(), (column, values.tolist())
+    _assert_metrics_match_predictions(metrics, results)
     # every task's valid AUC is defined (the smoke cohort's valid split holds both classes of each task)
     valid = metrics[metrics["split"] == "valid"]
     assert valid.groupby("task")["auc"].apply(lambda a: a.notna().any()).all(), valid[["task", "auc"]]

@@ -165,8 +165,15 @@ def test_persona_equals_input_outside_the_box(trained: Path, sampler: str, steps
     inside = box_mask(SHAPE, BOX, origin=origin)
     assert personas.dtype == np.float32 and personas.shape == volumes.shape
     assert np.array_equal(personas[..., ~inside], volumes[..., ~inside])
-    assert not np.allclose(personas[..., inside], volumes[..., inside], atol=1e-3)
     assert personas.min() >= 0.0 and personas.max() <= 1.0
+    # the box is inpainted from the context alone: a bright "lesion" filling it does not reach the persona
+    lesioned = volumes.copy()
+    lesioned[..., inside] = 1.0
+    again = sample_personas(
+        lesioned, checkpoint=trained, sample=sampling(sampler, steps), box=BOX, seeds=[1, 2, 3], origin=origin
+    )
+    assert np.allclose(again[..., inside], personas[..., inside], atol=1e-6)
+    assert np.abs(again[..., inside] - lesioned[..., inside]).mean() > 0.1
 
 
 @pytest.mark.parametrize(("sampler", "steps"), [("ddim", 5), ("ddpm", 20)])
