@@ -24,9 +24,10 @@ Protocol (Sec. 5.2.4):
   (``fingerprint.lambda_u``, ``fingerprint.usage_threshold``): one network is trained per
   ``lambda_u`` (same seed, same inner split), each is scored after its final epoch at every ``T`` by
   the inner-validation AUC of the hard-selection probabilities, and the pair with the highest AUC is
-  kept; ties go to the sparser pair (fewer features used on average by the inner-validation cases),
-  then to the larger ``T``, then to the larger ``lambda_u``. The kept model is that pair's network
-  (trained on the inner-training cases, as every candidate), with its threshold; the scores of the
+  kept; ties go to a pair whose model uses a feature over one that uses none (a constant predictor, whose
+  AUC of 0.5 a small inner split often ties), then to the sparser pair (fewer features used on average by the
+  inner-validation cases), then to the larger ``T``, then to the larger ``lambda_u``. The kept model is that
+  pair's network (trained on the inner-training cases, as every candidate), with its threshold; the scores of the
   whole grid are stored with it (:attr:`TrainedFingerprint.selection`);
 * ``pos_weight = n_neg / n_pos`` is computed on the inner-training cases (those in the loss);
 * the model kept is the one after the final epoch, with the threshold estimated after that epoch.
@@ -307,12 +308,15 @@ def _inner_validation(
     }
 
 
-def selection_key(score: Mapping[str, float]) -> tuple[float, float, float, float]:
-    """Order of the ``(lambda_u, T)`` candidates (largest is chosen): inner-validation AUC, then fewer
-    features used, then larger ``T``, then larger ``lambda_u``."""
+def selection_key(score: Mapping[str, float]) -> tuple[float, bool, float, float, float]:
+    """Order of the ``(lambda_u, T)`` candidates (largest is chosen): inner-validation AUC, then a model that
+    uses a feature before one that uses none, then fewer features used, then larger ``T``, then larger
+    ``lambda_u``."""
+    n_used = round(float(score["inner_val_n_used"]), 9)
     return (
         round(float(score["inner_val_auc"]), 12),
-        -round(float(score["inner_val_n_used"]), 9),
+        n_used > 0,
+        -n_used,
         float(score["usage_threshold"]),
         float(score["lambda_u"]),
     )

@@ -19,6 +19,10 @@ def test_selection_prefers_auc_then_sparser_then_larger_t_and_lambda() -> None:
     assert max(scores, key=selection_key) is scores[2]  # best AUC; among equal AUC, fewer features
     tied = [_score(0.9, 12, 0.6, 1e-3), _score(0.9, 12, 0.8, 1e-3), _score(0.9, 12, 0.8, 1e-2)]
     assert max(tied, key=selection_key) is tied[2]  # same AUC and features: larger T, then larger lambda_u
+    # a model that uses no feature is a constant (AUC 0.5): at a tie, one that uses features wins
+    empty = [_score(0.5, 0, 0.95, 1e-3), _score(0.5, 7, 0.4, 1e-3), _score(0.5, 30, 0.6, 1e-3)]
+    assert max(empty, key=selection_key) is empty[1]
+    assert max([_score(0.5, 0, 0.95, 1e-3), _score(0.45, 7, 0.4, 1e-3)], key=selection_key)["inner_val_auc"] == 0.5
 
 
 def test_each_training_run_chooses_lambda_u_and_t_on_inner_validation_and_records_the_grid(
