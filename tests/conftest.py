@@ -46,7 +46,8 @@ def benchmark_module() -> Callable[[str], ModuleType]:
 def smoke_run(tmp_path_factory, repo, snakemake_exe):
     """presets/smoke.yaml run once into a temporary results folder, shared by every test module that reads a
     whole run (the workflow's contract tests, diagnose with its bundle); yields (configfiles, results, root,
-    the finished process). Tests that change the run's files do so at the end of tests/test_workflow.py."""
+    the finished process). No test may leave the run changed: tests/test_workflow.py's rerun checks are dry runs,
+    and the one that edits a truth file restores it."""
     import yaml
     from test_workflow import _snakemake
 

@@ -26,7 +26,9 @@ def _codes_mask(rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
-def test_lesion_fraction_array_equals_the_file_based_truth(tmp_path):
+@pytest.mark.parametrize("crop", [1.0, 0.6])
+def test_lesion_fraction_array_equals_the_file_based_truth(tmp_path, crop):
+    """With and without preprocess.crop: the audit's arrays and the file-based truth crop and resize alike."""
     rng = np.random.default_rng(0)
     mask = _codes_mask(rng)
     raw = rng.uniform(0, 255, mask.shape).astype(np.float32)
@@ -40,11 +42,14 @@ def test_lesion_fraction_array_equals_the_file_based_truth(tmp_path):
             view="axial",
             codes=codes,
             preprocess_shape=PRE["shape"],
+            crop=crop,
         )
-        got = lesion_fraction_array(mask, codes, PRE["shape"])
+        got = lesion_fraction_array(mask, codes, PRE["shape"], crop=crop)
         assert got.shape == tuple(PRE["shape"])
         np.testing.assert_allclose(got, expected, atol=1e-6)
         assert got.max() > 0.4  # the comparison is not one of empty maps
+        if crop < 1.0 and codes != (1, 2, 3):  # the central lesions cover more voxels of the finer grid
+            assert got.sum() > 1.2 * lesion_fraction_array(mask, codes, PRE["shape"]).sum()
 
 
 def test_lesion_fraction_array_at_the_raw_grid_is_the_binary_mask_and_conserves_mass():
@@ -115,31 +120,15 @@ def test_intensity_scale_is_the_slope_of_every_normalisation():
         intensity_scale(np.ones((2, 2, 2)), PRE)
 
 
-def test_a_crop_moves_lesions_and_counterparts_like_the_preprocessed_volume(tmp_path):
-    """With preprocess.crop, the file-based truth (lesion_fraction, healthy_on_grid) and the audit's arrays
-    crop before resizing exactly as preprocess_volume does."""
+def test_a_crop_moves_counterparts_like_the_preprocessed_volume(tmp_path):
+    """With preprocess.crop, the file-based truth counterpart (healthy_on_grid) and the audit's arrays crop
+    before resizing exactly as preprocess_volume does (lesion fractions: the test above)."""
     rng = np.random.default_rng(4)
     mask = _codes_mask(rng)
     healthy = rng.uniform(0, 200, mask.shape).astype(np.float32)
     image = healthy + 50.0 * (mask == 1)
-    np.save(tmp_path / "mask.npy", mask)
-    write_volume(tmp_path / "raw.nii.gz", image, (4.0, 0.625, 0.625))
     pre = {**PRE, "crop": 0.6}
     settings = PreprocessSettings.from_config(pre)
-    for codes in ((1,), (2,)):
-        expected = lesion_fraction(
-            tmp_path / "mask.npy",
-            tmp_path / "raw.nii.gz",
-            case="0001",
-            view="axial",
-            codes=codes,
-            preprocess_shape=pre["shape"],
-            crop=0.6,
-        )
-        got = lesion_fraction_array(mask, codes, pre["shape"], crop=0.6)
-        np.testing.assert_allclose(got, expected, atol=1e-6)
-        uncropped = lesion_fraction_array(mask, codes, pre["shape"])
-        assert got.sum() > 1.2 * uncropped.sum()  # the same lesion covers more voxels of the finer grid
     layout = Layout(str(tmp_path / "results"))
     Path(layout.synthetic_truth_dir()).mkdir(parents=True)
     np.save(layout.truth("0003", "coronal", "healthy"), healthy)

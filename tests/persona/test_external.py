@@ -78,21 +78,27 @@ def _sagittal_results(root: Path) -> tuple[Layout, pd.DataFrame, np.ndarray]:
     return layout, cohort, volumes
 
 
-def test_the_external_model_makes_every_persona_and_the_membership_says_it_saw_no_case(
-    tmp_path: Path, external: Path
-) -> None:
-    layout, cohort, volumes = _sagittal_results(tmp_path / "results")
+def _external_personas(layout: Layout, external: Path, *, box: list[float]) -> None:
+    """The persona stage of the sagittal cohort with the external model (``persona.checkpoint``); ``cross_fit``
+    is set and not read: an external model never saw this cohort."""
     persona_stages.persona(
         results=layout.root,
         reg="reg",
-        box=[0.5, 0.3, 0.5],
+        box=box,
         sample=SAMPLE,
         device="cpu",
         views=SAGITTAL,
         threads=1,
-        cross_fit=True,  # not read: an external model never saw this cohort
+        cross_fit=True,
         checkpoint=external,
     )
+
+
+def test_the_external_model_makes_every_persona_and_the_membership_says_it_saw_no_case(
+    tmp_path: Path, external: Path
+) -> None:
+    layout, cohort, volumes = _sagittal_results(tmp_path / "results")
+    _external_personas(layout, external, box=[0.5, 0.3, 0.5])
     assert not Path(layout.ddpm("reg")).exists()
     membership = pd.read_parquet(layout.persona_membership("reg"))
     assert set(membership["protocol"]) == {PersonaProtocol.EXTERNAL.value}
@@ -119,15 +125,6 @@ def test_the_external_model_makes_every_persona_and_the_membership_says_it_saw_n
 def test_the_persona_stage_refuses_a_mismatching_model_before_writing(tmp_path: Path, external: Path) -> None:
     layout, _, _ = _sagittal_results(tmp_path / "results")
     with pytest.raises(InputDataError, match=r"persona\.box is \[0\.5, 0\.4, 0\.5\]"):
-        persona_stages.persona(
-            results=layout.root,
-            reg="reg",
-            box=[0.5, 0.4, 0.5],
-            sample=SAMPLE,
-            device="cpu",
-            views=SAGITTAL,
-            threads=1,
-            checkpoint=external,
-        )
+        _external_personas(layout, external, box=[0.5, 0.4, 0.5])
     assert not Path(layout.persona_membership("reg")).exists()
     assert not Path(layout.persona("reg", "0000", "sagittal")).exists()
