@@ -1,4 +1,4 @@
-# Preprocess: resize each view to preprocess.shape and normalise intensities (per case).
+# Preprocess: crop each slice to preprocess.crop, resize each view to preprocess.shape and normalise intensities (per case).
 
 
 rule preprocess:

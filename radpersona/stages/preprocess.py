@@ -1,4 +1,4 @@
-"""Stage of rules/preprocess.smk: resize and normalise every view of a case."""
+"""Stage of rules/preprocess.smk: crop, resize and normalise every view of a case."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ logger = logging.getLogger("radpersona")
 def preprocess(
     *, case: str, views: Sequence[str], settings: Mapping[str, Any] | PreprocessSettings, results: str
 ) -> None:
-    """Rule ``preprocess``: ``raw(case, view)`` resized and normalised into ``pre(case, view)`` of
+    """Rule ``preprocess``: ``raw(case, view)`` cropped, resized and normalised into ``pre(case, view)`` of
     ``Layout(results)``, for each of ``views``."""
     settings = PreprocessSettings.from_config(settings)
     layout = Layout(results)
