@@ -2,7 +2,7 @@
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
 #   make test   the same install, then the test suite (all but the SLURM cluster test)
 #   make test-scale   the paper preset's dry run at MRNet's size (tens of minutes; not in make test)
-#   make test-control the DAG's positive and negative controls (tests/test_controls.py; not in make test yet)
+#   make test-control only the DAG's positive and negative controls (tests/test_controls.py; make test runs them too)
 #   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
 #   make lint   ruff (lint and format check), mypy and snakemake --lint
 VENV    ?= .venv
@@ -30,7 +30,7 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slurm and not scale and not control" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not slurm and not scale" $(PYTEST_ARGS)
 
 test-scale: $(STAMP)
 	$(VENV)/bin/python -m pytest -m scale $(PYTEST_ARGS)
