@@ -41,6 +41,7 @@ from radpersona.persona.model import (
     build_unet,
     from_model_scale,
     load_checkpoint_state,
+    memory_format,
     model_input,
     to_model_scale,
 )
@@ -82,7 +83,7 @@ def load_model(checkpoint: Path, device: str) -> tuple[DiffusionModelUNet, dict[
     meta["settings"] = PersonaModelSettings.from_config(state["settings"])
     model = build_unet(int(state["in_views"]), meta["settings"].unet)
     model.load_state_dict(state["state_dict"])
-    model.to(dev).eval()
+    model.to(dev, memory_format=memory_format(dev)).eval()
     return model, meta
 
 
@@ -201,6 +202,7 @@ def sample_personas(
     alphas = scheduler.alphas_cumprod.float().to(dev)
     n = int(volumes.shape[0])
     use_cuda = dev.type == "cuda"
+    layout = memory_format(dev)
     bar = Progress(
         f"persona sampling ({sampler.value}, {len(timesteps)} steps, {n} cases, {dev})",
         total=len(timesteps) * -(-n // batch_size),
@@ -219,7 +221,7 @@ def sample_personas(
                 eps = torch.stack([torch.randn((views, *shape), generator=g, device=dev) for g in gens])
                 known = alphas[t].sqrt() * x0 + (1.0 - alphas[t]).sqrt() * eps
                 x = torch.where(known_region, known, x)
-                inputs = model_input(x, context, mask)
+                inputs = model_input(x, context, mask).contiguous(memory_format=layout)
                 if rows == 1:  # see module docstring: keep the CPU result batch-independent
                     inputs = torch.cat([inputs, inputs])
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):

@@ -46,6 +46,7 @@ from radpersona.persona.model import (
     build_scheduler,
     build_unet,
     checkpoint_digest,
+    memory_format,
     model_input,
     plain_settings,
     to_model_scale,
@@ -176,7 +177,8 @@ def train_ddpm(
             overwritten.
         device: overrides ``persona.device`` (cpu | cuda | auto). On CUDA the forward pass runs under
             bf16 autocast, contiguous memory (channels_last_3d measured 1.5x slower for this U-Net on an H200:
-            24 versus 35 volumes/s at 32x128x128; cuDNN's autotuner measured no faster).
+            24 versus 35 volumes/s at 32x128x128; cuDNN's autotuner measured no faster); on the CPU the
+            weights and inputs are channels_last_3d (:func:`~radpersona.persona.model.memory_format`).
         stop_after: test hook: raise ``TrainingStopped`` after this many steps of *this call* (simulates
             a kill; what was checkpointed before survives).
         views: the names of the C views (stored as ``views``: ``persona.checkpoint`` checks them when the model
@@ -217,8 +219,9 @@ def train_ddpm(
     digest = checkpoint_digest(trained_on, data=_data_fingerprint(volumes), in_views=in_views)
 
     torch.manual_seed(seed)
-    model = build_unet(in_views, settings.unet).to(dev)
-    ema = build_unet(in_views, settings.unet).to(dev)
+    layout = memory_format(dev)
+    model = build_unet(in_views, settings.unet).to(dev, memory_format=layout)
+    ema = build_unet(in_views, settings.unet).to(dev, memory_format=layout)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(
@@ -272,7 +275,7 @@ def train_ddpm(
         a = alphas[t].view(-1, 1, 1, 1, 1)
         x_t = a.sqrt() * x0 + (1.0 - a).sqrt() * noise
         target = training_target(prediction, x0, noise, a)
-        inputs = model_input(x_t, x0 * (1.0 - mask), mask)
+        inputs = model_input(x_t, x0 * (1.0 - mask), mask).contiguous(memory_format=layout)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_cuda):
             output = model(inputs, t)
         weight = mask.expand_as(target)
