@@ -76,15 +76,20 @@ def healthy_on_grid(
     reg: str,
 ) -> np.ndarray:
     """The true healthy counterpart on the grid of the ``reg`` branch, on the original's intensity scale
-    (resized like the original, normalised with the statistics of the case's own resized original).
+    (resized like the original, normalised with the statistics of the case's own resized original; for ``reg``
+    resampled through the case's affine as reg_aladin resamples the registered volume: cubic, on the
+    preprocessed grid of the raw file's spacing).
 
-    Reads ``layout.truth(case, view, "healthy")`` and, for ``reg``, ``layout.registered(case, view)``
-    and ``layout.affine(case, view)``.
+    Reads ``layout.truth(case, view, "healthy")`` and, for ``reg``, ``layout.raw(case, view)`` (its spacing:
+    the affine maps millimetres of the preprocessed grid), ``layout.registered(case, view)`` and
+    ``layout.affine(case, view)``.
     """
     healthy = truth_array(layout, case, view, "healthy").astype(np.float32)
     shape, interp, crop = preprocess.shape, preprocess.interpolation, preprocess.crop
-    resized, spacing = to_grid(healthy, (1.0, 1.0, 1.0), shape, interp, crop=crop)
-    reference, _ = to_grid(np.asarray(raw_volume, np.float32), (1.0, 1.0, 1.0), shape, interp, crop=crop)
+    # the resized values do not depend on the spacing; the grid's spacing matters only for reg_resample
+    raw_spacing = (1.0, 1.0, 1.0) if reg == "noreg" else read_volume(layout.raw(case, view), case=case, view=view)[1]
+    resized, spacing = to_grid(healthy, raw_spacing, shape, interp, crop=crop)
+    reference, _ = to_grid(np.asarray(raw_volume, np.float32), raw_spacing, shape, interp, crop=crop)
     resized = _normalise_like(resized, reference, preprocess)
     if reg == "noreg":
         return resized
@@ -95,7 +100,7 @@ def healthy_on_grid(
         Path(layout.affine(case, view)),
         case=case,
         view=view,
-        interpolation=1,
+        interpolation=3,  # cubic, as reg_aladin resamples the registered volumes
     )
 
 
