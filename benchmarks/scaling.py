@@ -14,18 +14,24 @@ Estimates for a cohort of n cases:
 
 * ``job_seconds``: the sum over rules of fixed + per_case n (one core per job, as Snakemake charges it; the
   jobs use ``resources.torch_threads`` threads each);
-* ``workstation_seconds`` on ``--cores`` cores: each rule's seconds divided by min(cores / threads, its job
-  count) (its jobs spread over the cores), summed over rules; rules run one after another here, which
-  ignores overlap between rules, so it is an upper bound. Printed next to the measured wall time of each
-  measured run (``calibration``): the ratio tells how far the bound is off on this machine;
+* ``workstation_seconds`` on ``--cores`` cores: each rule's seconds divided by min(cores // its threads, its job
+  count) (its jobs spread over the cores; a rule's threads are those Snakemake gave its jobs, read from the run's
+  log: 1 for the per-case rules, ``resources.torch_threads`` for the torch rules), summed over rules; rules run
+  one after another here, which ignores overlap between rules, so it is an upper bound. Printed next to the
+  measured wall time of each measured run (``calibration``): the ratio tells how far the bound is off on this
+  machine;
 * ``slurm_seconds``: the critical path when every job of a rule runs on its own node: per rule, its
   longest job (fitted like the rule's total, from the per-job maxima), summed over the rules; queueing
   and node start-up are not included.
 
-    python benchmarks/scaling.py                       # sizes 32 and 56 at the demo shape, 2 cores
-    python benchmarks/scaling.py --sizes 24:8 40:16 --extrapolate 56 360 1250 --cores 2
+    python benchmarks/scaling.py                       # sizes 56 and 96 at the demo shape, 2 cores
+    python benchmarks/scaling.py --sizes 40:16 72:24 --extrapolate 56 360 1250 --cores 2 --keep runs/
+    python benchmarks/scaling.py --sizes 40:16 72:24 --keep runs/ --refit   # fit the kept runs again, no run
 
-Prints one JSON object. Takes about as long as the two runs (tens of minutes on 2 cores).
+Prints one JSON object. Takes about as long as the two runs (about an hour on 2 cores at the default sizes).
+Each run's folder (``--keep``, else a temporary one) holds its results, ``snakemake.log`` and ``run.json`` (its
+size and wall time); ``--refit`` reads those instead of running. Sizes below 40 training cases can leave an inner
+validation split of the default cohort (ACL prevalence 0.18) without the two positives it needs.
 """
 
 from __future__ import annotations
@@ -71,6 +77,21 @@ def _rule_jobs(results: Path) -> dict[str, list[float]]:
     return jobs
 
 
+def _rule_threads(log: str) -> dict[str, int]:
+    """{rule: threads} of the jobs in a Snakemake log: each job's ``rule NAME:`` (or ``localrule NAME:``) block, with
+    its ``threads: N`` line (Snakemake prints none for one thread)."""
+    threads: dict[str, int] = {}
+    rule = None
+    for line in log.splitlines():
+        text = line.strip()
+        if text.startswith(("rule ", "localrule ")) and text.endswith(":"):
+            rule = text.split(" ", 1)[1][:-1]
+            threads.setdefault(rule, 1)
+        elif rule is not None and text.startswith("threads:"):
+            threads[rule] = max(threads[rule], int(text.split(":", 1)[1]))
+    return threads
+
+
 def _ddpm_loops(results: Path) -> list[dict[str, float]]:
     """Training-loop seconds and steps of every DDPM checkpoint of a run (from the checkpoint's summary)."""
     import torch
@@ -110,11 +131,22 @@ def measure(train: int, valid: int, args: argparse.Namespace, root: Path) -> dic
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace")
     wall = time.perf_counter() - start
+    (results.parent / "snakemake.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0:
         raise SystemExit(f"benchmarks/scaling.py: the run of {train + valid} cases failed:\n{proc.stderr[-4000:]}")
-    jobs = _rule_jobs(results)
-    loops = _ddpm_loops(results)
-    return {"n": train + valid, "n_train": train, "n_valid": valid, "wall_seconds": wall, "jobs": jobs, "ddpm": loops}
+    run = {"n": train + valid, "n_train": train, "n_valid": valid, "wall_seconds": wall}
+    (results.parent / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    return load_run(results.parent)
+
+
+def load_run(folder: Path) -> dict[str, Any]:
+    """A measured run from its folder: ``run.json`` (size, wall time), the results' per-job benchmarks and DDPM
+    checkpoints, and the rules' threads from ``snakemake.log``."""
+    run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    results = folder / "results"
+    log = folder / "snakemake.log"
+    threads = _rule_threads(log.read_text(encoding="utf-8")) if log.exists() else {}
+    return {**run, "jobs": _rule_jobs(results), "ddpm": _ddpm_loops(results), "threads": threads}
 
 
 def _fit(ns: list[int], values: list[float]) -> dict[str, float]:
@@ -138,6 +170,7 @@ def fit(runs: list[dict[str, Any]], configured_steps: int) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "points": [{"n": n, "seconds": round(t, 2), "jobs": c} for n, t, c in zip(ns, totals, counts)],
             "job_count": _fit(ns, [float(c) for c in counts]),
+            "threads": max((r.get("threads", {}).get(rule, 0) for r in runs), default=0) or None,
         }
         if rule in DDPM_RULES:
             # measured loop seconds per step (all DDPM checkpoints of each run), scaled to the configured steps
@@ -171,10 +204,11 @@ def fit(runs: list[dict[str, Any]], configured_steps: int) -> dict[str, Any]:
 
 
 def estimate(rules: dict[str, Any], n: int, threads: int, cores: int) -> dict[str, float]:
-    """job, workstation and SLURM critical-path seconds for ``n`` cases."""
-    slots = max(1, cores // max(1, threads))
+    """job, workstation and SLURM critical-path seconds for ``n`` cases (``threads``: a rule's threads where the
+    run's log did not say)."""
     job = work = slurm = 0.0
     for entry in rules.values():
+        slots = max(1, cores // max(1, int(entry.get("threads") or threads)))
         seconds = max(0.0, entry["fit"]["fixed"] + entry["fit"]["per_case"] * n)
         count = max(1.0, entry["job_count"]["fixed"] + entry["job_count"]["per_case"] * n)
         job += seconds
@@ -185,13 +219,16 @@ def estimate(rules: dict[str, Any], n: int, threads: int, cores: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", type=_cohort, default=[(24, 8), (40, 16)], help="TRAIN:VALID cohorts")
+    parser.add_argument("--sizes", nargs="+", type=_cohort, default=[(40, 16), (72, 24)], help="TRAIN:VALID cohorts")
     parser.add_argument("--extrapolate", nargs="+", type=int, default=[56, 200, 360, 1000, 1250])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--ddpm-steps", type=int, default=50, help="DDPM steps of the measured runs")
     parser.add_argument("--configfile", nargs="*", default=[str(REPO / "config.yaml")])
     parser.add_argument("--keep", help="keep the runs' results under this folder")
+    parser.add_argument("--refit", action="store_true", help="fit the runs kept under --keep again, without running")
     args = parser.parse_args()
+    if args.refit and not args.keep:
+        parser.error("--refit needs --keep (the folder of the kept runs)")
 
     sys.path.insert(0, str(REPO))
     from radpersona.settings import Settings, read_config
@@ -200,7 +237,10 @@ def main() -> None:
     configured_steps = int(settings.persona.model.train.steps)
     threads = int(settings.resources.torch_threads)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="radpersona-scaling-"))
-    runs = [measure(train, valid, args, root) for train, valid in args.sizes]
+    if args.refit:
+        runs = [load_run(root / f"n{train + valid}") for train, valid in args.sizes]
+    else:
+        runs = [measure(train, valid, args, root) for train, valid in args.sizes]
     rules = fit(runs, configured_steps)
     calibration = []
     for run in runs:
@@ -237,7 +277,8 @@ def main() -> None:
                 "measured_ddpm_steps": args.ddpm_steps,
                 "configured_ddpm_steps": configured_steps,
                 "measured": [
-                    {k: (round(v) if k == "wall_seconds" else v) for k, v in r.items() if k != "jobs"} for r in runs
+                    {k: (round(v) if k == "wall_seconds" else v) for k, v in r.items() if k not in ("jobs", "threads")}
+                    for r in runs
                 ],
                 "rules": rules,
                 "calibration": calibration,

@@ -62,3 +62,47 @@ def test_a_size_is_train_colon_valid(benchmark_module) -> None:
     assert scaling._cohort("24:8") == (24, 8)
     with pytest.raises(Exception, match="TRAIN:VALID"):
         scaling._cohort("24")
+
+
+LOG = """\
+[Tue Dec  1 02:29:50 2026]
+localrule register:
+    input: results/volumes/pre/0003_axial.nii.gz
+    jobid: 12
+    wildcards: case=0003
+    resources: tmpdir=/tmp
+
+[Tue Dec  1 02:31:02 2026]
+rule train_ddpm_fold:
+    output: results/models/ddpm_reg_fold1.pt
+    jobid: 40
+    threads: 2
+    resources: tmpdir=/tmp, gpu=0
+"""
+
+
+def test_a_rules_threads_come_from_the_snakemake_log_one_where_it_prints_none(benchmark_module) -> None:
+    scaling = benchmark_module("scaling")
+    assert scaling._rule_threads(LOG) == {"register": 1, "train_ddpm_fold": 2}
+
+
+def test_single_thread_rules_share_the_cores_in_the_workstation_estimate(tmp_path: Path, benchmark_module) -> None:
+    """A kept run (results, run.json, snakemake.log) is read back by --refit's loader; register's one-thread jobs
+    run two at a time on 2 cores, the 2-thread DDPM jobs one at a time."""
+    import json
+
+    scaling = benchmark_module("scaling")
+    runs = []
+    for n in (20, 40):
+        results = _fake_run(tmp_path, n, ddpm_jobs=3, loop_seconds=25.0, steps=50)
+        (results.parent / "run.json").write_text(json.dumps({"n": n, "wall_seconds": 100.0}), encoding="utf-8")
+        (results.parent / "snakemake.log").write_text(LOG, encoding="utf-8")
+        runs.append(scaling.load_run(results.parent))
+    assert runs[0]["threads"] == {"register": 1, "train_ddpm_fold": 2}
+    assert runs[1]["jobs"]["register"] == [3.0] * 40
+    rules = scaling.fit(runs, configured_steps=1000)
+    assert rules["register"]["threads"] == 1 and rules["train_ddpm_fold"]["threads"] == 2
+    est = scaling.estimate(rules, 100, threads=2, cores=2)
+    # register 300 s over 2 cores; reference and train_fingerprint (not in the log) at the default 2 threads
+    assert est["workstation_seconds"] == round(300.0 / 2 + 40.0 + 60.0 + 1515.0)
+    assert est["job_seconds"] == round(300.0 + 40.0 + 60.0 + 1515.0)
