@@ -38,6 +38,7 @@ __all__ = [
     "from_model_scale",
     "model_input",
     "memory_format",
+    "place",
 ]
 
 DEVICE_KEY = "persona.device"
@@ -99,6 +100,13 @@ def memory_format(dev: torch.device) -> torch.memory_format:
     contiguous on CUDA, where ``channels_last_3d`` measured 1.5x slower for this U-Net (H200, 32x128x128).
     """
     return torch.channels_last_3d if dev.type == "cpu" else torch.contiguous_format
+
+
+def place(module: DiffusionModelUNet, dev: torch.device) -> DiffusionModelUNet:
+    """Move the U-Net to ``dev`` in the layout of :func:`memory_format` (``Module.to`` takes ``memory_format`` at
+    run time; its type stubs do not say so)."""
+    mover: Any = module
+    return mover.to(dev, memory_format=memory_format(dev))
 
 
 def build_scheduler(settings: PersonaModelSettings, kind: str = "ddpm") -> DDPMScheduler | DDIMScheduler:

@@ -43,6 +43,7 @@ from radpersona.persona.model import (
     load_checkpoint_state,
     memory_format,
     model_input,
+    place,
     to_model_scale,
 )
 from radpersona.persona.train import CHECKPOINT_FORMAT
@@ -83,7 +84,7 @@ def load_model(checkpoint: Path, device: str) -> tuple[DiffusionModelUNet, dict[
     meta["settings"] = PersonaModelSettings.from_config(state["settings"])
     model = build_unet(int(state["in_views"]), meta["settings"].unet)
     model.load_state_dict(state["state_dict"])
-    model.to(dev, memory_format=memory_format(dev)).eval()
+    place(model, dev).eval()
     return model, meta
 
 

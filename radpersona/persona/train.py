@@ -48,6 +48,7 @@ from radpersona.persona.model import (
     checkpoint_digest,
     memory_format,
     model_input,
+    place,
     plain_settings,
     to_model_scale,
 )
@@ -220,8 +221,8 @@ def train_ddpm(
 
     torch.manual_seed(seed)
     layout = memory_format(dev)
-    model = build_unet(in_views, settings.unet).to(dev, memory_format=layout)
-    ema = build_unet(in_views, settings.unet).to(dev, memory_format=layout)
+    model = place(build_unet(in_views, settings.unet), dev)
+    ema = place(build_unet(in_views, settings.unet), dev)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(
