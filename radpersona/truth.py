@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from .errors import InputDataError
+from .errors import ConfigError, InputDataError
 from .layout import Layout
 from .preprocess import centre_crop, resize, to_grid
 from .registration import find_niftyreg_tool
@@ -52,8 +52,13 @@ def truth_array(layout: Layout, case: str, view: str, kind: str) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: PreprocessSettings) -> np.ndarray:
-    """Normalise ``raw`` with the statistics ``preprocess`` would take from ``reference_raw``."""
+def normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: PreprocessSettings) -> np.ndarray:
+    """Normalise ``raw`` with the statistics ``preprocess`` would take from ``reference_raw`` (a counterpart on the
+    intensity scale of its resized original: the truth, the audit's arrays and the reconstruction study use it).
+
+    Raises:
+        ConfigError: ``preprocess.normalisation`` is not one of none, zscore, minmax, percentile.
+    """
     method = preprocess.normalisation
     if method == "none":
         return raw.astype(np.float32)
@@ -61,8 +66,10 @@ def _normalise_like(raw: np.ndarray, reference_raw: np.ndarray, preprocess: Prep
         return ((raw - reference_raw.mean()) / reference_raw.std()).astype(np.float32)
     if method == "minmax":
         lo, hi = float(reference_raw.min()), float(reference_raw.max())
-    else:
+    elif method == "percentile":
         lo, hi = (float(v) for v in np.percentile(reference_raw, list(preprocess.percentiles)))
+    else:
+        raise ConfigError(f"preprocess.normalisation {method!r} is not supported by the truth mapping")
     return ((np.clip(raw, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
@@ -90,7 +97,7 @@ def healthy_on_grid(
     raw_spacing = (1.0, 1.0, 1.0) if reg == "noreg" else read_volume(layout.raw(case, view), case=case, view=view)[1]
     resized, spacing = to_grid(healthy, raw_spacing, shape, interp, crop=crop)
     reference, _ = to_grid(np.asarray(raw_volume, np.float32), raw_spacing, shape, interp, crop=crop)
-    resized = _normalise_like(resized, reference, preprocess)
+    resized = normalise_like(resized, reference, preprocess)
     if reg == "noreg":
         return resized
     return reg_resample(

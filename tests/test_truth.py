@@ -53,7 +53,8 @@ def test_healthy_counterpart_on_the_registered_grid_uses_the_raw_spacing(tmp_pat
     is resampled through the case's affine on the preprocessed grid of the raw file's own (anisotropic) spacing,
     with reg_aladin's cubic interpolation (with unit spacing the largest difference was 1.02, linear 0.19)."""
     from radpersona.registration import register_volume
-    from radpersona.settings import RegistrationSettings
+    from radpersona.settings import RegistrationSettings, read_config
+    from radpersona.settings.base import REPO_ROOT
 
     layout = Layout(str(tmp_path))
     cohort = generate_cohort(tmp_path / "mrnet", layout, n_train=6, n_valid=2, seed=3, matrix=48, slices=(8, 10))
@@ -67,21 +68,9 @@ def test_healthy_counterpart_on_the_registered_grid_uses_the_raw_spacing(tmp_pat
         raw = np.load(tmp_path / "mrnet" / split / view / f"{c}.npy").astype(np.float32)
         write_volume(layout.raw(c, view), raw, spacing)
         preprocess_volume(layout.raw(c, view), layout.pre(c, view), PRE, case=c, view=view)
-    settings = RegistrationSettings.from_config(
-        {
-            "variants": ["reg"],
-            "reference": "case",
-            "reference_case": None,
-            "template_cases": 2,
-            "template_iterations": 1,
-            "seed": 1,
-            "rigid_only": False,
-            "levels": 2,
-            "levels_to_perform": 2,
-            "max_iterations": 5,
-            "ncc_margin": 0.05,
-            "on_failure": "error",
-        }
+    # config.yaml's registration, stopping on a failed registration
+    settings = RegistrationSettings.from_config(read_config(REPO_ROOT / "config.yaml")["registration"]).replace(
+        on_failure="error"
     )
     register_volume(
         layout.pre(reference_case, view),

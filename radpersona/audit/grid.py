@@ -18,7 +18,7 @@ from scipy.ndimage import uniform_filter
 from radpersona.errors import ConfigError, InputDataError
 from radpersona.preprocess import centre_crop, normalise, resize, to_grid
 from radpersona.settings import PreprocessSettings
-from radpersona.truth import _normalise_like
+from radpersona.truth import normalise_like
 
 Spacing3 = tuple[float, float, float]
 
@@ -200,5 +200,5 @@ def preprocess_with_counterparts(
     others = []
     for other in counterparts:
         other_resized, _ = to_grid(np.asarray(other, np.float32), raw_spacing, shape, interp, crop=crop)
-        others.append(_normalise_like(other_resized, resized, settings))
+        others.append(normalise_like(other_resized, resized, settings))
     return Preprocessed(out, others, new_spacing, intensity_scale(resized, settings))

@@ -16,29 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radpersona.errors import ConfigError, InputDataError
+from radpersona.errors import InputDataError
 from radpersona.layout import Layout
 from radpersona.persona.reconstruction.configs import ReconConfig
 from radpersona.settings import PreprocessSettings
-from radpersona.truth import reg_resample
+from radpersona.truth import normalise_like, reg_resample
 
 __all__ = ["truth_on_grid", "kept_unregistered", "lesion_truth"]
-
-
-def _normalise_like(resized_original: np.ndarray, array: np.ndarray, preprocess: PreprocessSettings) -> np.ndarray:
-    """Normalise ``array`` with the statistics that preprocess took from the original image."""
-    method = preprocess.normalisation
-    if method == "none":
-        return array.astype(np.float32)
-    if method == "zscore":
-        return ((array - resized_original.mean()) / resized_original.std()).astype(np.float32)
-    if method == "minmax":
-        lo, hi = float(resized_original.min()), float(resized_original.max())
-    elif method == "percentile":
-        lo, hi = (float(v) for v in np.percentile(resized_original, list(preprocess.percentiles)))
-    else:
-        raise ConfigError(f"preprocess.normalisation {method!r} is not supported by the truth mapping")
-    return ((np.clip(array, lo, hi) - lo) / (hi - lo)).astype(np.float32)
 
 
 def truth_on_grid(
@@ -102,7 +86,7 @@ def truth_on_grid(
             path=pre_path,
             value=float(np.max(np.abs(check - pre_array))) if check.shape == pre_array.shape else check.shape,
         )
-    healthy_grid = _normalise_like(original, healthy_grid, preprocess)
+    healthy_grid = normalise_like(healthy_grid, original, preprocess)
     if (affine is None) != (reference is None):
         raise ValueError("affine and reference must both be given (reg) or both be None")
     if affine is not None and reference is not None:
