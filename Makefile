@@ -1,8 +1,9 @@
 # radpersona - two commands on a fresh machine:
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
-#   make test   the same install, then the test suite (all but the SLURM cluster test)
-#   make test-scale   the paper preset's dry run at MRNet's size (tens of minutes; not in make test)
-#   make test-control only the DAG's positive and negative controls (tests/test_controls.py; make test runs them too)
+#   make test   the same install, then the fast test suite (every test not marked slow, slurm or scale; ~10 min)
+#   make test-slow    the whole-DAG runs (marker slow: smoke DAG, sources, controls, MRNet-size ingest; ~35 min)
+#   make test-scale   the paper preset's dry run at MRNet's size (tens of minutes; in neither of the above)
+#   make test-control only the DAG's positive and negative controls (tests/test_controls.py; part of test-slow)
 #   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
 #   make lint   ruff (lint and format check), mypy and snakemake --lint
 VENV    ?= .venv
@@ -12,7 +13,7 @@ CORES   ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-scale test-control test-slurm lint clean
+.PHONY: install run test test-slow test-scale test-control test-slurm lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-niftyreg.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,7 +31,10 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slurm and not scale" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not slow and not slurm and not scale" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "slow and not slurm and not scale" $(PYTEST_ARGS)
 
 test-scale: $(STAMP)
 	$(VENV)/bin/python -m pytest -m scale $(PYTEST_ARGS)

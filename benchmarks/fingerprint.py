@@ -4,8 +4,14 @@ Examples::
 
     # paper scale on a GPU (MRNet-sized training set, 2x2x2 patches x 3 views x 2 images x 38 ...)
     python benchmarks/fingerprint.py --device cuda
-    # CPU demo scale
-    python benchmarks/fingerprint.py --device cpu --n-cases 64 --shape 16 64 64 --widths 16 32 64 128
+    # CPU demo scale (config.yaml's fold: about 27 cases, 16x48x48, 1,824 features), both memory layouts
+    python benchmarks/fingerprint.py --device cpu --n-cases 27 --shape 16 48 48 --widths 8 16 32 64 \
+        --n-features 1824 --epochs 6 --threads 2 --layouts default contiguous
+
+``--layouts``: ``default`` is the pipeline's layout (:func:`radpersona.device.memory_format`: channels_last_3d on
+the CPU, contiguous on CUDA); ``contiguous`` forces PyTorch's default layout, as a user's plain training loop
+has it. Each layout trains the same seeded model on the same data, one after the other in this run, after a
+one-epoch warm-up in that layout.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import time
 import numpy as np
 import torch
 
+import radpersona.device
 from radpersona.fingerprint import fit_fingerprint
 from radpersona.settings import FingerprintSettings
 
@@ -40,6 +47,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="the first epoch includes warm-up")
     parser.add_argument("--device", default="auto", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    parser.add_argument(
+        "--layouts", nargs="+", choices=("default", "contiguous"), default=["default"], help="memory layouts to time"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,44 +84,71 @@ def main() -> None:
         }
     )
     cuda = args.device != "cpu" and torch.cuda.is_available()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    model = fit_fingerprint(images, X, y, feature_names=_names(args.n_features), settings=settings)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    pred = model.predict(images, X)
-    predict_seconds = time.perf_counter() - start
-    epochs = [h["seconds"] for h in model.history]
+    runs = {}
+    pipeline_layout = radpersona.device.memory_format
+    for layout in args.layouts:
+        if layout == "contiguous":
+            radpersona.device.memory_format = lambda dev: torch.contiguous_format  # type: ignore[assignment]
+        try:
+            # warm-up in this layout (oneDNN / cuDNN build their kernels on first use), then the timed run
+            _fit_and_predict(images[:12], X[:12], y[:12], settings.replace(epochs=1, threshold_every=1), cuda)
+            runs[layout] = _fit_and_predict(images, X, y, settings, cuda)
+        finally:
+            radpersona.device.memory_format = pipeline_layout
+    first = dict(runs[args.layouts[0]])
+    for run in runs.values():
+        run.pop("device")
+        run.pop("n_inner_train")
     print(
         json.dumps(
             {
                 "benchmark": "fingerprint_training",
-                "device": str(model.device),
+                "device": first.pop("device"),
                 "gpu": torch.cuda.get_device_name() if cuda else None,
                 "cpu_threads": torch.get_num_threads(),
                 "n_cases": args.n_cases,
-                "n_inner_train": int(model.train_index.size),
+                "n_inner_train": first.pop("n_inner_train"),
                 "shape": args.shape,
                 "views": args.views,
                 "n_features": args.n_features,
                 "resnet_widths": args.widths,
                 "batch_size": args.batch_size,
                 "epochs": args.epochs,
-                "seconds_per_epoch": epochs,
-                "seconds_per_epoch_after_first": statistics.median(epochs[1:]) if len(epochs) > 1 else None,
                 "last_epoch_includes_inner_validation": True,
-                "fit_seconds": fit_seconds,
-                "predict_seconds_all_cases": predict_seconds,
                 "data_generation_seconds": data_seconds,
-                "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-                "mean_n_used": float(pred["n_used"].mean()),
+                "layouts": runs,
                 "python": platform.python_version(),
                 "torch": torch.__version__,
             },
             indent=1,
         )
     )
+
+
+def _fit_and_predict(
+    images: np.ndarray, X: np.ndarray, y: np.ndarray, settings: FingerprintSettings, cuda: bool
+) -> dict[str, object]:
+    """Train and predict once; timings, peak GPU memory and features used."""
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    model = fit_fingerprint(images, X, y, feature_names=_names(X.shape[1]), settings=settings)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = model.predict(images, X)
+    predict_seconds = time.perf_counter() - start
+    epochs = [h["seconds"] for h in model.history]
+    return {
+        "device": str(model.device),
+        "n_inner_train": int(model.train_index.size),
+        "memory_format": str(radpersona.device.memory_format(model.device)),
+        "seconds_per_epoch": epochs,
+        "seconds_per_epoch_after_first": statistics.median(epochs[1:]) if len(epochs) > 1 else None,
+        "fit_seconds": fit_seconds,
+        "predict_seconds_all_cases": predict_seconds,
+        "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "mean_n_used": float(pred["n_used"].mean()),
+    }
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from radpersona.device import resolve_device
+from radpersona.device import as_layout, place, resolve_device
 from radpersona.errors import ConfigError
 from radpersona.fingerprint.inputs import check_inputs, check_labels, standardisation
 from radpersona.fingerprint.model import FingerprintNet, build_fingerprint_net, load_backbone_weights
@@ -173,7 +173,7 @@ def _build_network(
     loaded = None
     if settings.init_weights is not None and net.usage_predictor is not None:
         loaded, _ = load_backbone_weights(net.usage_predictor.backbone, settings.init_weights)
-    net.to(device)
+    place(net, device)  # channels_last_3d on the CPU (radpersona.device.memory_format)
     return net, loaded
 
 
@@ -210,7 +210,7 @@ class _Objective:
     def _images(self, index: np.ndarray) -> torch.Tensor | None:
         if self.data.images is None or self.net.usage_predictor is None:
             return None
-        return torch.from_numpy(self.data.images[index]).to(self.device, non_blocking=True)
+        return as_layout(torch.from_numpy(self.data.images[index]), self.device)
 
     def __call__(self, index: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
         """The loss (with its graph) and its parts as floats: ``bce``, ``penalty_u``, ``penalty_beta``, ``mean_u``."""

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from radpersona.atomic import atomic_output
-from radpersona.device import resolve_device
+from radpersona.device import as_layout, place, resolve_device
 from radpersona.errors import InputDataError
 from radpersona.fingerprint.inputs import check_inputs
 from radpersona.fingerprint.model import FingerprintNet, build_fingerprint_net
@@ -58,7 +58,7 @@ def usage(
     net.eval()
     out = []
     for start in range(0, index.size, batch_size):
-        batch = torch.from_numpy(images[index[start : start + batch_size]]).to(device)
+        batch = as_layout(torch.from_numpy(images[index[start : start + batch_size]]), device)
         out.append(net.usage_predictor(batch).double().cpu().numpy())
     net.train(was_training)
     return np.concatenate(out, axis=0) if out else np.zeros((0, net.n_features))
@@ -223,7 +223,7 @@ class TrainedFingerprint:
             dropout=settings.dropout,
         )
         net.load_state_dict(payload["state_dict"], strict=True)
-        net.to(dev).eval()
+        place(net, dev).eval()
         return cls(
             net=net,
             feature_names=list(payload["feature_names"]),

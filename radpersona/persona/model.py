@@ -37,8 +37,6 @@ __all__ = [
     "to_model_scale",
     "from_model_scale",
     "model_input",
-    "memory_format",
-    "place",
 ]
 
 DEVICE_KEY = "persona.device"
@@ -90,23 +88,6 @@ def build_unet(in_views: int, unet: UNetSettings) -> DiffusionModelUNet:
         # heads of at most 8 channels; MONAI needs the mid-block width to be a multiple of this
         num_head_channels=min(8, channels[-1]),
     )
-
-
-def memory_format(dev: torch.device) -> torch.memory_format:
-    """The memory layout of the U-Net's weights and inputs on ``dev``.
-
-    ``channels_last_3d`` on the CPU, where oneDNN's 3-D convolutions run faster in it (demo shape 16x48x48,
-    2 cores: a training step 1.65 -> 1.28 s at batch 4, a sampling forward 1.05 -> 0.86 s at batch 8);
-    contiguous on CUDA, where ``channels_last_3d`` measured 1.5x slower for this U-Net (H200, 32x128x128).
-    """
-    return torch.channels_last_3d if dev.type == "cpu" else torch.contiguous_format
-
-
-def place(module: DiffusionModelUNet, dev: torch.device) -> DiffusionModelUNet:
-    """Move the U-Net to ``dev`` in the layout of :func:`memory_format` (``Module.to`` takes ``memory_format`` at
-    run time; its type stubs do not say so)."""
-    mover: Any = module
-    return mover.to(dev, memory_format=memory_format(dev))
 
 
 def build_scheduler(settings: PersonaModelSettings, kind: str = "ddpm") -> DDPMScheduler | DDIMScheduler:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from monai.networks.nets import DiffusionModelUNet
 
+from radpersona.device import memory_format, place
 from radpersona.errors import InputDataError
 from radpersona.persona.masks import box_mask
 from radpersona.persona.model import (
@@ -41,9 +42,7 @@ from radpersona.persona.model import (
     build_unet,
     from_model_scale,
     load_checkpoint_state,
-    memory_format,
     model_input,
-    place,
     to_model_scale,
 )
 from radpersona.persona.train import CHECKPOINT_FORMAT

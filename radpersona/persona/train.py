@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from radpersona.atomic import atomic_output
-from radpersona.device import resolve_device
+from radpersona.device import memory_format, place, resolve_device
 from radpersona.errors import InputDataError
 from radpersona.persona.masks import box_mask, random_box_origin
 from radpersona.persona.model import (
@@ -46,9 +46,7 @@ from radpersona.persona.model import (
     build_scheduler,
     build_unet,
     checkpoint_digest,
-    memory_format,
     model_input,
-    place,
     plain_settings,
     to_model_scale,
 )
@@ -179,7 +177,7 @@ def train_ddpm(
         device: overrides ``persona.device`` (cpu | cuda | auto). On CUDA the forward pass runs under
             bf16 autocast, contiguous memory (channels_last_3d measured 1.5x slower for this U-Net on an H200:
             24 versus 35 volumes/s at 32x128x128; cuDNN's autotuner measured no faster); on the CPU the
-            weights and inputs are channels_last_3d (:func:`~radpersona.persona.model.memory_format`).
+            weights and inputs are channels_last_3d (:func:`~radpersona.device.memory_format`).
         stop_after: test hook: raise ``TrainingStopped`` after this many steps of *this call* (simulates
             a kill; what was checkpointed before survives).
         views: the names of the C views (stored as ``views``: ``persona.checkpoint`` checks them when the model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -162,21 +163,8 @@ def persona(
         }
     )
     write_parquet(membership, layout.persona_membership(reg), metadata={"protocol": protocol.value})
-    _membership_table(
-        layout,
-        reg,
-        cohort,
-        stack,
-        personas,
-        model_fold,
-        trained_on,
-        protocol,
-        box,
-        sample_settings,
-        seeds,
-        device,
-        data_range,
-    )
+    made = MadePersonas(cohort, stack, personas, model_fold, trained_on, protocol, seeds)
+    _membership_table(layout, reg, made, box=box, sample=sample_settings, device=device, data_range=data_range)
     write_personas(layout, reg, cases, views, stack, personas, spacings, sample_settings, seeds)
 
 
@@ -202,29 +190,42 @@ def write_personas(
             )
 
 
+@dataclass(frozen=True)
+class MadePersonas:
+    """The personas of one branch and where each came from.
+
+    ``stack`` and ``personas`` are ``(cases, views, D, H, W)`` in ``cohort`` order; ``model_fold`` names, per
+    case, the DDPM fold that made its persona; ``trained_on``, per fold, the cases that DDPM trained on (none
+    for an external model); ``seeds`` the per-case sampling seeds."""
+
+    cohort: pd.DataFrame
+    stack: np.ndarray
+    personas: np.ndarray
+    model_fold: Mapping[str, str]
+    trained_on: Mapping[str, set[str]]
+    protocol: PersonaProtocol
+    seeds: Sequence[int]
+
+
 def _membership_table(
     layout: Layout,
     reg: str,
-    cohort: pd.DataFrame,
-    stack: np.ndarray,
-    personas: np.ndarray,
-    model_fold: Mapping[str, str],
-    trained_on: Mapping[str, set[str]],
-    protocol: PersonaProtocol,
+    made: MadePersonas,
+    *,
     box: Sequence[float],
     sample: PersonaSampleSettings,
-    seeds: Sequence[int],
     device: str,
     data_range: float,
 ) -> None:
     """``tables/persona_membership_{reg}.csv`` and ``.md``: box SSIM and MSE of healthy training versus healthy
     valid cases' personas, for this run's protocol and, when cross-fitted, for the paper's protocol too (the
-    healthy training cases inpainted once more by the DDPM of all healthy training cases, which saw them).
-    ``trained_on``: per model of ``model_fold``, the cases it trained on (none for an external model)."""
+    healthy training cases inpainted once more by the DDPM of all healthy training cases, which saw them)."""
     from radpersona.persona.masks import box_slices
     from radpersona.persona.membership import case_scores, membership_markdown, membership_table
     from radpersona.persona.sample import sample_personas
 
+    cohort, stack, personas, seeds = made.cohort, made.stack, made.personas, made.seeds
+    model_fold, trained_on, protocol = made.model_fold, made.trained_on, made.protocol
     cases = cohort["case"].astype(str).tolist()
     split_of = dict(zip(cases, cohort["split"]))
     healthy = set(healthy_training_cases(cohort, "train")) | set(healthy_training_cases(cohort, "valid"))
