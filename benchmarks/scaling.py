@@ -28,7 +28,7 @@ Estimates for a cohort of n cases:
     python benchmarks/scaling.py --sizes 40:16 72:24 --extrapolate 56 360 1250 --cores 2 --keep runs/
     python benchmarks/scaling.py --sizes 40:16 72:24 --keep runs/ --refit   # fit the kept runs again, no run
 
-Prints one JSON object. Takes about as long as the two runs (about an hour on 2 cores at the default sizes).
+Prints one JSON object. Takes about as long as the two runs (about 2.5 hours on 2 cores at the default sizes).
 Each run's folder (``--keep``, else a temporary one) holds its results, ``snakemake.log`` and ``run.json`` (its
 size and wall time); ``--refit`` reads those instead of running. Sizes below 40 training cases can leave an inner
 validation split of the default cohort (ACL prevalence 0.18) without the two positives it needs.
