@@ -1,7 +1,7 @@
 # radpersona - two commands on a fresh machine:
 #   make run    create .venv, install everything (NiftyReg's reg_aladin included), run the pipeline
-#   make test   the same install, then the fast test suite (every test not marked slow, slurm or scale; ~10 min)
-#   make test-slow    the whole-DAG runs (marker slow: smoke DAG, sources, controls, MRNet-size ingest; ~35 min)
+#   make test   the same install, then the fast test suite (every test not marked slow, slurm or scale; ~4 min)
+#   make test-slow    the whole-DAG runs (marker slow: smoke DAG, sources, controls, MRNet-size ingest; most of CI)
 #   make test-scale   the paper preset's dry run at MRNet's size (tens of minutes; in neither of the above)
 #   make test-control only the DAG's positive and negative controls (tests/test_controls.py; part of test-slow)
 #   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
