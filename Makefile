@@ -4,7 +4,7 @@
 #   make test-slow    the whole-DAG runs (marker slow: smoke DAG, sources, controls, MRNet-size ingest; most of CI)
 #   make test-scale   the paper preset's dry run at MRNet's size (tens of minutes; in neither of the above)
 #   make test-control only the DAG's positive and negative controls (tests/test_controls.py; part of test-slow)
-#   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs both)
+#   make test-slurm   the SLURM cluster test (needs a reachable controller: .ci/start-slurm.sh; CI runs it after test and test-slow)
 #   make lint   ruff (lint and format check), mypy and snakemake --lint
 VENV    ?= .venv
 PY      := $(VENV)/bin/python

@@ -95,19 +95,19 @@ def main() -> None:
             runs[layout] = _fit_and_predict(images, X, y, settings, cuda)
         finally:
             radpersona.device.memory_format = pipeline_layout
-    first = dict(runs[args.layouts[0]])
+    shared = {key: runs[args.layouts[0]][key] for key in ("device", "n_inner_train")}  # the same in every layout
     for run in runs.values():
-        run.pop("device")
-        run.pop("n_inner_train")
+        for key in shared:
+            del run[key]
     print(
         json.dumps(
             {
                 "benchmark": "fingerprint_training",
-                "device": first.pop("device"),
+                "device": shared["device"],
                 "gpu": torch.cuda.get_device_name() if cuda else None,
                 "cpu_threads": torch.get_num_threads(),
                 "n_cases": args.n_cases,
-                "n_inner_train": first.pop("n_inner_train"),
+                "n_inner_train": shared["n_inner_train"],
                 "shape": args.shape,
                 "views": args.views,
                 "n_features": args.n_features,

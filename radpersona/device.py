@@ -46,10 +46,10 @@ def memory_format(dev: torch.device) -> torch.memory_format:
     """The memory layout of a 3-D convolutional network's weights and inputs on ``dev``.
 
     ``channels_last_3d`` on the CPU, where oneDNN's 3-D convolutions (above all their backward pass) run faster
-    in it: at the demo shape 16x48x48, one thread, the persona U-Net's training step 1.65 -> 1.28 s (batch 4)
+    in it. At the demo shape 16x48x48 on 2 cores: the persona U-Net's training step 1.65 -> 1.28 s (batch 4)
     and sampling forward 1.05 -> 0.86 s (batch 8); the usage predictor's ResNet-18 (widths 8-64, three views)
-    training step 1.27 -> 0.56 s and forward 0.30 -> 0.17 s (batch 16). Contiguous on CUDA, where
-    ``channels_last_3d`` measured 1.5x slower for the U-Net (H200, 32x128x128).
+    trains an epoch of the demo fold in 0.46 s instead of 1.10 s (``benchmarks/fingerprint.py --layouts``).
+    Contiguous on CUDA, where ``channels_last_3d`` measured 1.5x slower for the U-Net (H200, 32x128x128).
     """
     return torch.channels_last_3d if dev.type == "cpu" else torch.contiguous_format
 
